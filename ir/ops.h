@@ -1,0 +1,82 @@
+// kiln — op kinds, attributes and the signature face of every op (ops.def).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <span>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "ir/types.h"
+
+namespace kiln::ir {
+
+enum class OpKind : uint16_t {
+#define KILN_OP(name, mnemonic, cls, arity) k##name,
+#include "ir/ops.def"
+#undef KILN_OP
+};
+inline constexpr int kNumOpKinds = 0
+#define KILN_OP(name, mnemonic, cls, arity) +1
+#include "ir/ops.def"
+#undef KILN_OP
+    ;
+
+// What kind of computation an op is; drives inference, fusion and lowering.
+enum class OpClass : uint8_t {
+  kConstant,    // no operands; value in Op::literal()
+  kUnary,       // elementwise, numeric in, same type out
+  kUnaryFloat,  // elementwise, floating in, same type out
+  kBinary,      // elementwise arithmetic with NumPy broadcasting
+  kCompare,     // elementwise comparison, bool out
+  kSelect,      // select(cond, a, b), all three broadcast
+  kBroadcast,   // broadcast to attr `shape`
+  kReduce,      // attrs `axes` (list; absent = all axes) and `keepdims` (bool)
+  kMatmul,      // [m,k] x [k,n]
+  kFusion,      // a region of ops computed as one loop
+  kTerminator,  // return / yield
+};
+
+// Attribute values: integers, floats, bools, integer lists, strings.
+using Attribute = std::variant<int64_t, double, bool, std::vector<int64_t>, std::string>;
+// Sorted by name, so printing is deterministic.
+using Attrs = std::map<std::string, Attribute, std::less<>>;
+
+struct OpInfo {
+  std::string_view mnemonic;
+  OpClass cls;
+  int arity;  // -1 = variadic
+};
+
+const OpInfo& op_info(OpKind kind);
+inline std::string_view mnemonic(OpKind kind) { return op_info(kind).mnemonic; }
+std::optional<OpKind> op_from_mnemonic(std::string_view mnemonic);
+// Elementwise ops (unary, binary, compare, select) and broadcast: the ones `fuse` may group.
+bool is_elementwise(OpKind kind);
+
+// The signature face: the result type of `kind` applied to operands of `operand_types`.
+// Uses NumPy broadcasting for elementwise ops (the IR verifier is stricter, see verifier.h).
+// Errors are InvalidArgument with TF-style messages naming the op, e.g.
+//   "add: input #1 (zero-based) was expected to be a float32 tensor but is a int32 tensor"
+//   "add: Incompatible shapes: [2, 3] vs. [4]"
+// Not for const/fusion/terminators (their types come from a literal or a region).
+absl::StatusOr<Type> infer_type(OpKind kind, std::span<const Type> operand_types,
+                                const Attrs& attrs);
+
+// Reads attribute `name` as T, or `fallback` if absent or of another type.
+template <typename T>
+T attr_or(const Attrs& attrs, std::string_view name, T fallback) {
+  auto it = attrs.find(name);
+  if (it == attrs.end()) return fallback;
+  if (const T* v = std::get_if<T>(&it->second)) return *v;
+  return fallback;
+}
+
+// Normalized reduction axes: sorted, unique, non-negative; all axes if `axes` is absent.
+absl::StatusOr<std::vector<int64_t>> reduction_axes(std::string_view op, const Attrs& attrs,
+                                                    int rank);
+
+}  // namespace kiln::ir

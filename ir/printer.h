@@ -1,0 +1,24 @@
+// kiln — IR text printer. The text format is specified in docs/ir-format.md; for canonical
+// input, print(parse(text)) == text byte for byte.
+#pragma once
+
+#include <ostream>
+#include <string>
+
+#include "ir/function.h"
+
+namespace kiln::ir {
+
+struct PrintOptions {
+  bool print_locations = false;  // append loc("file":line:col) to ops with a known location
+};
+
+std::string print(const Function& fn, const PrintOptions& options = {});
+std::string print(const Module& module, const PrintOptions& options = {});
+void print(std::ostream& os, const Function& fn, const PrintOptions& options = {});
+
+// Formats a float the way the printer does: shortest text that reads back to the same float,
+// always with a '.' or exponent ("1.0", "0.5", "1e-07", "inf", "-inf", "nan").
+std::string format_float(float v);
+
+}  // namespace kiln::ir

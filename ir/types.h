@@ -1,0 +1,77 @@
+// kiln — the vocabulary every layer shares: element types (DType), shapes, and IR value types.
+#pragma once
+
+#include <cstdint>
+#include <initializer_list>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace kiln {
+
+// Element types. The IR spells them f32/i32/bool; users see float32/int32/bool.
+enum class DType : uint8_t { kFloat32, kInt32, kBool };
+
+inline constexpr DType float32 = DType::kFloat32;
+inline constexpr DType int32 = DType::kInt32;
+inline constexpr DType bool_ = DType::kBool;
+
+// "float32", "int32", "bool" — the names used in user-facing messages.
+std::string_view dtype_name(DType dtype);
+// "f32", "i32", "bool" — the names used in IR text.
+std::string_view dtype_ir_name(DType dtype);
+std::optional<DType> dtype_from_ir_name(std::string_view name);
+// Bytes per element.
+int64_t dtype_size(DType dtype);
+bool is_floating(DType dtype);
+
+// A tensor shape: a list of dimensions, each >= 0 or kUnknownDim ("?" in IR text).
+class Shape {
+ public:
+  static constexpr int64_t kUnknownDim = -1;
+
+  Shape() = default;
+  Shape(std::initializer_list<int64_t> dims) : dims_(dims) {}
+  explicit Shape(std::vector<int64_t> dims) : dims_(std::move(dims)) {}
+
+  int rank() const { return static_cast<int>(dims_.size()); }
+  int64_t operator[](int i) const { return dims_[i]; }
+  int64_t dim(int i) const { return dims_[i]; }
+  const std::vector<int64_t>& dims() const { return dims_; }
+  bool is_fully_defined() const;
+  // Product of the dimensions; -1 if any is unknown. A rank-0 shape has one element.
+  int64_t num_elements() const;
+
+  // "[2, 3]" as TF prints a TensorShape; unknown dims print as "None".
+  std::string to_string() const;
+
+  friend bool operator==(const Shape& a, const Shape& b) { return a.dims_ == b.dims_; }
+
+ private:
+  std::vector<int64_t> dims_;
+};
+
+std::ostream& operator<<(std::ostream& os, const Shape& shape);
+std::ostream& operator<<(std::ostream& os, DType dtype);
+
+// NumPy broadcasting of two shapes; nullopt if they are incompatible.
+std::optional<Shape> broadcast_shapes(const Shape& a, const Shape& b);
+
+namespace ir {
+
+// The type of an IR value: element type and shape, printed "f32[32,1]" ("f32[]" for scalars,
+// "?" for unknown dims).
+struct Type {
+  DType dtype = DType::kFloat32;
+  Shape shape;
+
+  std::string to_string() const;
+  friend bool operator==(const Type& a, const Type& b) {
+    return a.dtype == b.dtype && a.shape == b.shape;
+  }
+};
+
+}  // namespace ir
+}  // namespace kiln

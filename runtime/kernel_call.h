@@ -1,0 +1,30 @@
+// kiln — the C entry point compiled code uses to run an op's eager kernel.
+// The compiler keeps one KernelCall per non-lowered op alive as long as the compiled code, and
+// passes its address to kiln_rt_kernel_call as a constant.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "ir/ops.h"
+#include "ir/types.h"
+
+namespace kiln::kernels {
+
+struct KernelCall {
+  ir::OpKind kind;
+  ir::Attrs attrs;
+  std::vector<ir::Type> input_types;  // fully defined
+  ir::Type output_type;               // fully defined
+};
+
+}  // namespace kiln::kernels
+
+extern "C" {
+// Runs call->kind on `inputs` (one pointer per input) into `output`. Returns 0 on success;
+// otherwise non-zero, and kiln_rt_last_error() gives the message (thread-local).
+int32_t kiln_rt_kernel_call(const kiln::kernels::KernelCall* call, const void* const* inputs,
+                            void* output) noexcept;
+const char* kiln_rt_last_error() noexcept;
+}

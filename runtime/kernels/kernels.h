@@ -1,0 +1,39 @@
+// kiln — the eager-kernel face of every op: computes one op on dense row-major buffers.
+// Used by eager dispatch, by the ir::Evaluator implementation (constant folding, the reference
+// interpreter) and, through kiln_rt_kernel_call, by compiled code for ops it does not lower.
+// This header includes no Eigen; kernels are implemented in runtime/kernels/*.cc.
+#pragma once
+
+#include <cstdint>
+#include <span>
+
+#include "absl/status/status.h"
+#include "ir/ops.h"
+#include "ir/types.h"
+
+namespace kiln::kernels {
+
+// A dense, row-major, contiguous buffer viewed with its element type and shape.
+struct View {
+  const void* data;
+  DType dtype;
+  const Shape* shape;
+};
+struct MutableView {
+  void* data;
+  DType dtype;
+  const Shape* shape;
+};
+
+// Computes `kind` with `attrs` on `inputs` into `output`. Shapes/dtypes are those the op table's
+// infer_type gives (callers check them first); elementwise ops accept NumPy-broadcast inputs.
+// Returns Unimplemented for ops that have no eager kernel (const, fusion, terminators).
+// `output` must not alias an input unless shapes are equal and the op is elementwise.
+absl::Status run(ir::OpKind kind, const ir::Attrs& attrs, std::span<const View> inputs,
+                 const MutableView& output);
+
+// Allocation for tensor buffers: 64-byte aligned. Never returns nullptr (throws bad_alloc).
+void* allocate(int64_t bytes);
+void deallocate(void* ptr);
+
+}  // namespace kiln::kernels
