@@ -21,4 +21,8 @@ void print(std::ostream& os, const Function& fn, const PrintOptions& options = {
 // always with a '.' or exponent ("1.0", "0.5", "1e-07", "inf", "-inf", "nan").
 std::string format_float(float v);
 
+// `op` as its first line prints inside `fn` (value numbers as in print(fn); no indentation,
+// region or newline), e.g. "%0 = sub %a, %b : f32[32,1]". For diagnostics.
+std::string print_op(const Function& fn, const Op& op);
+
 }  // namespace kiln::ir

@@ -1,1 +1,240 @@
-// placeholder: being written
+// kiln — the IR verifier: checks the invariants listed in ir/verifier.h, regions included.
+#include "ir/verifier.h"
+
+#include <set>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "ir/printer.h"
+#include "support/status.h"
+#include "support/str.h"
+
+namespace kiln::ir {
+namespace {
+
+std::string_view message_of(const absl::Status& s) {
+  return {s.message().data(), s.message().size()};
+}
+
+bool compatible(const Shape& a, const Shape& b) {
+  if (a.rank() != b.rank()) return false;
+  for (int i = 0; i < a.rank(); ++i) {
+    if (a[i] != b[i] && a[i] >= 0 && b[i] >= 0) return false;
+  }
+  return true;
+}
+
+std::string type_list(const std::vector<Type>& types) {
+  std::string out = "(";
+  for (size_t i = 0; i < types.size(); ++i) out += cat(i ? ", " : "", types[i]);
+  return out + ")";
+}
+
+class Verifier {
+ public:
+  explicit Verifier(const Function& fn) : fn_(fn) {}
+
+  absl::Status run() {
+    record_definitions(fn_.body());
+    return verify_block(fn_.body());
+  }
+
+ private:
+  // "line:col: error: msg" for an op with a location; otherwise the function and op text.
+  absl::Status error(const Op* op, std::string_view message) const {
+    if (op && op->loc().known()) {
+      return absl::InvalidArgumentError(cat(op->loc().to_string(), ": error: ", message));
+    }
+    if (op) {
+      return absl::InvalidArgumentError(
+          cat("error: in @", fn_.name(), " at `", print_op(fn_, *op), "`: ", message));
+    }
+    return absl::InvalidArgumentError(cat("error: in @", fn_.name(), ": ", message));
+  }
+
+  void record_definitions(const Block& block) {
+    for (const Value* arg : block.arguments()) defined_in_[arg] = &block;
+    for (const auto& op : block.ops()) {
+      for (int i = 0; i < op->num_results(); ++i) defined_in_[op->result(i)] = &block;
+      if (op->region()) record_definitions(*op->region());
+    }
+  }
+
+  // Checks `block`'s ops in order, tracking the values visible so far (its arguments and the
+  // results of earlier ops: a region sees nothing from above), and its terminator.
+  absl::Status verify_block(const Block& block) {
+    const Op* fusion = block.parent_op();
+    const OpKind terminator = fusion ? OpKind::kYield : OpKind::kReturn;
+    const char* what = fusion ? "a fusion region" : "a function body";
+    if (block.empty()) {
+      return error(fusion, cat(what, " must end with '", mnemonic(terminator), "' but is empty"));
+    }
+    std::unordered_set<const Value*> visible;
+    for (const Value* arg : block.arguments()) visible.insert(arg);
+    for (auto it = block.ops().begin(); it != block.ops().end(); ++it) {
+      const Op& op = **it;
+      const bool last = std::next(it) == block.ops().end();
+      if (op.parent() != &block) {
+        return error(&op, cat("'", op.mnemonic(), "': wrong parent block"));
+      }
+      KILN_RETURN_IF_ERROR(verify_operands_visible(op, block, visible));
+      KILN_RETURN_IF_ERROR(verify_op(op));
+      const bool is_terminator = op_info(op.kind()).cls == OpClass::kTerminator;
+      if (is_terminator && op.kind() != terminator) {
+        return error(&op, cat("'", op.mnemonic(), "' cannot end ", what, "; expected '",
+                              mnemonic(terminator), "'"));
+      }
+      if (is_terminator && !last) {
+        return error(&op, cat("'", op.mnemonic(), "' must be the last op of its block"));
+      }
+      if (last && !is_terminator) {
+        return error(fusion ? fusion : &op, cat(what, " must end with '", mnemonic(terminator),
+                                                "', but its last op is '", op.mnemonic(), "'"));
+      }
+      for (int i = 0; i < op.num_results(); ++i) visible.insert(op.result(i));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status verify_operands_visible(const Op& op, const Block& block,
+                                       const std::unordered_set<const Value*>& visible) const {
+    for (int i = 0; i < op.num_operands(); ++i) {
+      const Value* v = op.operand(i);
+      const std::string which = cat("'", op.mnemonic(), "': operand #", i);
+      if (v == nullptr) return error(&op, cat(which, " is null"));
+      if (visible.count(v)) continue;
+      auto it = defined_in_.find(v);
+      if (it == defined_in_.end()) {
+        return error(&op, cat(which, " is not defined in @", fn_.name()));
+      }
+      if (it->second == &block) return error(&op, cat(which, " is used before its definition"));
+      if (encloses(it->second, block)) {
+        return error(&op, cat(which,
+                              " is defined outside the fusion region; regions are "
+                              "isolated from above"));
+      }
+      return error(&op, cat(which, " is defined inside a fusion region and not visible here"));
+    }
+    return absl::OkStatus();
+  }
+
+  // True if `outer` contains `inner` through a chain of fusion regions.
+  static bool encloses(const Block* outer, const Block& inner) {
+    for (const Op* p = inner.parent_op(); p && p->parent(); p = p->parent()->parent_op()) {
+      if (p->parent() == outer) return true;
+    }
+    return false;
+  }
+
+  absl::Status verify_op(const Op& op) {
+    const OpInfo& info = op_info(op.kind());
+    const std::string name = cat("'", info.mnemonic, "'");
+    if (info.arity >= 0 && op.num_operands() != info.arity) {
+      return error(&op,
+                   cat(name, " expects ", info.arity, " operand(s) but has ", op.num_operands()));
+    }
+    if (info.cls == OpClass::kTerminator && op.num_results() != 0) {
+      return error(&op, cat(name, " must have no results but has ", op.num_results()));
+    }
+    if (info.cls != OpClass::kTerminator && info.cls != OpClass::kFusion && op.num_results() != 1) {
+      return error(&op, cat(name, " must have 1 result but has ", op.num_results()));
+    }
+    if ((info.cls == OpClass::kFusion) != (op.region() != nullptr)) {
+      return error(&op, info.cls == OpClass::kFusion ? cat(name, " has no region")
+                                                     : cat(name, " must not have a region"));
+    }
+    switch (info.cls) {
+      case OpClass::kConstant:
+        return verify_const(op);
+      case OpClass::kFusion:
+        return verify_fusion(op);
+      case OpClass::kTerminator:
+        return absl::OkStatus();
+      default:
+        break;
+    }
+    std::vector<Type> types;
+    for (const Value* v : op.operands()) types.push_back(v->type());
+    if (auto s = verify_elementwise_operands(op.kind(), types); !s.ok()) {
+      return error(&op, message_of(s));
+    }
+    auto inferred = infer_type(op.kind(), types, op.attrs());
+    if (!inferred.ok()) return error(&op, message_of(inferred.status()));
+    if (!(*inferred == op.result()->type())) {
+      return error(&op, cat(name, ": result type ", op.result()->type(),
+                            " does not match inferred type ", *inferred));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status verify_const(const Op& op) const {
+    if (!op.literal()) return error(&op, "'const' has no literal");
+    if (!(op.literal()->type() == op.result()->type())) {
+      return error(&op, cat("'const': literal is ", op.literal()->type(), " but the result is ",
+                            op.result()->type()));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status verify_fusion(const Op& op) {
+    const Block& region = *op.region();
+    if (region.parent_op() != &op) return error(&op, "'fusion': region has the wrong parent op");
+    if (region.num_arguments() != op.num_operands()) {
+      return error(&op, cat("'fusion': region has ", region.num_arguments(),
+                            " argument(s) but the op has ", op.num_operands(), " operand(s)"));
+    }
+    for (int i = 0; i < op.num_operands(); ++i) {
+      if (!(region.argument(i)->type() == op.operand(i)->type())) {
+        return error(&op, cat("'fusion': region argument #", i, " is ", region.argument(i)->type(),
+                              " but operand #", i, " is ", op.operand(i)->type()));
+      }
+    }
+    KILN_RETURN_IF_ERROR(verify_block(region));
+    std::vector<Type> yielded, results;
+    for (const Value* v : region.terminator()->operands()) yielded.push_back(v->type());
+    for (int i = 0; i < op.num_results(); ++i) results.push_back(op.result(i)->type());
+    if (yielded != results) {
+      return error(&op, cat("'fusion': result types ", type_list(results),
+                            " do not match the yielded types ", type_list(yielded)));
+    }
+    return absl::OkStatus();
+  }
+
+  const Function& fn_;
+  // Every value defined anywhere in fn_ and its block, to explain SSA violations.
+  std::unordered_map<const Value*, const Block*> defined_in_;
+};
+
+}  // namespace
+
+absl::Status verify_elementwise_operands(OpKind kind, std::span<const Type> operand_types) {
+  if (!is_elementwise(kind) || op_info(kind).cls == OpClass::kBroadcast) return absl::OkStatus();
+  const Shape* expected = nullptr;
+  for (size_t i = 0; i < operand_types.size(); ++i) {
+    const Type& t = operand_types[i];
+    if (t.shape.rank() == 0) continue;
+    if (!expected) {
+      expected = &t.shape;
+    } else if (!compatible(*expected, t.shape)) {
+      return absl::InvalidArgumentError(cat("'", mnemonic(kind), "': operand #", i, " is ", t,
+                                            ", expected ", Type{t.dtype, *expected}, " or ",
+                                            Type{t.dtype, Shape{}}));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status verify(const Function& fn) { return Verifier(fn).run(); }
+
+absl::Status verify(const Module& module) {
+  std::set<std::string_view> names;
+  for (const auto& fn : module.functions()) {
+    if (!names.insert(fn->name()).second) {
+      return absl::InvalidArgumentError(cat("error: redefinition of function @", fn->name()));
+    }
+    KILN_RETURN_IF_ERROR(verify(*fn));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace kiln::ir

@@ -12,6 +12,8 @@
 // Errors: "line:col: error: 'sub': operand #1 is f32[16,1], expected f32[32,1] or f32[]"
 #pragma once
 
+#include <span>
+
 #include "absl/status/status.h"
 #include "ir/function.h"
 
@@ -19,5 +21,11 @@ namespace kiln::ir {
 
 absl::Status verify(const Function& fn);
 absl::Status verify(const Module& module);
+
+// The elementwise-operand rule alone, on the operand types of one `kind` op (OK for ops that are
+// not elementwise). The message has no location:
+//   "'sub': operand #1 is f32[16,1], expected f32[32,1] or f32[]"
+// Unknown dims ('?') match any size. The parser applies it before type inference.
+absl::Status verify_elementwise_operands(OpKind kind, std::span<const Type> operand_types);
 
 }  // namespace kiln::ir

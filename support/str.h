@@ -7,12 +7,15 @@
 #include <string>
 #include <string_view>
 
+#include "absl/strings/string_view.h"
+
 namespace kiln {
 namespace str_internal {
 
 inline void append(std::string& out, std::string_view s) { out.append(s); }
 inline void append(std::string& out, const char* s) { out.append(s); }
 inline void append(std::string& out, const std::string& s) { out.append(s); }
+inline void append(std::string& out, absl::string_view s) { out.append(s.data(), s.size()); }
 inline void append(std::string& out, char c) { out.push_back(c); }
 inline void append(std::string& out, bool b) { out.append(b ? "true" : "false"); }
 template <std::integral T>

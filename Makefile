@@ -1,0 +1,42 @@
+# kiln — the two commands: `make demo` and `make check`. Both set up, configure and build as
+# needed.
+BUILD_DIR ?= build
+JOBS ?= $(shell nproc)
+CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+.PHONY: all setup configure build demo check test lint bench bench-compare clean
+
+all: build
+
+setup:
+	@./scripts/setup.sh
+
+$(BUILD_DIR)/build.ninja: | setup
+	cmake -S . -B $(BUILD_DIR) -G Ninja -DPython3_EXECUTABLE=/usr/bin/python3 $(CMAKE_FLAGS)
+
+configure: setup $(BUILD_DIR)/build.ninja
+
+build: configure
+	ninja -C $(BUILD_DIR) -j$(JOBS)
+
+demo: build
+	$(BUILD_DIR)/bin/kiln-demo
+
+lint:
+	@./scripts/check_layering.sh
+	@./scripts/check_format.sh
+
+test: build
+	cd $(BUILD_DIR) && ctest --output-on-failure -j$(JOBS)
+
+check: lint test
+
+bench: build
+	$(BUILD_DIR)/bin/kiln_bench --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
+
+bench-compare: build
+	./scripts/setup.sh --peers
+	/usr/bin/python3 bench/compare.py --kiln-bench $(BUILD_DIR)/bin/kiln_bench
+
+clean:
+	rm -rf $(BUILD_DIR)

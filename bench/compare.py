@@ -1,0 +1,111 @@
+#!/usr/bin/python3
+"""Runs the Huber loss benchmark in kiln (bench/huber_bench.cc) and the same work in NumPy and
+PyTorch in one run, and prints medians side by side with ratios.
+
+Usage: /usr/bin/python3 bench/compare.py [--kiln-bench build/bin/kiln_bench] [--threads 1]
+Needs Debian's python3-numpy and python3-torch (scripts/setup.sh --peers installs them).
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+
+def median_ms(fn, reps=15, warmup=2):
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times) * 1e3
+
+
+def peers(n, threads):
+    import numpy as np
+    import torch
+    torch.set_num_threads(threads)
+    rng = np.random.default_rng(0)
+    y = (rng.standard_normal(n) * 1.5).astype(np.float32)
+    p = (rng.standard_normal(n) * 1.5).astype(np.float32)
+
+    def huber_np():
+        e = y - p
+        a = np.abs(e)
+        return np.where(a < 1, np.square(e) / 2, a - 0.5)
+
+    ty, tp = torch.from_numpy(y), torch.from_numpy(p)
+
+    def huber_torch():
+        e = ty - tp
+        a = torch.abs(e)
+        return torch.where(a < 1, torch.square(e) / 2, a - 0.5)
+
+    torch._C._jit_set_texpr_fuser_enabled(False)
+    torch._C._jit_override_can_fuse_on_cpu(True)
+    scripted = torch.jit.script(huber_torch_script)
+    for _ in range(3):  # profiling runs before the fuser kicks in
+        scripted(ty, tp)
+    return {
+        "NumPy": median_ms(huber_np),
+        "PyTorch eager": median_ms(huber_torch),
+        "TorchScript (fused)": median_ms(lambda: scripted(ty, tp)),
+    }
+
+
+def huber_torch_script(y, p):
+    e = y - p
+    a = e.abs()
+    return (a < 1).to(e.dtype) * (e * e * 0.5) + (a >= 1).to(e.dtype) * (a - 0.5)
+
+
+def kiln(bench, n):
+    out = subprocess.run(
+        [bench, f"--benchmark_filter=/{n}$", "--benchmark_repetitions=7",
+         "--benchmark_report_aggregates_only=true", "--benchmark_format=json"],
+        check=True, capture_output=True, text=True).stdout
+    res = {}
+    for b in json.loads(out)["benchmarks"]:
+        if b.get("aggregate_name") != "median":
+            continue
+        name = b["run_name"].split("/")[0].replace("BM_", "")
+        unit = {"ms": 1, "us": 1e-3, "ns": 1e-6}[b["time_unit"]]
+        res[name] = b["real_time"] * unit
+    return res
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--kiln-bench", default="build/bin/kiln_bench")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--n", type=int, default=1 << 24)
+    args = ap.parse_args()
+    for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
+        os.environ.pop(var, None)
+    os.environ["OMP_NUM_THREADS"] = str(args.threads)
+
+    k = kiln(args.kiln_bench, args.n)
+    p = peers(args.n, args.threads)
+    ref = k.get("HuberCompiled")
+    gb = 3 * 4 * args.n / 1e9
+    print(f"Huber loss over {args.n} float32 elements, {args.threads} thread(s), medians")
+    print(f"{'implementation':28s} {'ms':>9s} {'GB/s':>7s} {'kiln compiled is':>18s}")
+    rows = [("kiln compiled", k.get("HuberCompiled")), ("kiln eager", k.get("HuberEager")),
+            ("C++ loop -O3 -march=native", k.get("HuberHandWritten"))]
+    rows += list(p.items())
+    for name, ms in rows:
+        if ms is None:
+            continue
+        ratio = f"{ms / ref:.2f}x faster" if ref else ""
+        print(f"{name:28s} {ms:9.3f} {gb / (ms / 1e3):7.1f} {ratio:>18s}")
+    if "Copy" in k:
+        print(f"{'(STREAM copy, 2x4 B/elem)':28s} {k['Copy']:9.3f} {2 * 4 * args.n / 1e9 / (k['Copy'] / 1e3):7.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

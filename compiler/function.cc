@@ -1,0 +1,241 @@
+// kiln — kiln::function's engine: signature keys, the trace → passes → JIT pipeline, the cache.
+#include "compiler/function.h"
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
+
+#include "absl/container/flat_hash_map.h"
+#include "compiler/compile.h"
+#include "ir/printer.h"
+#include "passes/pass_manager.h"
+#include "runtime/evaluator.h"
+#include "runtime/trace.h"
+#include "support/error.h"
+#include "support/str.h"
+
+namespace kiln {
+namespace config {
+namespace {
+std::atomic<bool> run_eagerly{false};
+}
+void run_functions_eagerly(bool enable) { run_eagerly = enable; }
+bool functions_run_eagerly() { return run_eagerly; }
+}  // namespace config
+
+namespace internal {
+
+// Everything about one specialization.
+class ConcreteImpl {
+ public:
+  std::string name;
+  std::vector<ir::Type> arg_types;
+  std::vector<ir::Type> result_types;
+  std::string traced_ir;
+  std::string optimized_ir;
+  std::unique_ptr<compiler::Executable> executable;
+  double trace_seconds = 0, pass_seconds = 0, compile_seconds = 0;
+
+  std::vector<Tensor> run(std::span<const Tensor> args) const {
+    if (args.size() != arg_types.size()) {
+      throw InvalidArgumentError(cat(name, ": expected ", arg_types.size(), " argument(s) but got ",
+                                     args.size()));
+    }
+    constexpr size_t kInline = 8;
+    const void* arg_inline[kInline];
+    void* res_inline[kInline];
+    std::vector<const void*> arg_heap;
+    std::vector<void*> res_heap;
+    const void** arg_ptrs = arg_inline;
+    void** res_ptrs = res_inline;
+    if (args.size() > kInline) arg_ptrs = (arg_heap.resize(args.size()), arg_heap.data());
+    if (result_types.size() > kInline) res_ptrs = (res_heap.resize(result_types.size()), res_heap.data());
+    for (size_t i = 0; i < args.size(); ++i) {
+      if (args[i].dtype() != arg_types[i].dtype || !(args[i].shape() == arg_types[i].shape)) {
+        throw InvalidArgumentError(cat(name, ": argument #", i, " is a ", dtype_name(args[i].dtype()),
+                                       " tensor of shape ", args[i].shape(), "; this function was ",
+                                       "compiled for ", arg_types[i].to_string()));
+      }
+      arg_ptrs[i] = args[i].raw_data();
+    }
+    std::vector<Tensor> results;
+    results.reserve(result_types.size());
+    for (size_t i = 0; i < result_types.size(); ++i) {
+      results.push_back(Tensor::empty(result_types[i].dtype, result_types[i].shape));
+      res_ptrs[i] = results.back().mutable_raw_data();
+    }
+    absl::Status s = executable->run(std::span<const void* const>(arg_ptrs, args.size()),
+                                     std::span<void* const>(res_ptrs, result_types.size()));
+    if (!s.ok()) throw_if_error(absl::Status(s.code(), cat(name, ": ", s.message())));
+    return results;
+  }
+};
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+// The cache key: for each argument its dtype, rank and dims.
+using Key = std::vector<int64_t>;
+
+template <typename Spec>
+Key make_key(std::span<const Spec> specs) {
+  Key key;
+  key.reserve(specs.size() * 4);
+  for (const Spec& s : specs) {
+    const Shape& shape = s.shape();
+    key.push_back(static_cast<int64_t>(s.dtype()));
+    key.push_back(shape.rank());
+    for (int64_t d : shape.dims()) key.push_back(d);
+  }
+  return key;
+}
+
+struct SpecView {
+  const TensorSpec* spec;
+  DType dtype() const { return spec->dtype; }
+  const Shape& shape() const { return spec->shape; }
+};
+
+// Traces `thunk` on symbolic arguments of `types`, optimizes and compiles.
+std::shared_ptr<ConcreteImpl> build(const FunctionOptions& options, std::span<const ir::Type> types,
+                                    TraceThunk thunk, const void* ctx) {
+  auto impl = std::make_shared<ConcreteImpl>();
+  impl->name = options.name;
+  impl->arg_types.assign(types.begin(), types.end());
+  for (const ir::Type& t : types) {
+    if (!t.shape.is_fully_defined()) {
+      throw UnimplementedError(cat(options.name, ": compiling for unknown dimensions (",
+                                   t.to_string(), ") is not supported yet"));
+    }
+  }
+
+  // 1) Trace.
+  auto t0 = Clock::now();
+  ir::Module module;
+  ir::Function& fn = module.add_function(options.name);
+  {
+    TraceContext trace(&fn);
+    std::vector<Tensor> args;
+    for (const ir::Type& t : types) args.push_back(trace.add_argument(t));
+    std::vector<Tensor> results = thunk(ctx, args);
+    trace.set_results(results);
+  }
+  impl->trace_seconds = seconds_since(t0);
+  impl->traced_ir = ir::print(module);
+
+  // 2) Optimize.
+  t0 = Clock::now();
+  KernelEvaluator evaluator;
+  passes::PassManager pm(passes::PassContext{.evaluator = &evaluator});
+  throw_if_error(pm.add_pipeline(options.pipeline));
+  absl::StatusOr<bool> ran = pm.run(module);
+  if (!ran.ok()) {
+    throw InternalError(cat(options.name, ": optimizing the traced IR failed: ",
+                            ran.status().message(), "\ntraced IR:\n", impl->traced_ir));
+  }
+  impl->pass_seconds = seconds_since(t0);
+  impl->optimized_ir = ir::print(module);
+  impl->result_types = fn.result_types();
+
+  // 3) Compile.
+  t0 = Clock::now();
+  absl::StatusOr<std::unique_ptr<compiler::Executable>> exe = compiler::compile(fn);
+  if (!exe.ok()) {
+    throw_if_error(absl::Status(exe.status().code(), cat(options.name, ": compiling failed: ",
+                                                         exe.status().message())));
+  }
+  impl->executable = std::move(*exe);
+  impl->compile_seconds = seconds_since(t0);
+  return impl;
+}
+
+struct TensorView {
+  const Tensor* t;
+  DType dtype() const { return t->dtype(); }
+  const Shape& shape() const { return t->shape(); }
+};
+
+}  // namespace
+
+struct FunctionCore::State {
+  std::mutex mu;
+  absl::flat_hash_map<Key, std::shared_ptr<ConcreteImpl>> cache;
+  std::atomic<int> traces{0};
+};
+
+FunctionCore::FunctionCore(FunctionOptions options)
+    : options_(std::move(options)), state_(std::make_unique<State>()) {}
+FunctionCore::~FunctionCore() = default;
+
+int FunctionCore::trace_count() const { return state_->traces; }
+
+std::vector<Tensor> FunctionCore::call(std::span<const Tensor> args, TraceThunk thunk,
+                                       const void* ctx) {
+  TensorView views[16];
+  std::vector<TensorView> heap;
+  std::span<const TensorView> vs;
+  if (args.size() <= 16) {
+    for (size_t i = 0; i < args.size(); ++i) views[i] = TensorView{&args[i]};
+    vs = std::span<const TensorView>(views, args.size());
+  } else {
+    for (const Tensor& t : args) heap.push_back(TensorView{&t});
+    vs = heap;
+  }
+  for (const Tensor& t : args) {
+    if (t.is_symbolic()) {
+      throw UnimplementedError(cat(options_.name, ": calling a kiln::function from inside "
+                                   "another traced function is not supported yet"));
+    }
+  }
+  Key key = make_key(vs);
+  std::shared_ptr<ConcreteImpl> impl;
+  {
+    std::lock_guard<std::mutex> lock(state_->mu);
+    auto it = state_->cache.find(key);
+    if (it != state_->cache.end()) {
+      impl = it->second;
+    } else {
+      std::vector<ir::Type> types;
+      for (const Tensor& t : args) types.push_back(ir::Type{t.dtype(), t.shape()});
+      impl = build(options_, types, thunk, ctx);
+      ++state_->traces;
+      state_->cache.emplace(std::move(key), impl);
+    }
+  }
+  return impl->run(args);
+}
+
+ConcreteFunction FunctionCore::concrete(std::span<const TensorSpec> specs, TraceThunk thunk,
+                                        const void* ctx) {
+  std::vector<SpecView> vs;
+  for (const TensorSpec& s : specs) vs.push_back(SpecView{&s});
+  Key key = make_key(std::span<const SpecView>(vs));
+  std::lock_guard<std::mutex> lock(state_->mu);
+  auto it = state_->cache.find(key);
+  if (it != state_->cache.end()) return ConcreteFunction(it->second);
+  std::vector<ir::Type> types;
+  for (const TensorSpec& s : specs) types.push_back(ir::Type{s.dtype, s.shape});
+  auto impl = build(options_, types, thunk, ctx);
+  ++state_->traces;
+  state_->cache.emplace(std::move(key), impl);
+  return ConcreteFunction(impl);
+}
+
+}  // namespace internal
+
+std::string ConcreteFunction::ir() const { return impl_->optimized_ir; }
+std::string ConcreteFunction::traced_ir() const { return impl_->traced_ir; }
+std::string ConcreteFunction::llvm_ir() const { return impl_->executable->llvm_ir(); }
+std::string ConcreteFunction::asm_text() const { return impl_->executable->asm_text(); }
+double ConcreteFunction::trace_seconds() const { return impl_->trace_seconds; }
+double ConcreteFunction::pass_seconds() const { return impl_->pass_seconds; }
+double ConcreteFunction::compile_seconds() const { return impl_->compile_seconds; }
+std::vector<Tensor> ConcreteFunction::operator()(std::span<const Tensor> args) const {
+  return impl_->run(args);
+}
+
+}  // namespace kiln

@@ -1,0 +1,370 @@
+// kiln — lowering a Function to an LLVM module: the entry function, buffers and kernel calls.
+//
+//   int32_t entry(const void* const* args, void* const* results, void* workspace)
+//
+// Buffers: arguments come from args[i]; a value returned once (and produced by an op that
+// writes memory) lives directly in its results[j]; a top-level const is a private global; every
+// other value gets its own 64-byte aligned slot in the workspace (no reuse yet). Results that are
+// arguments, consts or returned twice are copied at the `return`.
+// Ops: fusion and lone elementwise ops call an internal loop function (lower_elementwise.cc);
+// everything else calls kiln_rt_kernel_call with a KernelCall whose address is a constant in the
+// code, and returns its error code if it is non-zero.
+#include "compiler/lower.h"
+
+#include <algorithm>
+
+#include "absl/container/flat_hash_map.h"
+#include "llvm/IR/Constants.h"
+#include "llvm/IR/DerivedTypes.h"
+#include "llvm/IR/Function.h"
+#include "llvm/IR/GlobalVariable.h"
+#include "llvm/IR/IRBuilder.h"
+#include "llvm/IR/LLVMContext.h"
+#include "llvm/IR/Module.h"
+#include "support/status.h"
+#include "support/str.h"
+
+namespace kiln::compiler {
+
+LoweredModule::LoweredModule() = default;
+LoweredModule::~LoweredModule() = default;
+
+namespace {
+
+constexpr int64_t kSlotAlign = 64;
+
+int64_t byte_size(const ir::Type& type) {
+  return type.shape.num_elements() * dtype_size(type.dtype);
+}
+
+// Where a value's data lives during a run.
+struct BufferRef {
+  enum Kind { kArg, kResult, kWorkspace, kGlobal } kind = kWorkspace;
+  int index = 0;       // argument / result number
+  int64_t offset = 0;  // workspace offset
+  llvm::GlobalVariable* global = nullptr;
+};
+
+class EntryLowering {
+ public:
+  EntryLowering(const ir::Function& fn, LoweredModule& out)
+      : fn_(fn), out_(out), ctx_(*out.context), module_(*out.module), b_(ctx_) {}
+
+  absl::Status lower();
+
+ private:
+  absl::Status check_function();
+  absl::Status assign_buffers();
+  llvm::Value* pointer(const ir::Value* v);
+  llvm::Value* result_pointer(int j);
+  absl::Status lower_op(const ir::Op& op);
+  absl::Status lower_elementwise(const ir::Op& op);
+  absl::Status lower_kernel_call(const ir::Op& op);
+  void lower_return(const ir::Op& ret);
+  void emit_error_branch(llvm::Value* failed, llvm::Value* code, std::string_view what);
+
+  const ir::Function& fn_;
+  LoweredModule& out_;
+  llvm::LLVMContext& ctx_;
+  llvm::Module& module_;
+  llvm::IRBuilder<> b_;
+
+  llvm::Function* entry_ = nullptr;
+  llvm::Value* inputs_array_ = nullptr;  // [max kernel inputs x ptr] for kiln_rt_kernel_call
+  llvm::Value* div_flag_ = nullptr;      // i8, see ElementwiseFunction::checks_division
+  llvm::FunctionCallee kernel_call_;
+  absl::flat_hash_map<const ir::Value*, BufferRef> buffers_;
+  absl::flat_hash_map<const ir::Value*, llvm::Value*> pointers_;
+  std::vector<llvm::Value*> result_pointers_;
+  int num_loops_ = 0;
+};
+
+absl::Status EntryLowering::check_function() {
+  const ir::Block& body = fn_.body();
+  const ir::Op* ret = body.terminator();
+  if (!ret || ret->kind() != ir::OpKind::kReturn) {
+    return absl::InvalidArgumentError(cat("function @", fn_.name(), " does not end in return"));
+  }
+  auto concrete = [&](const ir::Value* v) -> absl::Status {
+    if (!v->type().shape.is_fully_defined()) {
+      return absl::InvalidArgumentError(cat("function @", fn_.name(),
+                                            ": cannot compile a value of non-concrete type ",
+                                            v->type().to_string()));
+    }
+    return absl::OkStatus();
+  };
+  for (int i = 0; i < body.num_arguments(); ++i) KILN_RETURN_IF_ERROR(concrete(body.argument(i)));
+  for (const auto& op : body.ops()) {
+    for (int i = 0; i < op->num_results(); ++i) KILN_RETURN_IF_ERROR(concrete(op->result(i)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status EntryLowering::assign_buffers() {
+  const ir::Block& body = fn_.body();
+  for (int i = 0; i < body.num_arguments(); ++i) {
+    buffers_[body.argument(i)] = {BufferRef::kArg, i};
+  }
+  // Values produced by a memory-writing op and returned go straight to their first result.
+  const ir::Op* ret = body.terminator();
+  for (int j = 0; j < ret->num_operands(); ++j) {
+    const ir::Value* v = ret->operand(j);
+    const ir::Op* def = v->defining_op();
+    if (def && def->kind() != ir::OpKind::kConst && !buffers_.contains(v)) {
+      buffers_[v] = {BufferRef::kResult, j};
+    }
+  }
+  int64_t ws = 0;
+  for (const auto& op : body.ops()) {
+    if (op->kind() == ir::OpKind::kConst) {
+      if (!op->literal() || !(op->literal()->type() == op->result()->type())) {
+        return absl::InvalidArgumentError("const without a literal of its type");
+      }
+      const ir::Literal& lit = *op->literal();
+      auto* data = llvm::ConstantDataArray::getRaw(
+          llvm::StringRef(static_cast<const char*>(lit.data()), lit.size_bytes()), lit.size_bytes(),
+          b_.getInt8Ty());
+      auto* gv = new llvm::GlobalVariable(module_, data->getType(), /*isConstant=*/true,
+                                          llvm::GlobalValue::PrivateLinkage, data, "kiln.const");
+      gv->setAlignment(llvm::Align(kSlotAlign));
+      gv->setUnnamedAddr(llvm::GlobalValue::UnnamedAddr::Global);
+      BufferRef ref{BufferRef::kGlobal};
+      ref.global = gv;
+      buffers_[op->result()] = ref;
+      continue;
+    }
+    for (int i = 0; i < op->num_results(); ++i) {
+      const ir::Value* v = op->result(i);
+      if (buffers_.contains(v)) continue;
+      BufferRef ref{BufferRef::kWorkspace};
+      ref.offset = ws;
+      buffers_[v] = ref;
+      ws += (byte_size(v->type()) + kSlotAlign - 1) / kSlotAlign * kSlotAlign;
+    }
+  }
+  out_.workspace_bytes = ws;
+  return absl::OkStatus();
+}
+
+llvm::Value* EntryLowering::result_pointer(int j) {
+  if (!result_pointers_[j]) {
+    llvm::Value* slot = b_.CreateConstInBoundsGEP1_64(b_.getPtrTy(), entry_->getArg(1), j);
+    result_pointers_[j] = b_.CreateLoad(b_.getPtrTy(), slot, cat("result", j));
+  }
+  return result_pointers_[j];
+}
+
+// The address of `v`'s data. The entry's blocks form a chain, so a pointer computed once
+// dominates every later use.
+llvm::Value* EntryLowering::pointer(const ir::Value* v) {
+  auto it = pointers_.find(v);
+  if (it != pointers_.end()) return it->second;
+  const BufferRef& ref = buffers_.at(v);
+  llvm::Value* p = nullptr;
+  switch (ref.kind) {
+    case BufferRef::kArg: {
+      llvm::Value* slot =
+          b_.CreateConstInBoundsGEP1_64(b_.getPtrTy(), entry_->getArg(0), ref.index);
+      p = b_.CreateLoad(b_.getPtrTy(), slot, cat("arg", ref.index));
+      break;
+    }
+    case BufferRef::kResult:
+      p = result_pointer(ref.index);
+      break;
+    case BufferRef::kWorkspace:
+      p = b_.CreateConstInBoundsGEP1_64(b_.getInt8Ty(), entry_->getArg(2), ref.offset);
+      break;
+    case BufferRef::kGlobal:
+      p = ref.global;
+      break;
+  }
+  pointers_[v] = p;
+  return p;
+}
+
+absl::Status EntryLowering::lower_elementwise(const ir::Op& op) {
+  ElementwiseGroup group;
+  if (op.kind() == ir::OpKind::kFusion) {
+    const std::string kind = ir::attr_or<std::string>(op.attrs(), "kind", "loop");
+    if (kind != "loop") {
+      return absl::UnimplementedError(cat("fusion of kind \"", kind, "\" is not supported"));
+    }
+    const ir::Block* region = op.region();
+    const ir::Op* yield = region ? region->terminator() : nullptr;
+    if (!yield || yield->kind() != ir::OpKind::kYield ||
+        region->num_arguments() != op.num_operands() || yield->num_operands() != op.num_results() ||
+        op.num_results() == 0) {
+      return absl::InvalidArgumentError("malformed fusion region");
+    }
+    for (int i = 0; i < region->num_arguments(); ++i) {
+      if (!(region->argument(i)->type() == op.operand(i)->type())) {
+        return absl::InvalidArgumentError("fusion region argument types differ from operands");
+      }
+      group.inputs.push_back(region->argument(i));
+    }
+    for (const auto& inner : region->ops()) {
+      if (inner.get() != yield) group.ops.push_back(inner.get());
+    }
+    for (int i = 0; i < yield->num_operands(); ++i) {
+      if (!(yield->operand(i)->type() == op.result(i)->type())) {
+        return absl::InvalidArgumentError("fusion result types differ from its yield");
+      }
+      group.outputs.push_back(yield->operand(i));
+    }
+  } else {
+    for (const ir::Value* v : op.operands()) group.inputs.push_back(v);
+    group.ops.push_back(&op);
+    group.outputs.push_back(op.result());
+  }
+  group.shape = op.result()->type().shape;
+  KILN_ASSIGN_OR_RETURN(
+      ElementwiseFunction loop,
+      emit_elementwise_function(module_, group, cat(out_.entry_name, ".loop", num_loops_++)));
+  std::vector<llvm::Value*> call_args;
+  for (int i = 0; i < op.num_results(); ++i) call_args.push_back(pointer(op.result(i)));
+  for (const ir::Value* v : op.operands()) call_args.push_back(pointer(v));
+  if (loop.checks_division) {
+    if (!div_flag_) {
+      llvm::BasicBlock* entry_block = &entry_->getEntryBlock();
+      llvm::IRBuilder<> alloca_builder(entry_block, entry_block->begin());
+      div_flag_ = alloca_builder.CreateAlloca(b_.getInt8Ty(), nullptr, "div_by_zero");
+    }
+    b_.CreateStore(b_.getInt8(0), div_flag_);
+    call_args.push_back(div_flag_);
+  }
+  b_.CreateCall(loop.function, call_args);
+  if (loop.checks_division) {
+    const int32_t code = kCompiledErrorBase + static_cast<int32_t>(out_.error_messages.size());
+    out_.error_messages.push_back("div: Integer division by zero");
+    llvm::Value* failed = b_.CreateICmpNE(b_.CreateLoad(b_.getInt8Ty(), div_flag_), b_.getInt8(0));
+    emit_error_branch(failed, b_.getInt32(code), "div");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status EntryLowering::lower_kernel_call(const ir::Op& op) {
+  if (op.num_results() != 1) {
+    return absl::UnimplementedError(
+        cat("'", op.mnemonic(), "' with ", op.num_results(), " results cannot be compiled"));
+  }
+  auto call = std::make_unique<kernels::KernelCall>();
+  call->kind = op.kind();
+  call->attrs = op.attrs();
+  for (const ir::Value* v : op.operands()) call->input_types.push_back(v->type());
+  call->output_type = op.result()->type();
+  const auto address = reinterpret_cast<uintptr_t>(call.get());
+  out_.kernel_calls.push_back(std::move(call));
+
+  for (int i = 0; i < op.num_operands(); ++i) {
+    b_.CreateStore(pointer(op.operand(i)),
+                   b_.CreateConstInBoundsGEP1_64(b_.getPtrTy(), inputs_array_, i));
+  }
+  llvm::Value* call_ptr = llvm::ConstantExpr::getIntToPtr(b_.getInt64(address), b_.getPtrTy());
+  llvm::Value* rc = b_.CreateCall(kernel_call_, {call_ptr, inputs_array_, pointer(op.result())},
+                                  cat(op.mnemonic(), ".rc"));
+  emit_error_branch(b_.CreateICmpNE(rc, b_.getInt32(0)), rc, op.mnemonic());
+  return absl::OkStatus();
+}
+
+// if (failed) return code; and continue in a new block.
+void EntryLowering::emit_error_branch(llvm::Value* failed, llvm::Value* code,
+                                      std::string_view what) {
+  auto* fail = llvm::BasicBlock::Create(ctx_, cat(what, ".fail"), entry_);
+  auto* cont = llvm::BasicBlock::Create(ctx_, cat(what, ".ok"), entry_);
+  b_.CreateCondBr(failed, fail, cont);
+  b_.SetInsertPoint(fail);
+  b_.CreateRet(code);
+  b_.SetInsertPoint(cont);
+}
+
+void EntryLowering::lower_return(const ir::Op& ret) {
+  for (int j = 0; j < ret.num_operands(); ++j) {
+    const ir::Value* v = ret.operand(j);
+    const BufferRef& ref = buffers_.at(v);
+    if (ref.kind == BufferRef::kResult && ref.index == j) continue;
+    const int64_t bytes = byte_size(v->type());
+    if (bytes == 0) continue;
+    b_.CreateMemCpy(result_pointer(j), llvm::MaybeAlign(), pointer(v), llvm::MaybeAlign(), bytes);
+  }
+  b_.CreateRet(b_.getInt32(0));
+}
+
+absl::Status EntryLowering::lower_op(const ir::Op& op) {
+  for (const ir::Value* v : op.operands()) {
+    if (!buffers_.contains(v)) {
+      return absl::InvalidArgumentError(
+          cat("'", op.mnemonic(), "': operand is not defined in function @", fn_.name()));
+    }
+  }
+  switch (op.kind()) {
+    case ir::OpKind::kConst:
+      return absl::OkStatus();  // a global, see assign_buffers
+    case ir::OpKind::kReturn:
+      lower_return(op);
+      return absl::OkStatus();
+    case ir::OpKind::kYield:
+      return absl::InvalidArgumentError("yield outside a fusion");
+    case ir::OpKind::kFusion:
+      return lower_elementwise(op);
+    default:
+      if (ir::is_elementwise(op.kind())) return lower_elementwise(op);
+      return lower_kernel_call(op);
+  }
+}
+
+absl::Status EntryLowering::lower() {
+  KILN_RETURN_IF_ERROR(check_function());
+  KILN_RETURN_IF_ERROR(assign_buffers());
+  llvm::Type* ptr = b_.getPtrTy();
+  auto* entry_type = llvm::FunctionType::get(b_.getInt32Ty(), {ptr, ptr, ptr}, false);
+  entry_ = llvm::Function::Create(entry_type, llvm::GlobalValue::ExternalLinkage, out_.entry_name,
+                                  module_);
+  entry_->addFnAttr(llvm::Attribute::NoUnwind);
+  entry_->getArg(0)->setName("args");
+  entry_->getArg(1)->setName("results");
+  entry_->getArg(2)->setName("workspace");
+  for (unsigned i = 0; i < 3; ++i) entry_->addParamAttr(i, llvm::Attribute::NoCapture);
+  b_.SetInsertPoint(llvm::BasicBlock::Create(ctx_, "entry", entry_));
+
+  const ir::Block& body = fn_.body();
+  result_pointers_.assign(body.terminator()->num_operands(), nullptr);
+  int max_inputs = 0;
+  for (const auto& op : body.ops()) {
+    if (op->kind() != ir::OpKind::kFusion && op->kind() != ir::OpKind::kConst &&
+        ir::op_info(op->kind()).cls != ir::OpClass::kTerminator &&
+        !ir::is_elementwise(op->kind())) {
+      max_inputs = std::max(max_inputs, op->num_operands());
+    }
+  }
+  if (max_inputs > 0) {
+    inputs_array_ = b_.CreateAlloca(llvm::ArrayType::get(ptr, max_inputs), nullptr, "inputs");
+    auto* fn_type = llvm::FunctionType::get(b_.getInt32Ty(), {ptr, ptr, ptr}, false);
+    kernel_call_ = module_.getOrInsertFunction("kiln_rt_kernel_call", fn_type);
+    if (auto* decl = llvm::dyn_cast<llvm::Function>(kernel_call_.getCallee())) {
+      decl->addFnAttr(llvm::Attribute::NoUnwind);
+    }
+  }
+  for (const auto& op : body.ops()) KILN_RETURN_IF_ERROR(lower_op(*op));
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<LoweredModule>> lower_function(const ir::Function& fn,
+                                                              const std::string& entry_name) {
+  auto out = std::make_unique<LoweredModule>();
+  out->context = std::make_unique<llvm::LLVMContext>();
+  out->module = std::make_unique<llvm::Module>(cat("kiln.", fn.name()), *out->context);
+  out->entry_name = entry_name;
+  out->arg_types = fn.argument_types();
+  out->num_args = static_cast<int>(out->arg_types.size());
+  if (const ir::Op* ret = fn.body().terminator(); ret && ret->kind() == ir::OpKind::kReturn) {
+    for (const ir::Value* v : ret->operands()) out->result_types.push_back(v->type());
+  }
+  out->num_results = static_cast<int>(out->result_types.size());
+  EntryLowering lowering(fn, *out);
+  KILN_RETURN_IF_ERROR(lowering.lower());
+  return out;
+}
+
+}  // namespace kiln::compiler

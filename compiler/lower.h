@@ -1,0 +1,95 @@
+// kiln — private interface of the lowering (compiler/lower*.cc); included only by compiler/*.cc.
+//
+// Lowering turns one ir::Function into an LLVM module holding the entry function
+//   int32_t entry(const void* const* args, void* const* results, void* workspace)
+// (see compile.h). It is target-independent; jit.cc sets the triple/data layout, optimizes and
+// generates code. LLVM types appear here only as forward declarations.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "ir/function.h"
+#include "runtime/kernel_call.h"
+
+namespace llvm {
+class LLVMContext;
+class Module;
+class Function;
+class IRBuilderBase;
+class Value;
+}  // namespace llvm
+
+namespace kiln::compiler {
+
+// An LLVM module produced from one ir::Function, with what its code refers to.
+struct LoweredModule {
+  LoweredModule();
+  ~LoweredModule();
+  LoweredModule(const LoweredModule&) = delete;
+  LoweredModule& operator=(const LoweredModule&) = delete;
+
+  // Declared first so it is destroyed last: `module` lives in `context`.
+  std::unique_ptr<llvm::LLVMContext> context;
+  std::unique_ptr<llvm::Module> module;
+  std::string entry_name;  // the external symbol of the entry function
+  int64_t workspace_bytes = 0;
+  int num_args = 0;
+  int num_results = 0;
+  std::vector<ir::Type> arg_types;
+  std::vector<ir::Type> result_types;
+  // One per op run through kiln_rt_kernel_call; the code holds their addresses, so whoever runs
+  // the code must keep them alive (the Executable takes them over).
+  std::vector<std::unique_ptr<kernels::KernelCall>> kernel_calls;
+  // Errors detected by the compiled code itself (e.g. integer division by zero): the entry
+  // returns kCompiledErrorBase + i for error_messages[i] (an InvalidArgument error).
+  std::vector<std::string> error_messages;
+};
+
+// Return codes of the entry: 0, an absl::StatusCode from kiln_rt_kernel_call (message in
+// kiln_rt_last_error()), or kCompiledErrorBase + i (message in LoweredModule::error_messages).
+inline constexpr int32_t kCompiledErrorBase = 1 << 16;
+
+// Lowers `fn` (verified, fully defined types) into a fresh LLVMContext. `entry_name` must be a
+// valid, process-unique symbol name when the result is JIT-linked.
+absl::StatusOr<std::unique_ptr<LoweredModule>> lower_function(const ir::Function& fn,
+                                                              const std::string& entry_name);
+
+// --- elementwise loop nests (lower_elementwise.cc) ---------------------------------------------
+
+// A set of elementwise ops computed in one loop nest over the elements of `shape`:
+// a fusion region, or a single elementwise op. `inputs` are the values read from buffers
+// (region arguments, or the operands of a lone op); `ops` are computed in order (ir::OpKind
+// const/neg/.../select/broadcast); `outputs` are stored, each of `shape`.
+struct ElementwiseGroup {
+  std::vector<const ir::Value*> inputs;
+  std::vector<const ir::Op*> ops;
+  std::vector<const ir::Value*> outputs;
+  Shape shape;
+};
+
+struct ElementwiseFunction {
+  llvm::Function* function = nullptr;
+  // True if the function takes a trailing `ptr %div_by_zero` (an i8 it sets to 1 when an int32
+  // `div` meets a zero divisor; the caller zeroes it before the call and checks it after).
+  bool checks_division = false;
+};
+
+// Emits `define internal void @name(ptr noalias %out0, ..., ptr noalias %in0, ...)` into
+// `module`: one pointer per output, then one per input, each a dense row-major buffer of that
+// value's type. Errors are Unimplemented/InvalidArgument for groups it cannot lower.
+absl::StatusOr<ElementwiseFunction> emit_elementwise_function(llvm::Module& module,
+                                                              const ElementwiseGroup& group,
+                                                              const std::string& name);
+
+// --- math polynomials (lower_math.cc) -----------------------------------------------------------
+
+// exp/log of a float or a vector of floats, as branch-free IR the loop vectorizer can widen.
+// Inserted at `builder`'s insertion point. Errors are documented in lower_math.cc.
+llvm::Value* emit_exp_f32(llvm::IRBuilderBase& builder, llvm::Value* x);
+llvm::Value* emit_log_f32(llvm::IRBuilderBase& builder, llvm::Value* x);
+
+}  // namespace kiln::compiler

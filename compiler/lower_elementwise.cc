@@ -1,0 +1,474 @@
+// kiln — lowering of fusions and lone elementwise ops to one vectorizable loop nest.
+//
+// Every value in an elementwise group is indexed by the output index through NumPy's trailing
+// alignment: a value of shape Sv at output index idx is element
+//   [ Sv[j] == 1 ? 0 : idx[r - rv + j] ]_j
+// of that value (broadcasts only expand size-1 dims, so this map is the same along every path
+// through the region). Hence `broadcast` is the identity per element, and each buffer read
+// (input or non-scalar constant) is a load at offset sum_d idx[d] * stride[d] with stride 0 on
+// the dims it is broadcast along.
+//
+// Loop structure: dims of size 1 are dropped and adjacent dims are merged whenever every
+// buffer's strides allow it (same-shape groups become one flat loop). Each remaining dim is a
+// loop level; each value is computed at the outermost level where all of its inputs are known
+// (values that depend on no index, e.g. rank-0 operands, are computed once before the loops).
+// The innermost loop reads contiguous or loop-invariant data only and is left to LLVM's loop
+// vectorizer. The loops are emitted bottom-tested (all trip counts are constants >= 2).
+#include <algorithm>
+
+#include "absl/container/flat_hash_map.h"
+#include "compiler/lower.h"
+#include "llvm/IR/Constants.h"
+#include "llvm/IR/DerivedTypes.h"
+#include "llvm/IR/Function.h"
+#include "llvm/IR/GlobalVariable.h"
+#include "llvm/IR/IRBuilder.h"
+#include "llvm/IR/Intrinsics.h"
+#include "llvm/IR/Module.h"
+#include "support/status.h"
+#include "support/str.h"
+
+namespace kiln::compiler {
+namespace {
+
+// Row-major strides of `shape` (elements).
+std::vector<int64_t> row_major_strides(const Shape& shape) {
+  std::vector<int64_t> strides(shape.rank());
+  int64_t s = 1;
+  for (int d = shape.rank() - 1; d >= 0; --d) {
+    strides[d] = s;
+    s *= shape[d];
+  }
+  return strides;
+}
+
+// A buffer the loop nest reads or writes, with its strides over the merged loop dims.
+struct Buffer {
+  llvm::Value* ptr = nullptr;
+  DType dtype = DType::kFloat32;
+  std::vector<int64_t> strides;       // per loop level
+  int level = -1;                     // innermost level with a non-zero stride; -1 = invariant
+  std::vector<llvm::Value*> offsets;  // offset at each level, emitted lazily
+};
+
+class LoopNestEmitter {
+ public:
+  LoopNestEmitter(llvm::Module& module, const ElementwiseGroup& group)
+      : module_(module), ctx_(module.getContext()), b_(ctx_), group_(group) {}
+
+  absl::StatusOr<ElementwiseFunction> emit(const std::string& name);
+
+ private:
+  absl::Status check_shapes();
+  void plan_loops();
+  std::vector<int64_t> strides_over_output(const Shape& shape) const;
+  int add_buffer(llvm::Value* ptr, DType dtype, const Shape& shape);
+  void build_skeleton(llvm::Function* fn);
+  void set_level(int level) { b_.SetInsertPoint(level_blocks_[level + 1]->getTerminator()); }
+  llvm::Value* offset(Buffer& buf, int level);
+  llvm::Value* element_ptr(Buffer& buf, int level);
+  llvm::Type* memory_type(DType dtype);
+  absl::Status emit_op(const ir::Op& op);
+  absl::StatusOr<llvm::Value*> compute(const ir::Op& op, const std::vector<llvm::Value*>& args);
+
+  llvm::Module& module_;
+  llvm::LLVMContext& ctx_;
+  llvm::IRBuilder<> b_;
+  const ElementwiseGroup& group_;
+
+  // Merged loop dims: sizes (each >= 2) and, per output dim, which level it belongs to (-1 when
+  // the dim has size 1).
+  std::vector<int64_t> loop_sizes_;
+  std::vector<int> dim_level_;
+  // level_blocks_[l + 1] is where code of level l goes (index 0 = the function entry).
+  std::vector<llvm::BasicBlock*> level_blocks_;
+  std::vector<llvm::Value*> ivs_;  // induction variable per level
+
+  std::vector<Buffer> buffers_;
+  struct Computed {
+    llvm::Value* value;
+    int level;
+  };
+  absl::flat_hash_map<const ir::Value*, Computed> values_;
+  llvm::Value* div_flag_ = nullptr;  // the i8 flag of ElementwiseFunction::checks_division
+};
+
+absl::Status LoopNestEmitter::check_shapes() {
+  const Shape& out = group_.shape;
+  if (!out.is_fully_defined()) {
+    return absl::InvalidArgumentError(cat("elementwise loop over non-concrete shape ", out));
+  }
+  auto check = [&](const ir::Value* v) -> absl::Status {
+    const Shape& s = v->type().shape;
+    bool ok = s.is_fully_defined() && s.rank() <= out.rank();
+    for (int j = 0; ok && j < s.rank(); ++j) {
+      const int64_t o = out[out.rank() - s.rank() + j];
+      ok = s[j] == 1 || s[j] == o;
+    }
+    if (!ok) {
+      return absl::InvalidArgumentError(cat("elementwise value of type ", v->type().to_string(),
+                                            " does not broadcast to ", out.to_string()));
+    }
+    return absl::OkStatus();
+  };
+  for (const ir::Value* v : group_.inputs) KILN_RETURN_IF_ERROR(check(v));
+  for (const ir::Op* op : group_.ops) {
+    for (int i = 0; i < op->num_results(); ++i) KILN_RETURN_IF_ERROR(check(op->result(i)));
+  }
+  for (const ir::Value* v : group_.outputs) {
+    if (!(v->type().shape == out)) {
+      return absl::UnimplementedError(cat(
+          "fusion results of different shapes: ", v->type().to_string(), " vs. ", out.to_string()));
+    }
+  }
+  return absl::OkStatus();
+}
+
+std::vector<int64_t> LoopNestEmitter::strides_over_output(const Shape& shape) const {
+  const Shape& out = group_.shape;
+  std::vector<int64_t> own = row_major_strides(shape);
+  std::vector<int64_t> strides(out.rank(), 0);
+  for (int j = 0; j < shape.rank(); ++j) {
+    if (shape[j] != 1) strides[out.rank() - shape.rank() + j] = own[j];
+  }
+  return strides;
+}
+
+// Merges output dims into loop levels: drops size-1 dims, then joins dim d to the previous
+// level when every buffer (the inputs, the output) satisfies stride[prev] == stride[d] * size[d].
+void LoopNestEmitter::plan_loops() {
+  const Shape& out = group_.shape;
+  std::vector<std::vector<int64_t>> all;  // per-buffer strides over output dims
+  all.push_back(row_major_strides(out));
+  for (const ir::Value* v : group_.inputs) all.push_back(strides_over_output(v->type().shape));
+  for (const ir::Op* op : group_.ops) {
+    if (op->kind() == ir::OpKind::kConst && op->result()->type().shape.num_elements() != 1) {
+      all.push_back(strides_over_output(op->result()->type().shape));
+    }
+  }
+  dim_level_.assign(out.rank(), -1);
+  std::vector<int64_t> level_stride;  // per buffer: stride of the current last level
+  for (int d = 0; d < out.rank(); ++d) {
+    if (out[d] == 1) continue;
+    bool merge = !loop_sizes_.empty();
+    for (size_t k = 0; merge && k < all.size(); ++k) {
+      merge = level_stride[k] == all[k][d] * out[d];
+    }
+    if (merge) {
+      loop_sizes_.back() *= out[d];
+    } else {
+      loop_sizes_.push_back(out[d]);
+    }
+    level_stride.resize(all.size());
+    for (size_t k = 0; k < all.size(); ++k) level_stride[k] = all[k][d];
+    dim_level_[d] = static_cast<int>(loop_sizes_.size()) - 1;
+  }
+}
+
+// Registers a buffer of `shape` (broadcast to the output) and returns its index.
+int LoopNestEmitter::add_buffer(llvm::Value* ptr, DType dtype, const Shape& shape) {
+  Buffer buf;
+  buf.ptr = ptr;
+  buf.dtype = dtype;
+  buf.strides.assign(loop_sizes_.size(), 0);
+  std::vector<int64_t> st = strides_over_output(shape);
+  // The stride of a level is the stride of its innermost output dim.
+  for (int d = 0; d < group_.shape.rank(); ++d) {
+    if (dim_level_[d] >= 0) buf.strides[dim_level_[d]] = st[d];
+  }
+  for (int l = 0; l < static_cast<int>(buf.strides.size()); ++l) {
+    if (buf.strides[l] != 0) buf.level = l;
+  }
+  buf.offsets.assign(loop_sizes_.size(), nullptr);
+  buffers_.push_back(std::move(buf));
+  return static_cast<int>(buffers_.size()) - 1;
+}
+
+// entry:   (level -1 code) br H0
+// H_l:     iv_l = phi [0, H_{l-1}], [iv_l + 1, latch_l]; (level l code); br H_{l+1}
+// H_last:  ...; iv + 1; br (iv + 1 < n), H_last, X_{last-1}
+// X_l:     iv_l + 1; br (iv_l + 1 < n_l), H_l, X_{l-1} / exit
+void LoopNestEmitter::build_skeleton(llvm::Function* fn) {
+  llvm::Type* i64 = b_.getInt64Ty();
+  llvm::BasicBlock* entry = llvm::BasicBlock::Create(ctx_, "entry", fn);
+  level_blocks_.push_back(entry);
+  const int n = static_cast<int>(loop_sizes_.size());
+  std::vector<llvm::BasicBlock*> headers, latches(n, nullptr);
+  for (int l = 0; l < n; ++l) {
+    headers.push_back(llvm::BasicBlock::Create(ctx_, cat("loop", l), fn));
+    level_blocks_.push_back(headers.back());
+  }
+  for (int l = n - 2; l >= 0; --l) latches[l] = llvm::BasicBlock::Create(ctx_, cat("next", l), fn);
+  llvm::BasicBlock* exit = llvm::BasicBlock::Create(ctx_, "exit", fn);
+  b_.SetInsertPoint(exit);
+  b_.CreateRetVoid();
+  if (n == 0) {
+    b_.SetInsertPoint(entry);
+    b_.CreateBr(exit);
+    return;
+  }
+  latches[n - 1] = headers[n - 1];
+  b_.SetInsertPoint(entry);
+  b_.CreateBr(headers[0]);
+  for (int l = 0; l < n; ++l) {
+    b_.SetInsertPoint(headers[l]);
+    llvm::PHINode* iv = b_.CreatePHI(i64, 2, cat("i", l));
+    ivs_.push_back(iv);
+    iv->addIncoming(b_.getInt64(0), l == 0 ? entry : headers[l - 1]);
+    if (l + 1 < n) b_.CreateBr(headers[l + 1]);
+  }
+  for (int l = n - 1; l >= 0; --l) {
+    b_.SetInsertPoint(latches[l]);
+    llvm::Value* next = b_.CreateAdd(ivs_[l], b_.getInt64(1), cat("i", l, ".next"), true, true);
+    llvm::Value* more = b_.CreateICmpULT(next, b_.getInt64(loop_sizes_[l]));
+    b_.CreateCondBr(more, headers[l], l == 0 ? exit : latches[l - 1]);
+    llvm::cast<llvm::PHINode>(ivs_[l])->addIncoming(next, latches[l]);
+  }
+}
+
+llvm::Value* LoopNestEmitter::offset(Buffer& buf, int level) {
+  if (level < 0) return b_.getInt64(0);
+  if (buf.offsets[level]) return buf.offsets[level];
+  llvm::Value* outer = offset(buf, level - 1);
+  llvm::Value* off = outer;
+  if (buf.strides[level] != 0) {
+    set_level(level);
+    llvm::Value* step =
+        buf.strides[level] == 1
+            ? ivs_[level]
+            : b_.CreateMul(ivs_[level], b_.getInt64(buf.strides[level]), "", true, true);
+    off = llvm::isa<llvm::ConstantInt>(outer) && llvm::cast<llvm::ConstantInt>(outer)->isZero()
+              ? step
+              : b_.CreateAdd(outer, step, "", true, true);
+  }
+  buf.offsets[level] = off;
+  return off;
+}
+
+llvm::Type* LoopNestEmitter::memory_type(DType dtype) {
+  switch (dtype) {
+    case DType::kFloat32:
+      return b_.getFloatTy();
+    case DType::kInt32:
+      return b_.getInt32Ty();
+    case DType::kBool:
+      return b_.getInt8Ty();
+  }
+  return b_.getInt8Ty();
+}
+
+// Pointer to the buffer's element for the current iteration of `level`.
+llvm::Value* LoopNestEmitter::element_ptr(Buffer& buf, int level) {
+  llvm::Value* off = offset(buf, level);
+  set_level(level);
+  return b_.CreateInBoundsGEP(memory_type(buf.dtype), buf.ptr, off);
+}
+
+absl::StatusOr<llvm::Value*> LoopNestEmitter::compute(const ir::Op& op,
+                                                      const std::vector<llvm::Value*>& a) {
+  using ir::OpKind;
+  const DType dt = op.operand(0)->type().dtype;
+  const bool fp = dt == DType::kFloat32;
+  switch (op.kind()) {
+    case OpKind::kBroadcast:
+      return a[0];
+    case OpKind::kNeg:
+      return fp ? b_.CreateFNeg(a[0]) : b_.CreateNeg(a[0]);
+    case OpKind::kAbs:
+      return fp ? b_.CreateUnaryIntrinsic(llvm::Intrinsic::fabs, a[0])
+                : b_.CreateBinaryIntrinsic(llvm::Intrinsic::abs, a[0], b_.getFalse());
+    case OpKind::kSquare:
+      return fp ? b_.CreateFMul(a[0], a[0]) : b_.CreateMul(a[0], a[0]);
+    case OpKind::kExp:
+      return emit_exp_f32(b_, a[0]);
+    case OpKind::kLog:
+      return emit_log_f32(b_, a[0]);
+    case OpKind::kAdd:
+      return fp ? b_.CreateFAdd(a[0], a[1]) : b_.CreateAdd(a[0], a[1]);
+    case OpKind::kSub:
+      return fp ? b_.CreateFSub(a[0], a[1]) : b_.CreateSub(a[0], a[1]);
+    case OpKind::kMul:
+      return fp ? b_.CreateFMul(a[0], a[1]) : b_.CreateMul(a[0], a[1]);
+    case OpKind::kDiv: {
+      if (fp) return b_.CreateFDiv(a[0], a[1]);
+      // Integer division truncates toward zero and INT_MIN / -1 wraps, as in the eager kernel.
+      // A zero divisor sets the error flag (the entry then fails with the kernel's message); the
+      // divisor is made safe first, since a trap is not an option.
+      llvm::Value* zero = b_.CreateICmpEQ(a[1], b_.getInt32(0));
+      llvm::Value* flag = b_.CreateLoad(b_.getInt8Ty(), div_flag_);
+      b_.CreateStore(b_.CreateOr(flag, b_.CreateZExt(zero, b_.getInt8Ty())), div_flag_);
+      llvm::Value* minus1 = b_.CreateICmpEQ(a[1], b_.getInt32(-1));
+      llvm::Value* d = b_.CreateSelect(b_.CreateOr(zero, minus1), b_.getInt32(1), a[1]);
+      llvm::Value* q = b_.CreateSDiv(a[0], d);
+      q = b_.CreateSelect(minus1, b_.CreateNeg(a[0]), q);
+      return b_.CreateSelect(zero, b_.getInt32(0), q);
+    }
+    case OpKind::kLess:
+      return fp ? b_.CreateFCmpOLT(a[0], a[1]) : b_.CreateICmpSLT(a[0], a[1]);
+    case OpKind::kGreater:
+      return fp ? b_.CreateFCmpOGT(a[0], a[1]) : b_.CreateICmpSGT(a[0], a[1]);
+    case OpKind::kSelect:
+      return b_.CreateSelect(a[0], a[1], a[2]);
+    default:
+      return absl::UnimplementedError(
+          cat("'", op.mnemonic(), "' cannot be lowered inside an elementwise loop"));
+  }
+}
+
+absl::Status LoopNestEmitter::emit_op(const ir::Op& op) {
+  if (op.num_results() != 1) {
+    return absl::InvalidArgumentError(cat("'", op.mnemonic(), "' in a fusion must have 1 result"));
+  }
+  const ir::Value* result = op.result();
+  if (op.kind() == ir::OpKind::kConst) {
+    if (!op.literal() || !(op.literal()->type() == result->type())) {
+      return absl::InvalidArgumentError("const without a literal of its type");
+    }
+    const ir::Literal& lit = *op.literal();
+    if (lit.num_elements() == 1) {
+      llvm::Value* c = nullptr;
+      switch (lit.type().dtype) {
+        case DType::kFloat32:
+          c = llvm::ConstantFP::get(b_.getFloatTy(), static_cast<float>(lit.get(0)));
+          break;
+        case DType::kInt32:
+          c = b_.getInt32(static_cast<int32_t>(lit.get(0)));
+          break;
+        case DType::kBool:
+          c = b_.getInt1(lit.get(0) != 0);
+          break;
+      }
+      values_[result] = {c, -1};
+      return absl::OkStatus();
+    }
+    // A non-scalar constant is read like an input, from a private global.
+    auto* data = llvm::ConstantDataArray::getRaw(
+        llvm::StringRef(static_cast<const char*>(lit.data()), lit.size_bytes()), lit.size_bytes(),
+        b_.getInt8Ty());
+    auto* gv = new llvm::GlobalVariable(module_, data->getType(), /*isConstant=*/true,
+                                        llvm::GlobalValue::PrivateLinkage, data, "kiln.const");
+    gv->setAlignment(llvm::Align(64));
+    gv->setUnnamedAddr(llvm::GlobalValue::UnnamedAddr::Global);
+    const int k = add_buffer(gv, lit.type().dtype, lit.type().shape);
+    Buffer& buf = buffers_[k];
+    llvm::Value* v = b_.CreateLoad(memory_type(buf.dtype), element_ptr(buf, buf.level));
+    if (buf.dtype == DType::kBool) v = b_.CreateICmpNE(v, b_.getInt8(0));
+    values_[result] = {v, buf.level};
+    return absl::OkStatus();
+  }
+  const ir::OpClass cls = ir::op_info(op.kind()).cls;
+  const bool elementwise = ir::is_elementwise(op.kind());
+  if (!elementwise) {
+    return absl::UnimplementedError(
+        cat("'", op.mnemonic(), "' cannot be lowered inside an elementwise loop"));
+  }
+  if (op.num_operands() != ir::op_info(op.kind()).arity) {
+    return absl::InvalidArgumentError(cat("'", op.mnemonic(), "': wrong number of operands"));
+  }
+  std::vector<llvm::Value*> args;
+  int level = -1;
+  for (const ir::Value* v : op.operands()) {
+    auto it = values_.find(v);
+    if (it == values_.end()) {
+      return absl::InvalidArgumentError(
+          cat("'", op.mnemonic(), "': operand is not defined in the elementwise group"));
+    }
+    args.push_back(it->second.value);
+    level = std::max(level, it->second.level);
+  }
+  // Dtype checks the lowering relies on (the verifier guarantees them for valid IR).
+  const DType dt = op.operand(0)->type().dtype;
+  const int arity = op.num_operands();
+  const bool float_only = cls == ir::OpClass::kUnaryFloat;
+  const bool numeric =
+      cls == ir::OpClass::kUnary || cls == ir::OpClass::kBinary || cls == ir::OpClass::kCompare;
+  const bool is_select = cls == ir::OpClass::kSelect;
+  const DType value_dt = is_select ? op.operand(1)->type().dtype : dt;
+  const DType result_dt = cls == ir::OpClass::kCompare ? DType::kBool : value_dt;
+  bool ok = result->type().dtype == result_dt;
+  ok = ok && !(float_only && dt != DType::kFloat32) && !(numeric && dt == DType::kBool);
+  ok = ok && !(is_select && dt != DType::kBool);
+  for (int i = is_select ? 1 : 0; ok && i < arity; ++i) {
+    ok = op.operand(i)->type().dtype == value_dt;
+  }
+  if (!ok) {
+    return absl::InvalidArgumentError(
+        cat("'", op.mnemonic(), "': unsupported operand or result types"));
+  }
+  set_level(level);
+  KILN_ASSIGN_OR_RETURN(llvm::Value * v, compute(op, args));
+  values_[result] = {v, level};
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ElementwiseFunction> LoopNestEmitter::emit(const std::string& name) {
+  KILN_RETURN_IF_ERROR(check_shapes());
+  plan_loops();
+  ElementwiseFunction result;
+  for (const ir::Op* op : group_.ops) {
+    if (op->kind() == ir::OpKind::kDiv && op->num_operands() == 2 &&
+        op->operand(0)->type().dtype == DType::kInt32) {
+      result.checks_division = true;
+    }
+  }
+  const size_t n_buffers = group_.outputs.size() + group_.inputs.size();
+  std::vector<llvm::Type*> params(n_buffers + (result.checks_division ? 1 : 0), b_.getPtrTy());
+  auto* fn_type = llvm::FunctionType::get(b_.getVoidTy(), params, false);
+  auto* fn = llvm::Function::Create(fn_type, llvm::GlobalValue::InternalLinkage, name, module_);
+  fn->addFnAttr(llvm::Attribute::NoUnwind);
+  fn->addFnAttr(llvm::Attribute::WillReturn);
+  for (unsigned i = 0; i < params.size(); ++i) {
+    // Outputs never alias inputs or each other; inputs are only read, so they may alias each
+    // other (the same buffer passed twice) without breaking `noalias`.
+    fn->addParamAttr(i, llvm::Attribute::NoAlias);
+    fn->addParamAttr(i, llvm::Attribute::NoCapture);
+    if (i < n_buffers) {
+      fn->addParamAttr(
+          i, i < group_.outputs.size() ? llvm::Attribute::WriteOnly : llvm::Attribute::ReadOnly);
+    }
+  }
+  result.function = fn;
+  if (result.checks_division) div_flag_ = fn->getArg(static_cast<unsigned>(n_buffers));
+  build_skeleton(fn);
+  if (group_.shape.num_elements() == 0) return result;
+
+  const size_t n_out = group_.outputs.size();
+  for (size_t i = 0; i < group_.inputs.size(); ++i) {
+    const ir::Value* v = group_.inputs[i];
+    if (values_.contains(v)) continue;  // the same value passed twice: read it once
+    const int k =
+        add_buffer(fn->getArg(static_cast<unsigned>(n_out + i)), v->type().dtype, v->type().shape);
+    Buffer& buf = buffers_[k];
+    llvm::Value* x = b_.CreateLoad(memory_type(buf.dtype), element_ptr(buf, buf.level));
+    if (buf.dtype == DType::kBool) x = b_.CreateICmpNE(x, b_.getInt8(0));
+    values_[v] = {x, buf.level};
+  }
+  for (const ir::Op* op : group_.ops) KILN_RETURN_IF_ERROR(emit_op(*op));
+
+  const int innermost = static_cast<int>(loop_sizes_.size()) - 1;
+  for (size_t i = 0; i < n_out; ++i) {
+    const ir::Value* v = group_.outputs[i];
+    auto it = values_.find(v);
+    if (it == values_.end()) {
+      return absl::InvalidArgumentError("fusion yields a value it does not define");
+    }
+    const int k =
+        add_buffer(fn->getArg(static_cast<unsigned>(i)), v->type().dtype, v->type().shape);
+    llvm::Value* ptr = element_ptr(buffers_[k], innermost);
+    llvm::Value* x = it->second.value;
+    if (v->type().dtype == DType::kBool) x = b_.CreateZExt(x, b_.getInt8Ty());
+    b_.CreateStore(x, ptr);
+  }
+  return result;
+}
+
+}  // namespace
+
+absl::StatusOr<ElementwiseFunction> emit_elementwise_function(llvm::Module& module,
+                                                              const ElementwiseGroup& group,
+                                                              const std::string& name) {
+  LoopNestEmitter emitter(module, group);
+  return emitter.emit(name);
+}
+
+}  // namespace kiln::compiler

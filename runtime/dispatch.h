@@ -1,0 +1,21 @@
+// kiln — dispatch: the one place every op call goes through. With no trace active it runs the
+// op's eager kernel; while a function is being traced it emits the op into the trace's IR.
+#pragma once
+
+#include <span>
+
+#include "ir/ops.h"
+#include "runtime/tensor.h"
+
+namespace kiln {
+
+// Runs or records `kind(inputs) {attrs}`. Throws InvalidArgumentError (with the op table's
+// message) when the inputs do not fit the op's signature.
+Tensor dispatch(ir::OpKind kind, std::span<const Tensor> inputs, const ir::Attrs& attrs = {});
+
+inline Tensor dispatch(ir::OpKind kind, std::initializer_list<Tensor> inputs,
+                       const ir::Attrs& attrs = {}) {
+  return dispatch(kind, std::span<const Tensor>(inputs.begin(), inputs.size()), attrs);
+}
+
+}  // namespace kiln

@@ -1,0 +1,73 @@
+// kiln — kiln_rt_kernel_call: the C entry point compiled code uses to run an eager kernel.
+#include "runtime/kernel_call.h"
+
+#include <exception>
+#include <string>
+#include <vector>
+
+#include "runtime/kernels/kernels.h"
+#include "support/str.h"
+
+namespace {
+
+thread_local std::string t_last_error;
+
+// Records `message` as this thread's last error; never throws.
+void set_error(std::string_view message) noexcept {
+  try {
+    t_last_error.assign(message.data(), message.size());
+  } catch (...) {
+    t_last_error.clear();  // out of memory: an empty message is the best we can do
+  }
+}
+
+int32_t run_call(const kiln::kernels::KernelCall& call, const void* const* inputs, void* output) {
+  using kiln::kernels::View;
+  constexpr size_t kInline = 4;
+  View inline_views[kInline];
+  std::vector<View> heap_views;
+  const size_t n = call.input_types.size();
+  View* views = inline_views;
+  if (n > kInline) {
+    heap_views.resize(n);
+    views = heap_views.data();
+  }
+  if (n > 0 && inputs == nullptr) {
+    set_error(kiln::cat(kiln::ir::mnemonic(call.kind), ": kernel call without inputs"));
+    return static_cast<int32_t>(absl::StatusCode::kInvalidArgument);
+  }
+  for (size_t i = 0; i < n; ++i) {
+    views[i] = View{inputs[i], call.input_types[i].dtype, &call.input_types[i].shape};
+  }
+  const kiln::kernels::MutableView out{output, call.output_type.dtype, &call.output_type.shape};
+  const absl::Status status =
+      kiln::kernels::run(call.kind, call.attrs, std::span<const View>(views, n), out);
+  if (status.ok()) return 0;
+  set_error(std::string_view(status.message().data(), status.message().size()));
+  return static_cast<int32_t>(status.code());
+}
+
+}  // namespace
+
+extern "C" {
+
+// Returns 0 on success, otherwise the absl::StatusCode of the failure (never 0).
+int32_t kiln_rt_kernel_call(const kiln::kernels::KernelCall* call, const void* const* inputs,
+                            void* output) noexcept {
+  try {
+    if (call == nullptr) {
+      set_error("kiln_rt_kernel_call: null KernelCall");
+      return static_cast<int32_t>(absl::StatusCode::kInvalidArgument);
+    }
+    return run_call(*call, inputs, output);
+  } catch (const std::exception& e) {
+    set_error(e.what());
+  } catch (...) {
+    set_error("kiln_rt_kernel_call: unknown exception");
+  }
+  return static_cast<int32_t>(absl::StatusCode::kInternal);
+}
+
+const char* kiln_rt_last_error() noexcept { return t_last_error.c_str(); }
+
+}  // extern "C"

@@ -1,0 +1,45 @@
+// kiln — private interface between the eager-kernel families (runtime/kernels/*.cc). No Eigen.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "ir/ops.h"
+#include "runtime/kernels/kernels.h"
+
+// Tells the vectorizer that iterations of the next loop are independent. Kernel loops may run
+// with the output aliasing an input element-for-element (same shape), which is safe to vectorize.
+#if defined(__clang__)
+#define KILN_IVDEP _Pragma("clang loop vectorize(assume_safety)")
+#elif defined(__GNUC__)
+#define KILN_IVDEP _Pragma("GCC ivdep")
+#else
+#define KILN_IVDEP
+#endif
+
+namespace kiln::kernels::internal {
+
+// Ranks above this are rejected with Unimplemented (plans use fixed-size arrays).
+inline constexpr int kMaxRank = 16;
+
+// neg abs square exp log.
+absl::Status run_unary(ir::OpKind kind, const View& in, const MutableView& out);
+// add sub mul div less greater, with NumPy broadcasting of both inputs to out's shape.
+absl::Status run_binary(ir::OpKind kind, const View& a, const View& b, const MutableView& out);
+// select(cond, a, b), all three broadcast to out's shape.
+absl::Status run_select(const View& cond, const View& a, const View& b, const MutableView& out);
+// broadcast: copies `in` broadcast to out's shape.
+absl::Status run_broadcast(const View& in, const MutableView& out);
+// reduce_sum / reduce_mean with attrs `axes` and `keepdims`.
+absl::Status run_reduce(ir::OpKind kind, const ir::Attrs& attrs, const View& in,
+                        const MutableView& out);
+// matmul [m,k] x [k,n] -> [m,n].
+absl::Status run_matmul(const View& a, const View& b, const MutableView& out);
+
+// "<op>: input #<i> (zero-based) was expected to be a <want> tensor but is a <got> tensor".
+absl::Status dtype_error(std::string_view op, int index, DType want, DType got);
+// "<op>: input #<i> (zero-based) is a <got> tensor; expected <allowed>".
+absl::Status unsupported_dtype(std::string_view op, int index, DType got, std::string_view allowed);
+
+}  // namespace kiln::kernels::internal

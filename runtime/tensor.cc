@@ -1,0 +1,263 @@
+// kiln — Tensor storage, creation and printing.
+#include "runtime/tensor.h"
+
+#include <cmath>
+#include <cstring>
+#include <sstream>
+
+#include "ir/function.h"
+#include "runtime/kernels/kernels.h"
+#include "support/error.h"
+#include "support/str.h"
+
+namespace kiln {
+namespace internal {
+
+Buffer::Buffer(int64_t n) : data(kernels::allocate(n)), bytes(n) {}
+Buffer::~Buffer() { kernels::deallocate(data); }
+
+}  // namespace internal
+
+namespace {
+
+void require(const std::shared_ptr<internal::TensorImpl>& impl) {
+  if (!impl) throw FailedPreconditionError("use of an empty (default-constructed) Tensor");
+}
+
+// One element formatted NumPy-style: "1." for integral floats, "0.5", "nan", "inf".
+std::string format_element(const Tensor& t, int64_t i) {
+  switch (t.dtype()) {
+    case DType::kFloat32: {
+      const float v = static_cast<const float*>(t.raw_data())[i];
+      if (std::isnan(v)) return "nan";
+      if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+      if (v == std::floor(v) && std::fabs(v) < 1e16) {
+        std::ostringstream os;
+        os.precision(17);
+        os << static_cast<double>(v);
+        return os.str() + ".";
+      }
+      std::ostringstream os;
+      os.precision(8);
+      os << v;
+      return os.str();
+    }
+    case DType::kInt32:
+      return std::to_string(static_cast<const int32_t*>(t.raw_data())[i]);
+    case DType::kBool:
+      return static_cast<const bool*>(t.raw_data())[i] ? "True" : "False";
+  }
+  return "?";
+}
+
+// Prints dims [dim, rank) of the block starting at element `offset`, NumPy-style, eliding
+// the middle of long dimensions when `summarize` is set.
+void print_block(std::string& out, const Tensor& t, int dim, int64_t offset, bool summarize) {
+  const Shape& s = t.shape();
+  if (dim == s.rank()) {
+    out += format_element(t, offset);
+    return;
+  }
+  int64_t stride = 1;
+  for (int d = dim + 1; d < s.rank(); ++d) stride *= s[d];
+  const int64_t n = s[dim];
+  constexpr int64_t kEdge = 3;
+  const bool elide = summarize && n > 2 * kEdge;
+  out += "[";
+  int printed = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    if (elide && i == kEdge) i = n - kEdge;  // "..." stands for the middle
+    if (printed++ > 0) {
+      out += dim + 1 == s.rank() ? std::string(" ")
+                                 : std::string(s.rank() - dim - 1, '\n') + std::string(dim + 1, ' ');
+    }
+    if (elide && i == n - kEdge) {
+      out += "...";
+      out += dim + 1 == s.rank() ? std::string(" ")
+                                 : std::string(s.rank() - dim - 1, '\n') + std::string(dim + 1, ' ');
+    }
+    print_block(out, t, dim + 1, offset + i * stride, summarize);
+  }
+  out += "]";
+}
+
+std::string shape_tuple(const Shape& s) {
+  std::string out = "(";
+  for (int i = 0; i < s.rank(); ++i) {
+    if (i) out += ", ";
+    out += s[i] < 0 ? std::string("None") : std::to_string(s[i]);
+  }
+  if (s.rank() == 1) out += ",";
+  return out + ")";
+}
+
+template <typename T, typename U>
+Tensor from_nested(std::initializer_list<std::initializer_list<U>> values, DType dtype) {
+  const int64_t rows = static_cast<int64_t>(values.size());
+  const int64_t cols = rows ? static_cast<int64_t>(values.begin()->size()) : 0;
+  std::vector<double> flat;
+  for (const auto& row : values) {
+    if (static_cast<int64_t>(row.size()) != cols) {
+      throw InvalidArgumentError(cat("constant: nested list rows have different lengths (",
+                                     cols, " vs. ", row.size(), ")"));
+    }
+    for (U v : row) flat.push_back(static_cast<double>(v));
+  }
+  Tensor t = Tensor::empty(dtype, Shape{rows, cols});
+  for (size_t i = 0; i < flat.size(); ++i) {
+    switch (dtype) {
+      case DType::kFloat32: static_cast<float*>(t.mutable_raw_data())[i] = flat[i]; break;
+      case DType::kInt32: static_cast<int32_t*>(t.mutable_raw_data())[i] = flat[i]; break;
+      case DType::kBool: static_cast<bool*>(t.mutable_raw_data())[i] = flat[i] != 0; break;
+    }
+  }
+  return t;
+}
+
+template <typename U>
+Tensor from_list(std::initializer_list<U> values, DType dtype) {
+  Tensor t = Tensor::empty(dtype, Shape{static_cast<int64_t>(values.size())});
+  size_t i = 0;
+  for (U v : values) {
+    switch (dtype) {
+      case DType::kFloat32: static_cast<float*>(t.mutable_raw_data())[i] = v; break;
+      case DType::kInt32: static_cast<int32_t*>(t.mutable_raw_data())[i] = v; break;
+      case DType::kBool: static_cast<bool*>(t.mutable_raw_data())[i] = v != 0; break;
+    }
+    ++i;
+  }
+  return t;
+}
+
+template <typename T>
+Tensor from_vector(const std::vector<T>& values, Shape shape, DType dtype) {
+  if (!shape.is_fully_defined() || shape.num_elements() != static_cast<int64_t>(values.size())) {
+    throw InvalidArgumentError(cat("constant: ", values.size(),
+                                   " values do not fill a tensor of shape ", shape));
+  }
+  Tensor t = Tensor::empty(dtype, std::move(shape));
+  T* out = static_cast<T*>(t.mutable_raw_data());
+  for (size_t i = 0; i < values.size(); ++i) out[i] = values[i];
+  return t;
+}
+
+}  // namespace
+
+DType Tensor::dtype() const {
+  require(impl_);
+  return impl_->dtype;
+}
+
+const Shape& Tensor::shape() const {
+  require(impl_);
+  return impl_->shape;
+}
+
+bool Tensor::is_symbolic() const { return impl_ && impl_->value != nullptr; }
+
+const void* Tensor::raw_data() const {
+  require(impl_);
+  if (!impl_->buffer) {
+    throw FailedPreconditionError(
+        "this Tensor is symbolic (it stands for a value inside a function being traced) and has "
+        "no contents; return it from the function to get its value");
+  }
+  return impl_->buffer->data;
+}
+
+void* Tensor::mutable_raw_data() { return const_cast<void*>(raw_data()); }
+
+void Tensor::check_element_type(DType requested) const {
+  if (dtype() != requested) {
+    throw InvalidArgumentError(cat("requested elements of type ", dtype_name(requested),
+                                   " from a ", dtype_name(dtype()), " tensor"));
+  }
+}
+
+void Tensor::throw_not_scalar() const {
+  throw InvalidArgumentError(cat("item(): the tensor has shape ", shape(), " (", num_elements(),
+                                 " elements); item() needs exactly one"));
+}
+
+Tensor Tensor::empty(DType dtype, Shape shape) {
+  Tensor t;
+  t.impl_ = std::make_shared<internal::TensorImpl>();
+  t.impl_->dtype = dtype;
+  const int64_t bytes = std::max<int64_t>(shape.num_elements(), 0) * dtype_size(dtype);
+  t.impl_->shape = std::move(shape);
+  t.impl_->buffer = std::make_shared<internal::Buffer>(bytes);
+  return t;
+}
+
+Tensor Tensor::symbolic(ir::Value* value, uint64_t trace_id) {
+  Tensor t;
+  t.impl_ = std::make_shared<internal::TensorImpl>();
+  t.impl_->dtype = value->type().dtype;
+  t.impl_->shape = value->type().shape;
+  t.impl_->value = value;
+  t.impl_->trace_id = trace_id;
+  return t;
+}
+
+std::string Tensor::to_string() const {
+  if (!impl_) return "kiln.Tensor(<empty>)";
+  const std::string tail =
+      cat(", shape=", shape_tuple(shape()), ", dtype=", dtype_name(dtype()), ")");
+  if (is_symbolic()) return "kiln.Tensor(<symbolic>" + tail;
+  std::string body;
+  print_block(body, *this, 0, 0, num_elements() > 1000);
+  return "kiln.Tensor(" + std::string(rank() > 1 ? "\n" : "") + body + tail;
+}
+
+std::ostream& operator<<(std::ostream& os, const Tensor& t) { return os << t.to_string(); }
+
+Tensor constant(int value) { return constant(static_cast<double>(value), DType::kInt32); }
+Tensor constant(float value) { return constant(static_cast<double>(value), DType::kFloat32); }
+Tensor constant(double value) { return constant(value, DType::kFloat32); }
+Tensor constant(bool value) { return constant(value ? 1.0 : 0.0, DType::kBool); }
+Tensor constant(double value, DType dtype) {
+  Tensor t = Tensor::empty(dtype, Shape{});
+  switch (dtype) {
+    case DType::kFloat32: *static_cast<float*>(t.mutable_raw_data()) = value; break;
+    case DType::kInt32: *static_cast<int32_t*>(t.mutable_raw_data()) = value; break;
+    case DType::kBool: *static_cast<bool*>(t.mutable_raw_data()) = value != 0; break;
+  }
+  return t;
+}
+
+Tensor constant(std::initializer_list<int> v) { return from_list(v, DType::kInt32); }
+Tensor constant(std::initializer_list<float> v) { return from_list(v, DType::kFloat32); }
+Tensor constant(std::initializer_list<double> v, DType dtype) { return from_list(v, dtype); }
+Tensor constant(std::initializer_list<int> v, DType dtype) { return from_list(v, dtype); }
+Tensor constant(std::initializer_list<std::initializer_list<int>> v) {
+  return from_nested<int>(v, DType::kInt32);
+}
+Tensor constant(std::initializer_list<std::initializer_list<float>> v) {
+  return from_nested<float>(v, DType::kFloat32);
+}
+Tensor constant(std::initializer_list<std::initializer_list<int>> v, DType dtype) {
+  return from_nested<int>(v, dtype);
+}
+Tensor constant(std::initializer_list<std::initializer_list<double>> v, DType dtype) {
+  return from_nested<double>(v, dtype);
+}
+Tensor constant(const std::vector<float>& v, Shape shape) {
+  return from_vector(v, std::move(shape), DType::kFloat32);
+}
+Tensor constant(const std::vector<int32_t>& v, Shape shape) {
+  return from_vector(v, std::move(shape), DType::kInt32);
+}
+Tensor constant(const std::vector<bool>& v, Shape shape) {
+  return from_vector(v, std::move(shape), DType::kBool);
+}
+
+Tensor from_buffer(const void* data, DType dtype, Shape shape) {
+  if (!shape.is_fully_defined()) {
+    throw InvalidArgumentError(cat("from_buffer: shape ", shape, " is not fully defined"));
+  }
+  Tensor t = Tensor::empty(dtype, std::move(shape));
+  std::memcpy(t.mutable_raw_data(), data, t.num_elements() * dtype_size(dtype));
+  return t;
+}
+
+}  // namespace kiln

@@ -1,0 +1,137 @@
+// kiln — kiln::function end to end: tracing, caching per signature, and the differential check
+// that compiled results equal eager ones.
+#include "compiler/function.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "runtime/ops.h"
+#include "support/error.h"
+
+namespace kiln {
+namespace {
+
+Tensor huber_loss_fxn(const Tensor& y_true, const Tensor& y_pred) {
+  auto error = y_true - y_pred;
+  auto is_small_error = abs(error) < 1;
+  return where(is_small_error, square(error) / 2, abs(error) - 0.5);
+}
+
+Tensor random_tensor(Shape shape, unsigned seed, float scale = 1.5f) {
+  std::mt19937 gen(seed);
+  std::normal_distribution<float> dist(0.f, scale);
+  std::vector<float> v(shape.num_elements());
+  for (float& x : v) x = dist(gen);
+  return constant(v, shape);
+}
+
+// Compiled and eager agree to float32 rounding (here: exactly, the ops are the same IEEE ops).
+void expect_close(const Tensor& eager, const Tensor& compiled, float rel_tol = 0) {
+  ASSERT_EQ(eager.dtype(), compiled.dtype());
+  ASSERT_EQ(eager.shape(), compiled.shape());
+  if (eager.dtype() == bool_) {
+    EXPECT_EQ(eager.to_vector<bool>(), compiled.to_vector<bool>());
+    return;
+  }
+  auto a = eager.to_vector<float>(), b = compiled.to_vector<float>();
+  for (size_t i = 0; i < a.size(); ++i) {
+    ASSERT_NEAR(a[i], b[i], rel_tol * std::max(1.f, std::fabs(a[i]))) << "element " << i;
+  }
+}
+
+TEST(FunctionTest, HuberCompiledMatchesEager) {
+  auto huber = function(huber_loss_fxn, {.name = "huber"});
+  for (int64_t n : {1, 7, 1000, 100003}) {
+    Tensor y = random_tensor(Shape{n, 1}, 1), p = random_tensor(Shape{n, 1}, 2);
+    expect_close(huber_loss_fxn(y, p), huber(y, p));
+  }
+}
+
+TEST(FunctionTest, SameSignatureDoesNotRetrace) {
+  auto huber = function(huber_loss_fxn);
+  Tensor y = random_tensor(Shape{32, 1}, 1), p = random_tensor(Shape{32, 1}, 2);
+  huber(y, p);
+  huber(p, y);
+  EXPECT_EQ(huber.trace_count(), 1);
+  huber(random_tensor(Shape{16, 1}, 3), random_tensor(Shape{16, 1}, 4));
+  EXPECT_EQ(huber.trace_count(), 2);
+  huber(y, p);
+  EXPECT_EQ(huber.trace_count(), 2);
+}
+
+TEST(FunctionTest, OptimizedIrIsOneFusion) {
+  auto huber = function(huber_loss_fxn, {.name = "huber"});
+  auto concrete = huber.get_concrete_function(TensorSpec({32, 1}), TensorSpec({32, 1}));
+  const std::string ir = concrete.ir();
+  EXPECT_NE(ir.find("func @huber("), std::string::npos) << ir;
+  EXPECT_NE(ir.find("fusion"), std::string::npos) << ir;
+  EXPECT_EQ(ir.find("\n  %1 = "), std::string::npos) << "only the fusion at top level:\n" << ir;
+  EXPECT_EQ(huber.trace_count(), 1);
+}
+
+TEST(FunctionTest, BroadcastingAndReductionsMatchEager) {
+  auto f = function([](const Tensor& x, const Tensor& b) {
+    Tensor h = exp(x * 0.1) + b;  // [8,5] + [5]
+    return reduce_mean(square(h), std::vector<int64_t>{1});
+  });
+  Tensor x = random_tensor(Shape{8, 5}, 5), b = random_tensor(Shape{5}, 6);
+  Tensor eager = reduce_mean(square(exp(x * 0.1) + b), std::vector<int64_t>{1});
+  expect_close(eager, f(x, b), 1e-6f);
+}
+
+TEST(FunctionTest, MatmulAndLogMatchEager) {
+  auto f = function([](const Tensor& a, const Tensor& w) { return log(abs(matmul(a, w)) + 1); });
+  Tensor a = random_tensor(Shape{6, 4}, 7), w = random_tensor(Shape{4, 3}, 8);
+  expect_close(log(abs(matmul(a, w)) + 1), f(a, w), 1e-6f);
+}
+
+TEST(FunctionTest, SeveralResults) {
+  auto f = function([](const Tensor& x) { return std::vector<Tensor>{x + 1, x * 2, x}; });
+  Tensor x = constant({1.f, 2.f});
+  std::vector<Tensor> r = f(x);
+  ASSERT_EQ(r.size(), 3u);
+  EXPECT_EQ(r[0].to_vector<float>(), (std::vector<float>{2, 3}));
+  EXPECT_EQ(r[1].to_vector<float>(), (std::vector<float>{2, 4}));
+  EXPECT_EQ(r[2].to_vector<float>(), (std::vector<float>{1, 2}));
+}
+
+TEST(FunctionTest, CapturedTensorIsAConstant) {
+  Tensor w = constant({1.f, 2.f, 3.f});
+  auto f = function([&w](const Tensor& x) { return x * w; });
+  EXPECT_EQ(f(constant({2.f, 2.f, 2.f})).to_vector<float>(), (std::vector<float>{2, 4, 6}));
+}
+
+TEST(FunctionTest, TracingErrorLeavesCacheUnchanged) {
+  auto f = function([](const Tensor& a, const Tensor& b) { return a + b; }, {.name = "adder"});
+  EXPECT_THROW(f(constant({1.f, 2.f}), constant({1.f, 2.f, 3.f})), InvalidArgumentError);
+  EXPECT_EQ(f.trace_count(), 0);
+  EXPECT_EQ(f(constant({1.f}), constant({2.f})).item<float>(), 3.f);
+  EXPECT_EQ(f.trace_count(), 1);
+}
+
+TEST(FunctionTest, IntegerAndBoolResults) {
+  auto f = function([](const Tensor& a, const Tensor& b) { return std::vector<Tensor>{a * b, a < b}; });
+  Tensor a = constant({1, 5, 3}), b = constant({4, 2, 3});
+  std::vector<Tensor> r = f(a, b);
+  EXPECT_EQ(r[0].to_vector<int32_t>(), (std::vector<int32_t>{4, 10, 9}));
+  EXPECT_EQ(r[1].to_vector<bool>(), (std::vector<bool>{true, false, false}));
+}
+
+TEST(FunctionTest, RunFunctionsEagerlySkipsTracing) {
+  auto f = function([](const Tensor& x) { return x + 1; });
+  config::run_functions_eagerly(true);
+  EXPECT_EQ(f(constant(1.f)).item<float>(), 2.f);
+  config::run_functions_eagerly(false);
+  EXPECT_EQ(f.trace_count(), 0);
+}
+
+TEST(FunctionTest, PythonFunctionIsTheOriginal) {
+  auto f = function([](const Tensor& x) { return x * 3; });
+  EXPECT_EQ(f.python_function()(constant(2.f)).item<float>(), 6.f);
+  EXPECT_EQ(f.trace_count(), 0);
+}
+
+}  // namespace
+}  // namespace kiln
