@@ -1,8 +1,9 @@
 // kiln — Huber loss over N float32 elements: compiled kiln::function vs. a hand-written C++ loop
-// (this file is built with -O3 -march=native) vs. kiln eager. Reports bytes/s (2 reads + 1 write
-// per element).
+// (this file is built with -O3 -march=native -fno-trapping-math) vs. kiln eager. Reports bytes/s (2
+// reads + 1 write per element).
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <vector>
@@ -27,13 +28,17 @@ std::vector<float> random_vector(int64_t n, unsigned seed) {
   return v;
 }
 
-// The reference: what a C++ programmer writes by hand.
+// The reference: what a performance-minded C++ programmer writes by hand. The branch-free
+// form 0.5*c*c + (a - c) with c = min(|e|, 1) equals the Huber loss. Even so, g++ 12 keeps a
+// branch (and does not vectorize) unless -fno-trapping-math is given, which bench/CMakeLists.txt
+// does; the branch costs ~6 ns per element on random data.
 __attribute__((noinline)) void huber_loop(const float* __restrict y, const float* __restrict p,
                                           float* __restrict out, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
     const float e = y[i] - p[i];
     const float a = std::fabs(e);
-    out[i] = a < 1.f ? e * e * 0.5f : a - 0.5f;
+    const float c = std::min(a, 1.f);
+    out[i] = 0.5f * c * c + (a - c);
   }
 }
 

@@ -48,7 +48,8 @@ absl::StatusOr<std::unique_ptr<Executable>> compile(const ir::Function& fn,
                                                     const CompileOptions& options = {});
 
 // The optimized LLVM IR / assembly `compile` would produce (for kiln-opt --emit=llvm|asm).
-absl::StatusOr<std::string> emit_llvm_ir(const ir::Function& fn, const CompileOptions& options = {});
+absl::StatusOr<std::string> emit_llvm_ir(const ir::Function& fn,
+                                         const CompileOptions& options = {});
 absl::StatusOr<std::string> emit_asm(const ir::Function& fn, const CompileOptions& options = {});
 
 }  // namespace kiln::compiler

@@ -38,8 +38,8 @@ class ConcreteImpl {
 
   std::vector<Tensor> run(std::span<const Tensor> args) const {
     if (args.size() != arg_types.size()) {
-      throw InvalidArgumentError(cat(name, ": expected ", arg_types.size(), " argument(s) but got ",
-                                     args.size()));
+      throw InvalidArgumentError(
+          cat(name, ": expected ", arg_types.size(), " argument(s) but got ", args.size()));
     }
     constexpr size_t kInline = 8;
     const void* arg_inline[kInline];
@@ -49,12 +49,13 @@ class ConcreteImpl {
     const void** arg_ptrs = arg_inline;
     void** res_ptrs = res_inline;
     if (args.size() > kInline) arg_ptrs = (arg_heap.resize(args.size()), arg_heap.data());
-    if (result_types.size() > kInline) res_ptrs = (res_heap.resize(result_types.size()), res_heap.data());
+    if (result_types.size() > kInline)
+      res_ptrs = (res_heap.resize(result_types.size()), res_heap.data());
     for (size_t i = 0; i < args.size(); ++i) {
       if (args[i].dtype() != arg_types[i].dtype || !(args[i].shape() == arg_types[i].shape)) {
-        throw InvalidArgumentError(cat(name, ": argument #", i, " is a ", dtype_name(args[i].dtype()),
-                                       " tensor of shape ", args[i].shape(), "; this function was ",
-                                       "compiled for ", arg_types[i].to_string()));
+        throw InvalidArgumentError(cat(
+            name, ": argument #", i, " is a ", dtype_name(args[i].dtype()), " tensor of shape ",
+            args[i].shape(), "; this function was ", "compiled for ", arg_types[i].to_string()));
       }
       arg_ptrs[i] = args[i].raw_data();
     }
@@ -145,8 +146,8 @@ std::shared_ptr<ConcreteImpl> build(const FunctionOptions& options, std::span<co
   t0 = Clock::now();
   absl::StatusOr<std::unique_ptr<compiler::Executable>> exe = compiler::compile(fn);
   if (!exe.ok()) {
-    throw_if_error(absl::Status(exe.status().code(), cat(options.name, ": compiling failed: ",
-                                                         exe.status().message())));
+    throw_if_error(absl::Status(exe.status().code(),
+                                cat(options.name, ": compiling failed: ", exe.status().message())));
   }
   impl->executable = std::move(*exe);
   impl->compile_seconds = seconds_since(t0);
@@ -187,7 +188,8 @@ std::vector<Tensor> FunctionCore::call(std::span<const Tensor> args, TraceThunk 
   }
   for (const Tensor& t : args) {
     if (t.is_symbolic()) {
-      throw UnimplementedError(cat(options_.name, ": calling a kiln::function from inside "
+      throw UnimplementedError(cat(options_.name,
+                                   ": calling a kiln::function from inside "
                                    "another traced function is not supported yet"));
     }
   }

@@ -56,7 +56,8 @@ using TraceThunk = std::vector<Tensor> (*)(const void* ctx, std::span<const Tens
 // One traced, optimized and compiled specialization of a kiln::function.
 class ConcreteFunction {
  public:
-  explicit ConcreteFunction(std::shared_ptr<internal::ConcreteImpl> impl) : impl_(std::move(impl)) {}
+  explicit ConcreteFunction(std::shared_ptr<internal::ConcreteImpl> impl)
+      : impl_(std::move(impl)) {}
   // The optimized IR as text (after the pass pipeline).
   std::string ir() const;
   // The IR as traced, before any pass.
@@ -100,9 +101,8 @@ R unpack_results(std::vector<Tensor>&& results) {
   } else if constexpr (std::is_same_v<R, std::vector<Tensor>>) {
     return std::move(results);
   } else {
-    return [&]<size_t... I>(std::index_sequence<I...>) {
-      return R{std::move(results[I])...};
-    }(std::make_index_sequence<std::tuple_size_v<R>>());
+    return [&]<size_t... I>(std::index_sequence<I...>) { return R{std::move(results[I])...}; }
+    (std::make_index_sequence<std::tuple_size_v<R>>());
   }
 }
 
@@ -130,8 +130,8 @@ class Function {
 
   // Calls with Tensors: compiled code for this signature (tracing and compiling on a miss).
   template <typename... Args>
-    requires(std::is_convertible_v<const Args&, const Tensor&> && ...)
-  auto operator()(const Args&... args) const {
+  requires(std::is_convertible_v<const Args&, const Tensor&>&&...) auto operator()(
+      const Args&... args) const {
     using R = std::decay_t<std::invoke_result_t<const F&, const Args&...>>;
     if (config::functions_run_eagerly()) return (*fn_)(args...);
     const std::array<Tensor, sizeof...(Args)> tensors{Tensor(args)...};
@@ -157,7 +157,8 @@ class Function {
     const F& fn = *static_cast<const F*>(ctx);
     return [&]<size_t... I>(std::index_sequence<I...>) {
       return internal::pack_results(fn(args[I]...));
-    }(std::make_index_sequence<N>());
+    }
+    (std::make_index_sequence<N>());
   }
 
   std::shared_ptr<F> fn_;

@@ -54,14 +54,18 @@ const absl::Status& init_native_target() {
   return *status;
 }
 
-std::string host_features() {
-  std::string out;
-  for (const auto& [name, enabled] : llvm::sys::getHostCPUFeatures()) {
-    if (!out.empty()) out += ',';
-    out += enabled ? '+' : '-';
-    out += name.str();
-  }
-  return out;
+// "+avx2,-avx512f,..." for this host (computed once).
+const std::string& host_features() {
+  static const std::string* features = [] {
+    auto* out = new std::string();
+    for (const auto& [name, enabled] : llvm::sys::getHostCPUFeatures()) {
+      if (!out->empty()) *out += ',';
+      *out += enabled ? '+' : '-';
+      *out += name.str();
+    }
+    return out;
+  }();
+  return *features;
 }
 
 struct Target {

@@ -315,7 +315,7 @@ absl::Status EntryLowering::lower_op(const ir::Op& op) {
 absl::Status EntryLowering::lower() {
   KILN_RETURN_IF_ERROR(check_function());
   KILN_RETURN_IF_ERROR(assign_buffers());
-  llvm::Type* ptr = b_.getPtrTy();
+  llvm::PointerType* ptr = b_.getPtrTy();
   auto* entry_type = llvm::FunctionType::get(b_.getInt32Ty(), {ptr, ptr, ptr}, false);
   entry_ = llvm::Function::Create(entry_type, llvm::GlobalValue::ExternalLinkage, out_.entry_name,
                                   module_);
@@ -328,7 +328,7 @@ absl::Status EntryLowering::lower() {
 
   const ir::Block& body = fn_.body();
   result_pointers_.assign(body.terminator()->num_operands(), nullptr);
-  int max_inputs = 0;
+  int max_inputs = -1;  // over ops run through kiln_rt_kernel_call; -1 = none
   for (const auto& op : body.ops()) {
     if (op->kind() != ir::OpKind::kFusion && op->kind() != ir::OpKind::kConst &&
         ir::op_info(op->kind()).cls != ir::OpClass::kTerminator &&
@@ -336,8 +336,10 @@ absl::Status EntryLowering::lower() {
       max_inputs = std::max(max_inputs, op->num_operands());
     }
   }
-  if (max_inputs > 0) {
-    inputs_array_ = b_.CreateAlloca(llvm::ArrayType::get(ptr, max_inputs), nullptr, "inputs");
+  if (max_inputs >= 0) {
+    inputs_array_ = max_inputs == 0
+                        ? static_cast<llvm::Value*>(llvm::ConstantPointerNull::get(ptr))
+                        : b_.CreateAlloca(llvm::ArrayType::get(ptr, max_inputs), nullptr, "inputs");
     auto* fn_type = llvm::FunctionType::get(b_.getInt32Ty(), {ptr, ptr, ptr}, false);
     kernel_call_ = module_.getOrInsertFunction("kiln_rt_kernel_call", fn_type);
     if (auto* decl = llvm::dyn_cast<llvm::Function>(kernel_call_.getCallee())) {

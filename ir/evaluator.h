@@ -19,8 +19,8 @@ class Evaluator {
   virtual ~Evaluator() = default;
   // Computes `op` (not const/fusion/terminators: the interpreter handles those) on `operands`,
   // whose types match op.operands()' types. Returns one Literal per result.
-  virtual absl::StatusOr<std::vector<Literal>> evaluate(const Op& op,
-                                                        std::span<const Literal* const> operands) = 0;
+  virtual absl::StatusOr<std::vector<Literal>> evaluate(
+      const Op& op, std::span<const Literal* const> operands) = 0;
 };
 
 // Runs `fn` on `args` op by op: const ops give their literal, fusion regions are interpreted

@@ -22,9 +22,8 @@ std::unique_ptr<Op> Op::create(OpKind kind, std::vector<Value*> operands,
   op->attrs_ = std::move(attrs);
   op->loc_ = std::move(loc);
   for (size_t i = 0; i < result_types.size(); ++i) {
-    op->results_.push_back(
-        std::unique_ptr<Value>(new Value(std::move(result_types[i]), op.get(), nullptr,
-                                         static_cast<int>(i))));
+    op->results_.push_back(std::unique_ptr<Value>(
+        new Value(std::move(result_types[i]), op.get(), nullptr, static_cast<int>(i))));
   }
   return op;
 }

@@ -16,15 +16,14 @@ constexpr std::array<OpInfo, kNumOpKinds> kOpInfos = {{
 }};
 
 absl::Status dtype_mismatch(OpKind kind, int index, DType expected, DType got) {
-  return absl::InvalidArgumentError(cat(
-      mnemonic(kind), ": input #", index, " (zero-based) was expected to be a ",
-      dtype_name(expected), " tensor but is a ", dtype_name(got), " tensor"));
+  return absl::InvalidArgumentError(cat(mnemonic(kind), ": input #", index,
+                                        " (zero-based) was expected to be a ", dtype_name(expected),
+                                        " tensor but is a ", dtype_name(got), " tensor"));
 }
 
 absl::Status unsupported_dtype(OpKind kind, int index, DType got, std::string_view allowed) {
-  return absl::InvalidArgumentError(cat(mnemonic(kind), ": input #", index,
-                                                 " (zero-based) is a ", dtype_name(got),
-                                                 " tensor; expected ", allowed));
+  return absl::InvalidArgumentError(cat(mnemonic(kind), ": input #", index, " (zero-based) is a ",
+                                        dtype_name(got), " tensor; expected ", allowed));
 }
 
 absl::StatusOr<Shape> broadcast_all(OpKind kind, std::span<const Type> types) {
@@ -33,8 +32,7 @@ absl::StatusOr<Shape> broadcast_all(OpKind kind, std::span<const Type> types) {
     auto b = broadcast_shapes(out, types[i].shape);
     if (!b) {
       return absl::InvalidArgumentError(cat(mnemonic(kind), ": Incompatible shapes: ",
-                                                     out.to_string(), " vs. ",
-                                                     types[i].shape.to_string()));
+                                            out.to_string(), " vs. ", types[i].shape.to_string()));
     }
     out = *b;
   }
@@ -71,15 +69,15 @@ absl::StatusOr<Type> infer_matmul(OpKind kind, std::span<const Type> t) {
   for (int i = 0; i < 2; ++i) {
     if (t[i].shape.rank() != 2) {
       return absl::InvalidArgumentError(cat("matmul: input #", i,
-                                                     " (zero-based) must be rank 2 but has shape ",
-                                                     t[i].shape.to_string()));
+                                            " (zero-based) must be rank 2 but has shape ",
+                                            t[i].shape.to_string()));
     }
   }
   const int64_t k0 = t[0].shape[1], k1 = t[1].shape[0];
   if (k0 >= 0 && k1 >= 0 && k0 != k1) {
     return absl::InvalidArgumentError(
         cat("matmul: Matrix size-incompatible: In[0]: ", t[0].shape.to_string(),
-                     ", In[1]: ", t[1].shape.to_string()));
+            ", In[1]: ", t[1].shape.to_string()));
   }
   return Type{t[0].dtype, Shape{t[0].shape[0], t[1].shape[1]}};
 }
@@ -121,8 +119,8 @@ absl::StatusOr<std::vector<int64_t>> reduction_axes(std::string_view op, const A
   if (!list) return absl::InvalidArgumentError(cat(op, ": attribute 'axes' must be a list"));
   for (int64_t a : *list) {
     if (a < -rank || a >= rank) {
-      return absl::InvalidArgumentError(cat(op, ": Invalid reduction dimension (", a,
-                                                     " for input with ", rank, " dimension(s)"));
+      return absl::InvalidArgumentError(
+          cat(op, ": Invalid reduction dimension (", a, " for input with ", rank, " dimension(s)"));
     }
     axes.push_back(a < 0 ? a + rank : a);
   }
@@ -134,8 +132,8 @@ absl::StatusOr<std::vector<int64_t>> reduction_axes(std::string_view op, const A
 absl::StatusOr<Type> infer_type(OpKind kind, std::span<const Type> t, const Attrs& attrs) {
   const OpInfo& info = op_info(kind);
   if (info.arity >= 0 && static_cast<int>(t.size()) != info.arity) {
-    return absl::InvalidArgumentError(cat(info.mnemonic, ": expected ", info.arity,
-                                                   " operand(s) but got ", t.size()));
+    return absl::InvalidArgumentError(
+        cat(info.mnemonic, ": expected ", info.arity, " operand(s) but got ", t.size()));
   }
   switch (info.cls) {
     case OpClass::kUnary:
@@ -165,7 +163,8 @@ absl::StatusOr<Type> infer_type(OpKind kind, std::span<const Type> t, const Attr
     }
     case OpClass::kBroadcast: {
       auto it = attrs.find("shape");
-      const auto* dims = it == attrs.end() ? nullptr : std::get_if<std::vector<int64_t>>(&it->second);
+      const auto* dims =
+          it == attrs.end() ? nullptr : std::get_if<std::vector<int64_t>>(&it->second);
       if (!dims) {
         return absl::InvalidArgumentError("broadcast: missing list attribute 'shape'");
       }
@@ -173,8 +172,7 @@ absl::StatusOr<Type> infer_type(OpKind kind, std::span<const Type> t, const Attr
       auto b = broadcast_shapes(t[0].shape, target);
       if (!b || !(*b == target)) {
         return absl::InvalidArgumentError(cat("broadcast: cannot broadcast shape ",
-                                                       t[0].shape.to_string(), " to ",
-                                                       target.to_string()));
+                                              t[0].shape.to_string(), " to ", target.to_string()));
       }
       return Type{t[0].dtype, target};
     }

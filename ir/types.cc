@@ -9,18 +9,24 @@ namespace kiln {
 
 std::string_view dtype_name(DType dtype) {
   switch (dtype) {
-    case DType::kFloat32: return "float32";
-    case DType::kInt32: return "int32";
-    case DType::kBool: return "bool";
+    case DType::kFloat32:
+      return "float32";
+    case DType::kInt32:
+      return "int32";
+    case DType::kBool:
+      return "bool";
   }
   return "?";
 }
 
 std::string_view dtype_ir_name(DType dtype) {
   switch (dtype) {
-    case DType::kFloat32: return "f32";
-    case DType::kInt32: return "i32";
-    case DType::kBool: return "bool";
+    case DType::kFloat32:
+      return "f32";
+    case DType::kInt32:
+      return "i32";
+    case DType::kBool:
+      return "bool";
   }
   return "?";
 }
@@ -34,9 +40,12 @@ std::optional<DType> dtype_from_ir_name(std::string_view name) {
 
 int64_t dtype_size(DType dtype) {
   switch (dtype) {
-    case DType::kFloat32: return 4;
-    case DType::kInt32: return 4;
-    case DType::kBool: return 1;
+    case DType::kFloat32:
+      return 4;
+    case DType::kInt32:
+      return 4;
+    case DType::kBool:
+      return 1;
   }
   return 0;
 }

@@ -122,7 +122,8 @@ class FusePass : public FunctionPass {
                                      ir::Attrs{{"kind", std::string("loop")}}, root->loc());
     ir::Block& region = fusion->create_region();
     std::unordered_map<const ir::Value*, ir::Value*> mapped;
-    for (size_t i = 0; i < inputs.size(); ++i) mapped[inputs[i]] = region.add_argument(input_types[i]);
+    for (size_t i = 0; i < inputs.size(); ++i)
+      mapped[inputs[i]] = region.add_argument(input_types[i]);
 
     ir::Builder inner(&region);
     for (ir::Op* op : group) {

@@ -68,9 +68,8 @@ absl::StatusOr<bool> PassManager::run(ir::Module& module) {
     if (*changed && options_.verify_each) {
       absl::Status s = ir::verify(module);
       if (!s.ok()) {
-        return absl::InternalError(
-            cat("IR is invalid after pass '", pass.name(), "': ", s.message(), "\n",
-                ir::print(module)));
+        return absl::InternalError(cat("IR is invalid after pass '", pass.name(),
+                                       "': ", s.message(), "\n", ir::print(module)));
       }
     }
     if (options_.print_ir_after_all || options_.print_ir_after.count(std::string(pass.name()))) {

@@ -17,8 +17,8 @@ namespace kiln::passes {
 inline constexpr std::string_view kDefaultPipeline = "const-fold,fuse,dce";
 
 struct PassManagerOptions {
-  bool verify_each = true;             // run ir::verify before the first pass and after each
-  bool print_ir_after_all = false;     // print the module after every pass
+  bool verify_each = true;               // run ir::verify before the first pass and after each
+  bool print_ir_after_all = false;       // print the module after every pass
   std::set<std::string> print_ir_after;  // ... or after these passes
   std::ostream* print_stream = nullptr;  // where to print (default std::cerr)
   // Called with (pass index, pass name, module) after each pass, for KILN_DUMP-style dumps.

@@ -60,8 +60,8 @@ Tensor dispatch(ir::OpKind kind, std::span<const Tensor> inputs, const ir::Attrs
     views[i] = kernels::View{inputs[i].raw_data(), inputs[i].dtype(), &inputs[i].shape()};
   }
   kernels::MutableView out_view{out.mutable_raw_data(), out.dtype(), &out.shape()};
-  throw_if_error(kernels::run(kind, attrs, std::span<const kernels::View>(views, inputs.size()),
-                              out_view));
+  throw_if_error(
+      kernels::run(kind, attrs, std::span<const kernels::View>(views, inputs.size()), out_view));
   return out;
 }
 

@@ -57,14 +57,14 @@ inline Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
 inline Tensor operator<(const Tensor& a, const Tensor& b) { return less(a, b); }
 inline Tensor operator>(const Tensor& a, const Tensor& b) { return greater(a, b); }
 
-#define KILN_SCALAR_OPERATOR(op, fn, name)                                   \
-  template <Scalar S>                                                        \
-  Tensor operator op(const Tensor& a, S s) {                                 \
-    return fn(a, scalar_like(a, static_cast<double>(s), name));              \
-  }                                                                          \
-  template <Scalar S>                                                        \
-  Tensor operator op(S s, const Tensor& b) {                                 \
-    return fn(scalar_like(b, static_cast<double>(s), name), b);              \
+#define KILN_SCALAR_OPERATOR(op, fn, name)                      \
+  template <Scalar S>                                           \
+  Tensor operator op(const Tensor& a, S s) {                    \
+    return fn(a, scalar_like(a, static_cast<double>(s), name)); \
+  }                                                             \
+  template <Scalar S>                                           \
+  Tensor operator op(S s, const Tensor& b) {                    \
+    return fn(scalar_like(b, static_cast<double>(s), name), b); \
   }
 KILN_SCALAR_OPERATOR(+, add, "add")
 KILN_SCALAR_OPERATOR(-, sub, "sub")

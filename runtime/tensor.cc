@@ -68,13 +68,15 @@ void print_block(std::string& out, const Tensor& t, int dim, int64_t offset, boo
   for (int64_t i = 0; i < n; ++i) {
     if (elide && i == kEdge) i = n - kEdge;  // "..." stands for the middle
     if (printed++ > 0) {
-      out += dim + 1 == s.rank() ? std::string(" ")
-                                 : std::string(s.rank() - dim - 1, '\n') + std::string(dim + 1, ' ');
+      out += dim + 1 == s.rank()
+                 ? std::string(" ")
+                 : std::string(s.rank() - dim - 1, '\n') + std::string(dim + 1, ' ');
     }
     if (elide && i == n - kEdge) {
       out += "...";
-      out += dim + 1 == s.rank() ? std::string(" ")
-                                 : std::string(s.rank() - dim - 1, '\n') + std::string(dim + 1, ' ');
+      out += dim + 1 == s.rank()
+                 ? std::string(" ")
+                 : std::string(s.rank() - dim - 1, '\n') + std::string(dim + 1, ' ');
     }
     print_block(out, t, dim + 1, offset + i * stride, summarize);
   }
@@ -98,17 +100,23 @@ Tensor from_nested(std::initializer_list<std::initializer_list<U>> values, DType
   std::vector<double> flat;
   for (const auto& row : values) {
     if (static_cast<int64_t>(row.size()) != cols) {
-      throw InvalidArgumentError(cat("constant: nested list rows have different lengths (",
-                                     cols, " vs. ", row.size(), ")"));
+      throw InvalidArgumentError(cat("constant: nested list rows have different lengths (", cols,
+                                     " vs. ", row.size(), ")"));
     }
     for (U v : row) flat.push_back(static_cast<double>(v));
   }
   Tensor t = Tensor::empty(dtype, Shape{rows, cols});
   for (size_t i = 0; i < flat.size(); ++i) {
     switch (dtype) {
-      case DType::kFloat32: static_cast<float*>(t.mutable_raw_data())[i] = flat[i]; break;
-      case DType::kInt32: static_cast<int32_t*>(t.mutable_raw_data())[i] = flat[i]; break;
-      case DType::kBool: static_cast<bool*>(t.mutable_raw_data())[i] = flat[i] != 0; break;
+      case DType::kFloat32:
+        static_cast<float*>(t.mutable_raw_data())[i] = flat[i];
+        break;
+      case DType::kInt32:
+        static_cast<int32_t*>(t.mutable_raw_data())[i] = flat[i];
+        break;
+      case DType::kBool:
+        static_cast<bool*>(t.mutable_raw_data())[i] = flat[i] != 0;
+        break;
     }
   }
   return t;
@@ -120,9 +128,15 @@ Tensor from_list(std::initializer_list<U> values, DType dtype) {
   size_t i = 0;
   for (U v : values) {
     switch (dtype) {
-      case DType::kFloat32: static_cast<float*>(t.mutable_raw_data())[i] = v; break;
-      case DType::kInt32: static_cast<int32_t*>(t.mutable_raw_data())[i] = v; break;
-      case DType::kBool: static_cast<bool*>(t.mutable_raw_data())[i] = v != 0; break;
+      case DType::kFloat32:
+        static_cast<float*>(t.mutable_raw_data())[i] = v;
+        break;
+      case DType::kInt32:
+        static_cast<int32_t*>(t.mutable_raw_data())[i] = v;
+        break;
+      case DType::kBool:
+        static_cast<bool*>(t.mutable_raw_data())[i] = v != 0;
+        break;
     }
     ++i;
   }
@@ -132,8 +146,8 @@ Tensor from_list(std::initializer_list<U> values, DType dtype) {
 template <typename T>
 Tensor from_vector(const std::vector<T>& values, Shape shape, DType dtype) {
   if (!shape.is_fully_defined() || shape.num_elements() != static_cast<int64_t>(values.size())) {
-    throw InvalidArgumentError(cat("constant: ", values.size(),
-                                   " values do not fill a tensor of shape ", shape));
+    throw InvalidArgumentError(
+        cat("constant: ", values.size(), " values do not fill a tensor of shape ", shape));
   }
   Tensor t = Tensor::empty(dtype, std::move(shape));
   T* out = static_cast<T*>(t.mutable_raw_data());
@@ -169,8 +183,8 @@ void* Tensor::mutable_raw_data() { return const_cast<void*>(raw_data()); }
 
 void Tensor::check_element_type(DType requested) const {
   if (dtype() != requested) {
-    throw InvalidArgumentError(cat("requested elements of type ", dtype_name(requested),
-                                   " from a ", dtype_name(dtype()), " tensor"));
+    throw InvalidArgumentError(cat("requested elements of type ", dtype_name(requested), " from a ",
+                                   dtype_name(dtype()), " tensor"));
   }
 }
 
@@ -218,9 +232,15 @@ Tensor constant(bool value) { return constant(value ? 1.0 : 0.0, DType::kBool); 
 Tensor constant(double value, DType dtype) {
   Tensor t = Tensor::empty(dtype, Shape{});
   switch (dtype) {
-    case DType::kFloat32: *static_cast<float*>(t.mutable_raw_data()) = value; break;
-    case DType::kInt32: *static_cast<int32_t*>(t.mutable_raw_data()) = value; break;
-    case DType::kBool: *static_cast<bool*>(t.mutable_raw_data()) = value != 0; break;
+    case DType::kFloat32:
+      *static_cast<float*>(t.mutable_raw_data()) = value;
+      break;
+    case DType::kInt32:
+      *static_cast<int32_t*>(t.mutable_raw_data()) = value;
+      break;
+    case DType::kBool:
+      *static_cast<bool*>(t.mutable_raw_data()) = value != 0;
+      break;
   }
   return t;
 }

@@ -86,8 +86,10 @@ class Tensor {
 
   template <typename T>
   static constexpr DType dtype_of() {
-    if constexpr (std::is_same_v<T, float>) return DType::kFloat32;
-    else if constexpr (std::is_same_v<T, int32_t>) return DType::kInt32;
+    if constexpr (std::is_same_v<T, float>)
+      return DType::kFloat32;
+    else if constexpr (std::is_same_v<T, int32_t>)
+      return DType::kInt32;
     else {
       static_assert(std::is_same_v<T, bool>, "element type must be float, int32_t or bool");
       return DType::kBool;

@@ -19,8 +19,7 @@ inline void append(std::string& out, absl::string_view s) { out.append(s.data(),
 inline void append(std::string& out, char c) { out.push_back(c); }
 inline void append(std::string& out, bool b) { out.append(b ? "true" : "false"); }
 template <std::integral T>
-  requires(!std::same_as<T, bool> && !std::same_as<T, char>)
-void append(std::string& out, T v) {
+requires(!std::same_as<T, bool> && !std::same_as<T, char>) void append(std::string& out, T v) {
   out.append(std::to_string(v));
 }
 template <std::floating_point T>
@@ -31,12 +30,10 @@ void append(std::string& out, T v) {
 }
 // Anything with a to_string() member (Shape, ir::Type, Location...).
 template <typename T>
-  requires requires(const T& t) {
-    { t.to_string() } -> std::convertible_to<std::string>;
-  }
-void append(std::string& out, const T& v) {
-  out.append(v.to_string());
+requires requires(const T& t) {
+  { t.to_string() } -> std::convertible_to<std::string>;
 }
+void append(std::string& out, const T& v) { out.append(v.to_string()); }
 
 }  // namespace str_internal
 

@@ -299,22 +299,43 @@ T* out_ptr(const MutableView& v) {
   return static_cast<T*>(v.data);
 }
 
-// exp/log on float32 through Eigen's vectorized array functions when in/out are contiguous
-// and of equal size (always, for well-formed calls); otherwise elementwise through the plan.
+// exp/log on float32 through Eigen's vectorized array functions. Eigen's own traversal of a
+// Map peels scalar iterations until the output is aligned, and its scalar path (std::exp)
+// rounds differently from its packet path, so results would depend on buffer addresses. Here
+// every element goes through the packet path in fixed, aligned blocks — the tail is padded —
+// which makes the kernel deterministic: same inputs, same bits, wherever they sit.
 template <bool kExp>
-void exp_or_log(const Plan& plan, const float* in, float* out) {
-  if (plan.rank == 1 && plan.strides[0][0] == 1) {
-    Eigen::Map<const Eigen::ArrayXf> x(in, plan.total);
-    Eigen::Map<Eigen::ArrayXf> y(out, plan.total);
+void exp_or_log_block(const float* in, float* out, int64_t n) {
+  constexpr int64_t kBlock = 32;
+  using Block = Eigen::Array<float, kBlock, 1>;
+  Block x, y;
+  for (int64_t i = 0; i < n; i += kBlock) {
+    const int64_t m = std::min(kBlock, n - i);
+    if (m < kBlock) x.setOnes();
+    std::copy(in + i, in + i + m, x.data());
     if constexpr (kExp) {
       y = x.exp();
     } else {
       y = x.log();
     }
+    std::copy(y.data(), y.data() + m, out + i);
+  }
+}
+
+template <bool kExp>
+void exp_or_log(const Plan& plan, const float* in, float* out) {
+  if (plan.rank == 1 && plan.strides[0][0] == 1) {
+    exp_or_log_block<kExp>(in, out, plan.total);
     return;
   }
   run_plan(
-      plan, out, [](float x) { return kExp ? std::exp(x) : std::log(x); }, in);
+      plan, out,
+      [](float x) {
+        float y;
+        exp_or_log_block<kExp>(&x, &y, 1);
+        return y;
+      },
+      in);
 }
 
 absl::Status check_out_dtype(std::string_view op, DType want, DType got) {

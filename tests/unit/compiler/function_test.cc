@@ -112,7 +112,9 @@ TEST(FunctionTest, TracingErrorLeavesCacheUnchanged) {
 }
 
 TEST(FunctionTest, IntegerAndBoolResults) {
-  auto f = function([](const Tensor& a, const Tensor& b) { return std::vector<Tensor>{a * b, a < b}; });
+  auto f = function([](const Tensor& a, const Tensor& b) {
+    return std::vector<Tensor>{a * b, a < b};
+  });
   Tensor a = constant({1, 5, 3}), b = constant({4, 2, 3});
   std::vector<Tensor> r = f(a, b);
   EXPECT_EQ(r[0].to_vector<int32_t>(), (std::vector<int32_t>{4, 10, 9}));

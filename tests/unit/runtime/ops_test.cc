@@ -36,7 +36,9 @@ TEST(OpsTest, UnrepresentableScalarIsAnError) {
 }
 
 TEST(OpsTest, IncompatibleShapesAreAnError) {
-  EXPECT_EQ(error_of([] { constant({{1, 2, 3}, {4, 5, 6}}) + constant({1, 2}); }),
+  EXPECT_EQ(error_of([] {
+              constant({{1, 2, 3}, {4, 5, 6}}) + constant({1, 2});
+            }),
             "add: Incompatible shapes: [2, 3] vs. [2]");
 }
 
@@ -65,7 +67,8 @@ TEST(OpsTest, HuberLossByHand) {
 TEST(OpsTest, ReductionsWithAxes) {
   Tensor t = constant({{1, 2, 3}, {4, 5, 6}}, float32);
   EXPECT_EQ(reduce_sum(t).item<float>(), 21.f);
-  EXPECT_EQ(reduce_sum(t, std::vector<int64_t>{0}).to_vector<float>(), (std::vector<float>{5, 7, 9}));
+  EXPECT_EQ(reduce_sum(t, std::vector<int64_t>{0}).to_vector<float>(),
+            (std::vector<float>{5, 7, 9}));
   EXPECT_EQ(reduce_mean(t, std::vector<int64_t>{-1}, true).shape(), (Shape{2, 1}));
   EXPECT_EQ(reduce_mean(t, std::vector<int64_t>{-1}, true).to_vector<float>(),
             (std::vector<float>{2, 5}));
