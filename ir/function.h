@@ -44,7 +44,8 @@ class Value {
   Block* owner_block() const { return block_; }
   // Result number within the defining op, or argument number within the block.
   int index() const { return index_; }
-  // Name given in text or by the user (printed as %name); empty = numbered when printed.
+  // Name given in text or by the user. Block arguments print as %name (%argN if empty);
+  // op results are always numbered when printed.
   const std::string& name() const { return name_; }
   void set_name(std::string name) { name_ = std::move(name); }
 
