@@ -37,6 +37,22 @@ absl::Status run_reduce(ir::OpKind kind, const ir::Attrs& attrs, const View& in,
 // matmul [m,k] x [k,n] -> [m,n].
 absl::Status run_matmul(const View& a, const View& b, const MutableView& out);
 
+// Calls `f(T{})` with T the C++ element type of `dtype` (float, int32_t, bool); the one place
+// that maps dtypes to C++ types, so adding a dtype is a change here plus new cases where a
+// kernel rejects it.
+template <typename F>
+decltype(auto) visit_dtype(DType dtype, F&& f) {
+  switch (dtype) {
+    case DType::kFloat32:
+      return f(float{});
+    case DType::kInt32:
+      return f(int32_t{});
+    case DType::kBool:
+      break;
+  }
+  return f(bool{});
+}
+
 // "<op>: input #<i> (zero-based) was expected to be a <want> tensor but is a <got> tensor".
 absl::Status dtype_error(std::string_view op, int index, DType want, DType got);
 // "<op>: input #<i> (zero-based) is a <got> tensor; expected <allowed>".
