@@ -3,6 +3,11 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
 #include <mutex>
 
 #include "absl/container/flat_hash_map.h"
@@ -101,6 +106,28 @@ struct SpecView {
   const Shape& shape() const { return spec->shape; }
 };
 
+std::atomic<int> dump_counter{0};
+
+// Writes `text` to `dir/file` via a temporary file and a rename, so a reader never sees half.
+void write_dump(const std::string& dir, const std::string& file, const std::string& text) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  const std::string path = dir + "/" + file;
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) return;  // dumps are best effort: never fail a compile because of them
+    out << text;
+  }
+  std::filesystem::rename(tmp, path, ec);
+}
+
+std::string signature_string(std::span<const ir::Type> types) {
+  std::string out = "(";
+  for (size_t i = 0; i < types.size(); ++i) out += (i ? ", " : "") + types[i].to_string();
+  return out + ")";
+}
+
 // Traces `thunk` on symbolic arguments of `types`, optimizes and compiles.
 std::shared_ptr<ConcreteImpl> build(const FunctionOptions& options, std::span<const ir::Type> types,
                                     TraceThunk thunk, const void* ctx) {
@@ -127,11 +154,24 @@ std::shared_ptr<ConcreteImpl> build(const FunctionOptions& options, std::span<co
   }
   impl->trace_seconds = seconds_since(t0);
   impl->traced_ir = ir::print(module);
+  const char* dump_env = std::getenv("KILN_DUMP");
+  const std::string dump_dir = dump_env ? dump_env : "";
+  const std::string dump_prefix =
+      dump_dir.empty() ? "" : cat(options.name, ".", dump_counter++, ".");
+  if (!dump_dir.empty()) write_dump(dump_dir, dump_prefix + "0000.traced.kir", impl->traced_ir);
 
   // 2) Optimize.
   t0 = Clock::now();
   KernelEvaluator evaluator;
-  passes::PassManager pm(passes::PassContext{.evaluator = &evaluator});
+  passes::PassManagerOptions pm_options;
+  if (!dump_dir.empty()) {
+    pm_options.after_pass = [&](int index, std::string_view pass, const ir::Module& m) {
+      char number[8];
+      std::snprintf(number, sizeof(number), "%04d", index + 1);
+      write_dump(dump_dir, cat(dump_prefix, number, ".after_", pass, ".kir"), ir::print(m));
+    };
+  }
+  passes::PassManager pm(passes::PassContext{.evaluator = &evaluator}, std::move(pm_options));
   throw_if_error(pm.add_pipeline(options.pipeline));
   absl::StatusOr<bool> ran = pm.run(module);
   if (!ran.ok()) {
@@ -151,6 +191,10 @@ std::shared_ptr<ConcreteImpl> build(const FunctionOptions& options, std::span<co
   }
   impl->executable = std::move(*exe);
   impl->compile_seconds = seconds_since(t0);
+  if (!dump_dir.empty()) {
+    write_dump(dump_dir, dump_prefix + "llvm.ll", impl->executable->llvm_ir());
+    write_dump(dump_dir, dump_prefix + "s", impl->executable->asm_text());
+  }
   return impl;
 }
 
@@ -166,7 +210,74 @@ struct FunctionCore::State {
   std::mutex mu;
   absl::flat_hash_map<Key, std::shared_ptr<ConcreteImpl>> cache;
   std::atomic<int> traces{0};
+  std::atomic<int64_t> calls{0}, hits{0};
+  std::vector<std::vector<ir::Type>> traced_signatures;  // in trace order, guarded by mu
+  std::vector<TraceRecord> log;                          // guarded by mu
+  CacheStats totals;                                     // guarded by mu (times only)
 };
+
+namespace {
+
+// Why `types` needs a trace, compared with the most similar signature traced before (same
+// argument count, fewest differing arguments; ties go to the latest).
+std::string retrace_reason(const std::vector<std::vector<ir::Type>>& seen,
+                           std::span<const ir::Type> types) {
+  if (seen.empty()) return "first trace";
+  const std::vector<ir::Type>* best = nullptr;
+  size_t best_diff = SIZE_MAX;
+  for (const auto& s : seen) {
+    if (s.size() != types.size()) continue;
+    size_t diff = 0;
+    for (size_t i = 0; i < s.size(); ++i) diff += !(s[i] == types[i]);
+    if (diff <= best_diff) best = &s, best_diff = diff;
+  }
+  if (!best) return cat("argument count ", seen.back().size(), " -> ", types.size());
+  for (size_t i = 0; i < types.size(); ++i) {
+    const ir::Type& a = (*best)[i];
+    const ir::Type& b = types[i];
+    if (a.dtype != b.dtype) {
+      return cat("arg ", i, ": dtype ", dtype_name(a.dtype), " -> ", dtype_name(b.dtype));
+    }
+    if (!(a.shape == b.shape)) {
+      return cat("arg ", i, ": shape ", a.shape.to_string(), " -> ", b.shape.to_string());
+    }
+  }
+  return "new signature";
+}
+
+}  // namespace
+
+// Records a finished trace (with `mu` held).
+static void record_trace(FunctionCore::State& st, const FunctionOptions& options,
+                         std::span<const ir::Type> types, const ConcreteImpl& impl) {
+  TraceRecord rec;
+  rec.index = static_cast<int>(st.log.size());
+  rec.signature = signature_string(types);
+  rec.reason = retrace_reason(st.traced_signatures, types);
+  st.traced_signatures.emplace_back(types.begin(), types.end());
+  st.totals.trace_seconds += impl.trace_seconds;
+  st.totals.pass_seconds += impl.pass_seconds;
+  st.totals.compile_seconds += impl.compile_seconds;
+  if (const char* env = std::getenv("KILN_LOG_RETRACES"); env && *env && *env != '0') {
+    std::cerr << "kiln: tracing " << options.name << rec.signature << " #" << rec.index << ": "
+              << rec.reason << "\n";
+  }
+  st.log.push_back(std::move(rec));
+}
+
+CacheStats FunctionCore::cache_stats() const {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  CacheStats s = state_->totals;
+  s.calls = state_->calls;
+  s.hits = state_->hits;
+  s.traces = state_->traces;
+  return s;
+}
+
+std::vector<TraceRecord> FunctionCore::trace_log() const {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  return state_->log;
+}
 
 FunctionCore::FunctionCore(FunctionOptions options)
     : options_(std::move(options)), state_(std::make_unique<State>()) {}
@@ -195,16 +306,19 @@ std::vector<Tensor> FunctionCore::call(std::span<const Tensor> args, TraceThunk 
   }
   Key key = make_key(vs);
   std::shared_ptr<ConcreteImpl> impl;
+  ++state_->calls;
   {
     std::lock_guard<std::mutex> lock(state_->mu);
     auto it = state_->cache.find(key);
     if (it != state_->cache.end()) {
       impl = it->second;
+      ++state_->hits;
     } else {
       std::vector<ir::Type> types;
       for (const Tensor& t : args) types.push_back(ir::Type{t.dtype(), t.shape()});
       impl = build(options_, types, thunk, ctx);
       ++state_->traces;
+      record_trace(*state_, options_, types, *impl);
       state_->cache.emplace(std::move(key), impl);
     }
   }
@@ -223,6 +337,7 @@ ConcreteFunction FunctionCore::concrete(std::span<const TensorSpec> specs, Trace
   for (const TensorSpec& s : specs) types.push_back(ir::Type{s.dtype, s.shape});
   auto impl = build(options_, types, thunk, ctx);
   ++state_->traces;
+  record_trace(*state_, options_, types, *impl);
   state_->cache.emplace(std::move(key), impl);
   return ConcreteFunction(impl);
 }

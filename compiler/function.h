@@ -5,6 +5,11 @@
 //   huber(y_true, y_pred);   // first call with these shapes: trace, optimize, compile, run
 //   huber(y_true, y_pred);   // same signature: straight to the compiled code
 //   huber.trace_count();     // 1
+//
+// KILN_DUMP=<dir> writes, for every compiled specialization, numbered files:
+//   <name>.<n>.0000.traced.kir, <name>.<n>.0001.after_<pass>.kir, ..., <name>.<n>.llvm.ll,
+//   <name>.<n>.s     (n counts compiles in the process)
+// KILN_LOG_RETRACES=1 prints one line per trace with its reason to stderr.
 #pragma once
 
 #include <array>
@@ -44,6 +49,24 @@ namespace config {
 void run_functions_eagerly(bool enable);
 bool functions_run_eagerly();
 }  // namespace config
+
+// Counters of one kiln::function's cache.
+struct CacheStats {
+  int64_t calls = 0;           // calls through the cache
+  int64_t hits = 0;            // calls that found compiled code
+  int64_t traces = 0;          // traces (= compiles) done
+  double trace_seconds = 0;    // total time tracing
+  double pass_seconds = 0;     // total time in the pass pipeline
+  double compile_seconds = 0;  // total time lowering, optimizing and JIT-compiling
+};
+
+// Why a trace happened: "first trace", or the first argument that differs from the closest
+// signature traced before ("arg 0: shape [32, 5] -> [16, 5]", "arg 1: dtype float32 -> int32").
+struct TraceRecord {
+  int index = 0;
+  std::string signature;  // "(f32[32,5], f32[32,1])"
+  std::string reason;
+};
 
 namespace internal {
 class FunctionCore;
@@ -86,10 +109,13 @@ class FunctionCore {
   std::vector<Tensor> call(std::span<const Tensor> args, TraceThunk thunk, const void* ctx);
   ConcreteFunction concrete(std::span<const TensorSpec> specs, TraceThunk thunk, const void* ctx);
   int trace_count() const;
+  CacheStats cache_stats() const;
+  std::vector<TraceRecord> trace_log() const;
   const FunctionOptions& options() const { return options_; }
 
+  struct State;  // the cache and its log (function.cc)
+
  private:
-  struct State;
   FunctionOptions options_;
   std::unique_ptr<State> state_;
 };
@@ -148,6 +174,10 @@ class Function {
 
   // How many times the callable has been traced.
   int trace_count() const { return core_->trace_count(); }
+  // Hits, traces and time spent, for this function's cache.
+  CacheStats cache_stats() const { return core_->cache_stats(); }
+  // One record per trace, saying why it happened.
+  std::vector<TraceRecord> trace_log() const { return core_->trace_log(); }
   // The original callable (runs eagerly).
   const F& python_function() const { return *fn_; }
 

@@ -72,7 +72,8 @@ int main() {
     k::Tensor compiled = huber(y_true, y_pred);
     const double first_call =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    std::printf("trace_count: %d -> %d (a new shape traces)\n", before, huber.trace_count());
+    std::printf("trace_count: %d -> %d (a new shape traces; reason: %s)\n", before,
+                huber.trace_count(), huber.trace_log().back().reason.c_str());
     auto concrete = huber.get_concrete_function(k::TensorSpec({n, 1}), k::TensorSpec({n, 1}));
     std::printf("first call %.1f ms: trace %.2f ms, passes %.2f ms, LLVM+JIT %.1f ms\n",
                 first_call * 1e3, concrete.trace_seconds() * 1e3, concrete.pass_seconds() * 1e3,
@@ -101,6 +102,10 @@ int main() {
     std::printf("compiled  %9.3f ms  %6.1f GB/s  (%.1fx faster than eager)\n", t_comp * 1e3,
                 bytes / t_comp / 1e9, t_eager / t_comp);
   }
-  std::printf("\ntotal traces: %d (one per shape)\n", huber.trace_count());
+  const k::CacheStats stats = huber.cache_stats();
+  std::printf("\ncache: %lld calls, %lld hits, %lld traces; %.1f ms tracing+passes, %.1f ms LLVM\n",
+              static_cast<long long>(stats.calls), static_cast<long long>(stats.hits),
+              static_cast<long long>(stats.traces),
+              (stats.trace_seconds + stats.pass_seconds) * 1e3, stats.compile_seconds * 1e3);
   return ok ? 0 : 1;
 }

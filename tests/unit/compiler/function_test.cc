@@ -4,7 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <filesystem>
 #include <random>
 
 #include "runtime/ops.h"
@@ -133,6 +136,53 @@ TEST(FunctionTest, PythonFunctionIsTheOriginal) {
   auto f = function([](const Tensor& x) { return x * 3; });
   EXPECT_EQ(f.python_function()(constant(2.f)).item<float>(), 6.f);
   EXPECT_EQ(f.trace_count(), 0);
+}
+
+}  // namespace
+}  // namespace kiln
+
+namespace kiln {
+namespace {
+
+TEST(FunctionTest, TraceLogSaysWhyEachTraceHappened) {
+  auto f = function([](const Tensor& x, const Tensor& y) { return x * y; }, {.name = "mul"});
+  f(constant(std::vector<float>(10, 1.f), Shape{2, 5}), constant(1.f));
+  f(constant(std::vector<float>(10, 1.f), Shape{2, 5}), constant(2.f));
+  f(constant(std::vector<float>(15, 1.f), Shape{3, 5}), constant(1.f));
+  f(constant(std::vector<int32_t>(15, 1), Shape{3, 5}), constant(1));
+  std::vector<TraceRecord> log = f.trace_log();
+  ASSERT_EQ(log.size(), 3u);
+  EXPECT_EQ(log[0].reason, "first trace");
+  EXPECT_EQ(log[0].signature, "(f32[2,5], f32[])");
+  EXPECT_EQ(log[1].reason, "arg 0: shape [2, 5] -> [3, 5]");
+  EXPECT_EQ(log[2].reason, "arg 0: dtype float32 -> int32");
+  CacheStats stats = f.cache_stats();
+  EXPECT_EQ(stats.calls, 4);
+  EXPECT_EQ(stats.hits, 1);
+  EXPECT_EQ(stats.traces, 3);
+  EXPECT_GT(stats.compile_seconds, 0);
+}
+
+TEST(FunctionTest, KilnDumpWritesNumberedFiles) {
+  const std::string dir = ::testing::TempDir() + "/kiln_dump_test";
+  std::filesystem::remove_all(dir);
+  setenv("KILN_DUMP", dir.c_str(), 1);
+  auto f = function([](const Tensor& x) { return exp(x) * 2; }, {.name = "dumped"});
+  f(constant({1.f, 2.f}));
+  unsetenv("KILN_DUMP");
+  std::vector<std::string> names;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    names.push_back(e.path().filename().string());
+  }
+  std::sort(names.begin(), names.end());
+  ASSERT_EQ(names.size(), 6u);
+  EXPECT_TRUE(names[0].ends_with(".0000.traced.kir")) << names[0];
+  EXPECT_TRUE(names[1].ends_with(".0001.after_const-fold.kir")) << names[1];
+  EXPECT_TRUE(names[2].ends_with(".0002.after_fuse.kir")) << names[2];
+  EXPECT_TRUE(names[3].ends_with(".0003.after_dce.kir")) << names[3];
+  EXPECT_TRUE(names[4].ends_with(".llvm.ll")) << names[4];
+  EXPECT_TRUE(names[5].ends_with(".s")) << names[5];
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
