@@ -84,20 +84,50 @@ double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
-// The cache key: for each argument its dtype, rank and dims.
-using Key = std::vector<int64_t>;
+// The cache key: for each Tensor argument its dtype, rank and dims, then the static arguments'
+// positions and encodings.
+using Key = std::string;
 
 template <typename Spec>
-Key make_key(std::span<const Spec> specs) {
+Key make_key(std::span<const Spec> specs, std::span<const StaticArg> statics = {}) {
   Key key;
-  key.reserve(specs.size() * 4);
+  key.reserve(specs.size() * 24 + statics.size() * 16);
+  auto put = [&key](int64_t v) { key.append(reinterpret_cast<const char*>(&v), sizeof(v)); };
   for (const Spec& s : specs) {
     const Shape& shape = s.shape();
-    key.push_back(static_cast<int64_t>(s.dtype()));
-    key.push_back(shape.rank());
-    for (int64_t d : shape.dims()) key.push_back(d);
+    put(static_cast<int64_t>(s.dtype()));
+    put(shape.rank());
+    for (int64_t d : shape.dims()) put(d);
+  }
+  for (const StaticArg& a : statics) {
+    put(-1 - a.position);
+    put(static_cast<int64_t>(a.key.size()));
+    key += a.key;
   }
   return key;
+}
+
+// One argument of a traced signature, for retrace reasons.
+struct ArgDesc {
+  bool tensor = true;
+  ir::Type type;
+  std::string key, repr;  // static arguments
+  bool operator==(const ArgDesc& o) const {
+    return tensor == o.tensor && (tensor ? type == o.type : key == o.key);
+  }
+};
+
+std::vector<ArgDesc> describe(std::span<const ir::Type> types, std::span<const StaticArg> statics) {
+  std::vector<ArgDesc> out(types.size() + statics.size());
+  for (const StaticArg& a : statics) {
+    out[a.position] = ArgDesc{false, {}, a.key, a.repr};
+  }
+  size_t t = 0;
+  for (size_t i = 0; i < out.size(); ++i) {
+    if (!out[i].tensor) continue;
+    out[i].type = types[t++];
+  }
+  return out;
 }
 
 struct SpecView {
@@ -122,9 +152,12 @@ void write_dump(const std::string& dir, const std::string& file, const std::stri
   std::filesystem::rename(tmp, path, ec);
 }
 
-std::string signature_string(std::span<const ir::Type> types) {
+std::string signature_string(std::span<const ArgDesc> args) {
   std::string out = "(";
-  for (size_t i = 0; i < types.size(); ++i) out += (i ? ", " : "") + types[i].to_string();
+  for (size_t i = 0; i < args.size(); ++i) {
+    out += i ? ", " : "";
+    out += args[i].tensor ? args[i].type.to_string() : args[i].repr;
+  }
   return out + ")";
 }
 
@@ -211,36 +244,37 @@ struct FunctionCore::State {
   absl::flat_hash_map<Key, std::shared_ptr<ConcreteImpl>> cache;
   std::atomic<int> traces{0};
   std::atomic<int64_t> calls{0}, hits{0};
-  std::vector<std::vector<ir::Type>> traced_signatures;  // in trace order, guarded by mu
-  std::vector<TraceRecord> log;                          // guarded by mu
-  CacheStats totals;                                     // guarded by mu (times only)
+  std::vector<std::vector<ArgDesc>> traced_signatures;  // in trace order, guarded by mu
+  std::vector<TraceRecord> log;                         // guarded by mu
+  CacheStats totals;                                    // guarded by mu (times only)
 };
 
 namespace {
 
 // Why `types` needs a trace, compared with the most similar signature traced before (same
 // argument count, fewest differing arguments; ties go to the latest).
-std::string retrace_reason(const std::vector<std::vector<ir::Type>>& seen,
-                           std::span<const ir::Type> types) {
+std::string retrace_reason(const std::vector<std::vector<ArgDesc>>& seen,
+                           std::span<const ArgDesc> args) {
   if (seen.empty()) return "first trace";
-  const std::vector<ir::Type>* best = nullptr;
+  const std::vector<ArgDesc>* best = nullptr;
   size_t best_diff = SIZE_MAX;
   for (const auto& s : seen) {
-    if (s.size() != types.size()) continue;
+    if (s.size() != args.size()) continue;
     size_t diff = 0;
-    for (size_t i = 0; i < s.size(); ++i) diff += !(s[i] == types[i]);
+    for (size_t i = 0; i < s.size(); ++i) diff += !(s[i] == args[i]);
     if (diff <= best_diff) best = &s, best_diff = diff;
   }
-  if (!best) return cat("argument count ", seen.back().size(), " -> ", types.size());
-  for (size_t i = 0; i < types.size(); ++i) {
-    const ir::Type& a = (*best)[i];
-    const ir::Type& b = types[i];
-    if (a.dtype != b.dtype) {
-      return cat("arg ", i, ": dtype ", dtype_name(a.dtype), " -> ", dtype_name(b.dtype));
+  if (!best) return cat("argument count ", seen.back().size(), " -> ", args.size());
+  for (size_t i = 0; i < args.size(); ++i) {
+    const ArgDesc& a = (*best)[i];
+    const ArgDesc& b = args[i];
+    if (a == b) continue;
+    if (a.tensor != b.tensor) return cat("arg ", i, ": Tensor <-> non-Tensor value");
+    if (!b.tensor) return cat("arg ", i, ": value ", a.repr, " -> ", b.repr);
+    if (a.type.dtype != b.type.dtype) {
+      return cat("arg ", i, ": dtype ", dtype_name(a.type.dtype), " -> ", dtype_name(b.type.dtype));
     }
-    if (!(a.shape == b.shape)) {
-      return cat("arg ", i, ": shape ", a.shape.to_string(), " -> ", b.shape.to_string());
-    }
+    return cat("arg ", i, ": shape ", a.type.shape.to_string(), " -> ", b.type.shape.to_string());
   }
   return "new signature";
 }
@@ -249,12 +283,14 @@ std::string retrace_reason(const std::vector<std::vector<ir::Type>>& seen,
 
 // Records a finished trace (with `mu` held).
 static void record_trace(FunctionCore::State& st, const FunctionOptions& options,
-                         std::span<const ir::Type> types, const ConcreteImpl& impl) {
+                         std::span<const ir::Type> types, std::span<const StaticArg> statics,
+                         const ConcreteImpl& impl) {
+  std::vector<ArgDesc> args = describe(types, statics);
   TraceRecord rec;
   rec.index = static_cast<int>(st.log.size());
-  rec.signature = signature_string(types);
-  rec.reason = retrace_reason(st.traced_signatures, types);
-  st.traced_signatures.emplace_back(types.begin(), types.end());
+  rec.signature = signature_string(args);
+  rec.reason = retrace_reason(st.traced_signatures, args);
+  st.traced_signatures.push_back(std::move(args));
   st.totals.trace_seconds += impl.trace_seconds;
   st.totals.pass_seconds += impl.pass_seconds;
   st.totals.compile_seconds += impl.compile_seconds;
@@ -285,7 +321,8 @@ FunctionCore::~FunctionCore() = default;
 
 int FunctionCore::trace_count() const { return state_->traces; }
 
-std::vector<Tensor> FunctionCore::call(std::span<const Tensor> args, TraceThunk thunk,
+std::vector<Tensor> FunctionCore::call(std::span<const Tensor> args,
+                                       std::span<const StaticArg> statics, TraceThunk thunk,
                                        const void* ctx) {
   TensorView views[16];
   std::vector<TensorView> heap;
@@ -304,7 +341,7 @@ std::vector<Tensor> FunctionCore::call(std::span<const Tensor> args, TraceThunk 
                                    "another traced function is not supported yet"));
     }
   }
-  Key key = make_key(vs);
+  Key key = make_key(vs, statics);
   std::shared_ptr<ConcreteImpl> impl;
   ++state_->calls;
   {
@@ -318,7 +355,7 @@ std::vector<Tensor> FunctionCore::call(std::span<const Tensor> args, TraceThunk 
       for (const Tensor& t : args) types.push_back(ir::Type{t.dtype(), t.shape()});
       impl = build(options_, types, thunk, ctx);
       ++state_->traces;
-      record_trace(*state_, options_, types, *impl);
+      record_trace(*state_, options_, types, statics, *impl);
       state_->cache.emplace(std::move(key), impl);
     }
   }
@@ -337,7 +374,7 @@ ConcreteFunction FunctionCore::concrete(std::span<const TensorSpec> specs, Trace
   for (const TensorSpec& s : specs) types.push_back(ir::Type{s.dtype, s.shape});
   auto impl = build(options_, types, thunk, ctx);
   ++state_->traces;
-  record_trace(*state_, options_, types, *impl);
+  record_trace(*state_, options_, types, {}, *impl);
   state_->cache.emplace(std::move(key), impl);
   return ConcreteFunction(impl);
 }

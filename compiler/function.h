@@ -14,9 +14,11 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -101,12 +103,60 @@ class ConcreteFunction {
 
 namespace internal {
 
+// A non-Tensor argument: part of the cache key by value, as Python values are in TF.
+struct StaticArg {
+  int position;      // argument position in the call
+  std::string key;   // exact encoding for the cache key
+  std::string repr;  // readable value for retrace reasons ("3", "true", "\"relu\"")
+};
+
+template <typename T>
+inline constexpr bool kIsTensorArg = std::is_convertible_v<const T&, const Tensor&>;
+
+// Encodes a static argument. Supported: bool, integers, floating point (by bits), enums,
+// strings, and any type with a std::hash specialization (keyed by its hash).
+template <typename T>
+StaticArg make_static_arg(int position, const T& v) {
+  StaticArg a{position, "", ""};
+  if constexpr (std::is_same_v<T, bool>) {
+    a.key = v ? "b1" : "b0";
+    a.repr = v ? "true" : "false";
+  } else if constexpr (std::is_integral_v<T>) {
+    a.repr = std::to_string(v);
+    a.key = "i" + a.repr;
+  } else if constexpr (std::is_floating_point_v<T>) {
+    const double d = static_cast<double>(v);
+    uint64_t bits;
+    static_assert(sizeof(bits) == sizeof(d));
+    __builtin_memcpy(&bits, &d, sizeof(d));
+    a.key = "f" + std::to_string(bits);
+    a.repr = std::to_string(d);
+  } else if constexpr (std::is_enum_v<T>) {
+    a.repr = std::to_string(static_cast<std::underlying_type_t<T>>(v));
+    a.key = "e" + a.repr;
+  } else if constexpr (std::is_convertible_v<const T&, std::string_view>) {
+    const std::string_view sv = v;
+    a.key = "s" + std::to_string(sv.size()) + ":" + std::string(sv);
+    a.repr = "\"" + std::string(sv) + "\"";
+  } else {
+    static_assert(
+        requires { std::hash<T>{}(v); },
+        "a kiln::function argument must be a Tensor, a number, bool, enum, string, or "
+        "a type with a std::hash specialization");
+    a.key = "h" + std::to_string(std::hash<T>{}(v));
+    a.repr = "<hash " + a.key.substr(1) + ">";
+  }
+  return a;
+}
+
 class FunctionCore {
  public:
   explicit FunctionCore(FunctionOptions options);
   ~FunctionCore();
-  // Looks up (or traces and compiles) the specialization for `args` and runs it.
-  std::vector<Tensor> call(std::span<const Tensor> args, TraceThunk thunk, const void* ctx);
+  // Looks up (or traces and compiles) the specialization for the Tensor arguments `args` and
+  // the non-Tensor arguments `statics`, and runs it.
+  std::vector<Tensor> call(std::span<const Tensor> args, std::span<const StaticArg> statics,
+                           TraceThunk thunk, const void* ctx);
   ConcreteFunction concrete(std::span<const TensorSpec> specs, TraceThunk thunk, const void* ctx);
   int trace_count() const;
   CacheStats cache_stats() const;
@@ -154,15 +204,21 @@ class Function {
       : fn_(std::make_shared<F>(std::move(fn))),
         core_(std::make_shared<internal::FunctionCore>(std::move(options))) {}
 
-  // Calls with Tensors: compiled code for this signature (tracing and compiling on a miss).
+  // Calls with Tensors (traced by dtype and shape) and other values (part of the signature by
+  // value): compiled code for this signature, tracing and compiling on a miss.
   template <typename... Args>
-  requires(std::is_convertible_v<const Args&, const Tensor&>&&...) auto operator()(
-      const Args&... args) const {
+  auto operator()(const Args&... args) const {
     using R = std::decay_t<std::invoke_result_t<const F&, const Args&...>>;
     if (config::functions_run_eagerly()) return (*fn_)(args...);
-    const std::array<Tensor, sizeof...(Args)> tensors{Tensor(args)...};
-    return internal::unpack_results<R>(
-        core_->call(tensors, &trace_thunk<sizeof...(Args)>, fn_.get()));
+    constexpr size_t kTensors = (size_t{0} + ... + (internal::kIsTensorArg<Args> ? 1 : 0));
+    constexpr size_t kStatics = sizeof...(Args) - kTensors;
+    std::array<Tensor, kTensors> tensors;
+    std::array<internal::StaticArg, kStatics> statics;
+    size_t nt = 0, ns = 0;
+    int position = 0;
+    (collect(args, tensors, statics, nt, ns, position++), ...);
+    const CallContext<Args...> ctx{fn_.get(), std::tie(args...)};
+    return internal::unpack_results<R>(core_->call(tensors, statics, &call_thunk<Args...>, &ctx));
   }
 
   // The specialization for `specs`, traced and compiled if it does not exist yet.
@@ -182,6 +238,53 @@ class Function {
   const F& python_function() const { return *fn_; }
 
  private:
+  template <typename... Args>
+  struct CallContext {
+    const F* fn;
+    std::tuple<const Args&...> args;
+  };
+
+  template <typename T, size_t NT, size_t NS>
+  static void collect(const T& arg, std::array<Tensor, NT>& tensors,
+                      std::array<internal::StaticArg, NS>& statics, size_t& nt, size_t& ns,
+                      int position) {
+    if constexpr (internal::kIsTensorArg<T>) {
+      tensors[nt++] = Tensor(arg);
+    } else {
+      statics[ns++] = internal::make_static_arg(position, arg);
+    }
+  }
+
+  // For each argument position, its index among the Tensor arguments (-1 for static ones).
+  template <typename... Args>
+  static constexpr std::array<int, sizeof...(Args)> tensor_slots() {
+    std::array<int, sizeof...(Args)> out{};
+    int n = 0, i = 0;
+    ((out[i++] = internal::kIsTensorArg<Args> ? n++ : -1), ...);
+    return out;
+  }
+
+  // Re-runs the user's callable with symbolic Tensors in the Tensor positions and the original
+  // values elsewhere.
+  template <typename... Args>
+  static std::vector<Tensor> call_thunk(const void* ctx, std::span<const Tensor> sym) {
+    const auto& c = *static_cast<const CallContext<Args...>*>(ctx);
+    constexpr auto slots = tensor_slots<Args...>();
+    return [&]<size_t... I>(std::index_sequence<I...>) {
+      return internal::pack_results((*c.fn)(pick<slots[I]>(std::get<I>(c.args), sym)...));
+    }
+    (std::index_sequence_for<Args...>());
+  }
+
+  template <int kSlot, typename T>
+  static decltype(auto) pick(const T& arg, std::span<const Tensor> sym) {
+    if constexpr (kSlot >= 0) {
+      return static_cast<const Tensor&>(sym[kSlot]);
+    } else {
+      return (arg);
+    }
+  }
+
   template <size_t N>
   static std::vector<Tensor> trace_thunk(const void* ctx, std::span<const Tensor> args) {
     const F& fn = *static_cast<const F*>(ctx);

@@ -187,3 +187,44 @@ TEST(FunctionTest, KilnDumpWritesNumberedFiles) {
 
 }  // namespace
 }  // namespace kiln
+
+namespace kiln {
+namespace {
+
+enum class Mode { kSquare, kExp };
+
+TEST(FunctionTest, NonTensorArgumentsAreKeyedByValue) {
+  auto f = function(
+      [](const Tensor& x, int n, Mode mode, const std::string& tag) {
+        Tensor y = x;
+        for (int i = 0; i < n; ++i) y = mode == Mode::kSquare ? square(y) : exp(y);
+        return tag == "neg" ? -y : y;
+      },
+      {.name = "layers"});
+  Tensor x = constant({1.f, 2.f});
+  EXPECT_EQ(f(x, 2, Mode::kSquare, std::string("id")).to_vector<float>(),
+            (std::vector<float>{1, 16}));
+  EXPECT_EQ(f(x, 2, Mode::kSquare, std::string("id")).to_vector<float>(),
+            (std::vector<float>{1, 16}));
+  EXPECT_EQ(f.trace_count(), 1);
+  EXPECT_EQ(f(x, 1, Mode::kSquare, std::string("id")).to_vector<float>(),
+            (std::vector<float>{1, 4}));
+  EXPECT_EQ(f(x, 1, Mode::kSquare, std::string("neg")).to_vector<float>(),
+            (std::vector<float>{-1, -4}));
+  EXPECT_EQ(f.trace_count(), 3);
+  std::vector<TraceRecord> log = f.trace_log();
+  EXPECT_EQ(log[0].signature, "(f32[2], 2, 0, \"id\")");
+  EXPECT_EQ(log[1].reason, "arg 1: value 2 -> 1");
+  EXPECT_EQ(log[2].reason, "arg 3: value \"id\" -> \"neg\"");
+}
+
+TEST(FunctionTest, FloatStaticArgumentsCompareByBits) {
+  auto f = function([](const Tensor& x, double scale) { return x * scale; });
+  EXPECT_EQ(f(constant(2.f), 0.5).item<float>(), 1.f);
+  EXPECT_EQ(f(constant(2.f), 0.25).item<float>(), 0.5f);
+  EXPECT_EQ(f(constant(2.f), 0.5).item<float>(), 1.f);
+  EXPECT_EQ(f.trace_count(), 2);
+}
+
+}  // namespace
+}  // namespace kiln
