@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <iostream>
 #include <mutex>
 
@@ -241,7 +242,9 @@ struct TensorView {
 
 struct FunctionCore::State {
   std::mutex mu;
-  absl::flat_hash_map<Key, std::shared_ptr<ConcreteImpl>> cache;
+  // A signature's entry appears when its first caller starts tracing; callers with the same
+  // signature wait on the future while other signatures proceed. A failed build removes it.
+  absl::flat_hash_map<Key, std::shared_future<std::shared_ptr<ConcreteImpl>>> cache;
   std::atomic<int> traces{0};
   std::atomic<int64_t> calls{0}, hits{0};
   std::vector<std::vector<ArgDesc>> traced_signatures;  // in trace order, guarded by mu
@@ -342,24 +345,53 @@ std::vector<Tensor> FunctionCore::call(std::span<const Tensor> args,
     }
   }
   Key key = make_key(vs, statics);
-  std::shared_ptr<ConcreteImpl> impl;
   ++state_->calls;
+  std::shared_ptr<ConcreteImpl> impl = get_or_build(
+      std::move(key),
+      [&] {
+        std::vector<ir::Type> types;
+        for (const Tensor& t : args) types.push_back(ir::Type{t.dtype(), t.shape()});
+        return types;
+      },
+      statics, thunk, ctx, /*count_hit=*/true);
+  return impl->run(args);
+}
+
+std::shared_ptr<ConcreteImpl> FunctionCore::get_or_build(
+    Key key, const std::function<std::vector<ir::Type>()>& types_fn,
+    std::span<const StaticArg> statics, TraceThunk thunk, const void* ctx, bool count_hit) {
+  std::promise<std::shared_ptr<ConcreteImpl>> promise;
   {
-    std::lock_guard<std::mutex> lock(state_->mu);
+    std::unique_lock<std::mutex> lock(state_->mu);
     auto it = state_->cache.find(key);
     if (it != state_->cache.end()) {
-      impl = it->second;
-      ++state_->hits;
-    } else {
-      std::vector<ir::Type> types;
-      for (const Tensor& t : args) types.push_back(ir::Type{t.dtype(), t.shape()});
-      impl = build(options_, types, thunk, ctx);
-      ++state_->traces;
-      record_trace(*state_, options_, types, statics, *impl);
-      state_->cache.emplace(std::move(key), impl);
+      std::shared_future<std::shared_ptr<ConcreteImpl>> fut = it->second;
+      lock.unlock();
+      if (count_hit) ++state_->hits;
+      return fut.get();  // waits while another thread builds this signature; rethrows its error
     }
+    state_->cache.emplace(key, promise.get_future().share());
   }
-  return impl->run(args);
+  // This thread builds; the lock is not held, so other signatures are served meanwhile.
+  std::vector<ir::Type> types = types_fn();
+  std::shared_ptr<ConcreteImpl> impl;
+  try {
+    impl = build(options_, types, thunk, ctx);
+  } catch (...) {
+    {
+      std::lock_guard<std::mutex> lock(state_->mu);
+      state_->cache.erase(key);  // a failed trace leaves the cache as it was
+    }
+    promise.set_exception(std::current_exception());
+    throw;
+  }
+  {
+    std::lock_guard<std::mutex> lock(state_->mu);
+    ++state_->traces;
+    record_trace(*state_, options_, types, statics, *impl);
+  }
+  promise.set_value(impl);
+  return impl;
 }
 
 ConcreteFunction FunctionCore::concrete(std::span<const TensorSpec> specs, TraceThunk thunk,
@@ -367,16 +399,14 @@ ConcreteFunction FunctionCore::concrete(std::span<const TensorSpec> specs, Trace
   std::vector<SpecView> vs;
   for (const TensorSpec& s : specs) vs.push_back(SpecView{&s});
   Key key = make_key(std::span<const SpecView>(vs));
-  std::lock_guard<std::mutex> lock(state_->mu);
-  auto it = state_->cache.find(key);
-  if (it != state_->cache.end()) return ConcreteFunction(it->second);
-  std::vector<ir::Type> types;
-  for (const TensorSpec& s : specs) types.push_back(ir::Type{s.dtype, s.shape});
-  auto impl = build(options_, types, thunk, ctx);
-  ++state_->traces;
-  record_trace(*state_, options_, types, {}, *impl);
-  state_->cache.emplace(std::move(key), impl);
-  return ConcreteFunction(impl);
+  return ConcreteFunction(get_or_build(
+      std::move(key),
+      [&] {
+        std::vector<ir::Type> types;
+        for (const TensorSpec& s : specs) types.push_back(ir::Type{s.dtype, s.shape});
+        return types;
+      },
+      {}, thunk, ctx, /*count_hit=*/false));
 }
 
 }  // namespace internal

@@ -166,6 +166,13 @@ class FunctionCore {
   struct State;  // the cache and its log (function.cc)
 
  private:
+  // The specialization for `key`: from the cache, or traced and compiled by this thread while
+  // other callers of the same signature wait.
+  std::shared_ptr<ConcreteImpl> get_or_build(std::string key,
+                                             const std::function<std::vector<ir::Type>()>& types,
+                                             std::span<const StaticArg> statics, TraceThunk thunk,
+                                             const void* ctx, bool count_hit);
+
   FunctionOptions options_;
   std::unique_ptr<State> state_;
 };

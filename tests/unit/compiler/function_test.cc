@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <random>
+#include <thread>
 
 #include "runtime/ops.h"
 #include "support/error.h"
@@ -224,6 +225,44 @@ TEST(FunctionTest, FloatStaticArgumentsCompareByBits) {
   EXPECT_EQ(f(constant(2.f), 0.25).item<float>(), 0.5f);
   EXPECT_EQ(f(constant(2.f), 0.5).item<float>(), 1.f);
   EXPECT_EQ(f.trace_count(), 2);
+}
+
+}  // namespace
+}  // namespace kiln
+
+namespace kiln {
+namespace {
+
+TEST(FunctionTest, ThreadsShareOneCompilePerSignature) {
+  auto f = function([](const Tensor& x) { return exp(x) * 2 + 1; }, {.name = "threaded"});
+  std::vector<std::thread> threads;
+  std::atomic<int> wrong{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 20; ++i) {
+        const int64_t n = (t + i) % 2 ? 8 : 16;
+        Tensor x = constant(std::vector<float>(n, 0.f), Shape{n});
+        Tensor y = f(x);
+        if (y.shape() != Shape{n} || y.to_vector<float>()[0] != 3.f) ++wrong;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(wrong, 0);
+  EXPECT_EQ(f.trace_count(), 2);
+  EXPECT_EQ(f.cache_stats().hits, 78);
+}
+
+TEST(FunctionTest, FailedTraceInOneThreadDoesNotPoisonTheCache) {
+  std::atomic<bool> fail{true};
+  auto f = function([&](const Tensor& x) {
+    if (fail) throw InvalidArgumentError("boom");
+    return x + 1;
+  });
+  EXPECT_THROW(f(constant(1.f)), InvalidArgumentError);
+  fail = false;
+  EXPECT_EQ(f(constant(1.f)).item<float>(), 2.f);
+  EXPECT_EQ(f.trace_count(), 1);
 }
 
 }  // namespace
