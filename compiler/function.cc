@@ -244,7 +244,14 @@ struct FunctionCore::State {
   std::mutex mu;
   // A signature's entry appears when its first caller starts tracing; callers with the same
   // signature wait on the future while other signatures proceed. A failed build removes it.
-  absl::flat_hash_map<Key, std::shared_future<std::shared_ptr<ConcreteImpl>>> cache;
+  struct Entry {
+    std::shared_future<std::shared_ptr<ConcreteImpl>> impl;
+    std::atomic<uint64_t> last_use{0};
+    bool ready = false;  // guarded by mu; only ready entries are evicted
+  };
+  absl::flat_hash_map<Key, std::shared_ptr<Entry>> cache;
+  std::atomic<uint64_t> clock{0};
+  int64_t evictions = 0;  // guarded by mu
   std::atomic<int> traces{0};
   std::atomic<int64_t> calls{0}, hits{0};
   std::vector<std::vector<ArgDesc>> traced_signatures;  // in trace order, guarded by mu
@@ -310,6 +317,8 @@ CacheStats FunctionCore::cache_stats() const {
   s.calls = state_->calls;
   s.hits = state_->hits;
   s.traces = state_->traces;
+  s.evictions = state_->evictions;
+  s.entries = static_cast<int64_t>(state_->cache.size());
   return s;
 }
 
@@ -365,12 +374,16 @@ std::shared_ptr<ConcreteImpl> FunctionCore::get_or_build(
     std::unique_lock<std::mutex> lock(state_->mu);
     auto it = state_->cache.find(key);
     if (it != state_->cache.end()) {
-      std::shared_future<std::shared_ptr<ConcreteImpl>> fut = it->second;
+      std::shared_ptr<State::Entry> entry = it->second;
       lock.unlock();
+      entry->last_use = ++state_->clock;
       if (count_hit) ++state_->hits;
-      return fut.get();  // waits while another thread builds this signature; rethrows its error
+      return entry->impl.get();  // waits while another thread builds it; rethrows its error
     }
-    state_->cache.emplace(key, promise.get_future().share());
+    auto entry = std::make_shared<State::Entry>();
+    entry->impl = promise.get_future().share();
+    entry->last_use = ++state_->clock;
+    state_->cache.emplace(key, std::move(entry));
   }
   // This thread builds; the lock is not held, so other signatures are served meanwhile.
   std::vector<ir::Type> types = types_fn();
@@ -385,13 +398,33 @@ std::shared_ptr<ConcreteImpl> FunctionCore::get_or_build(
     promise.set_exception(std::current_exception());
     throw;
   }
+  promise.set_value(impl);
   {
     std::lock_guard<std::mutex> lock(state_->mu);
     ++state_->traces;
     record_trace(*state_, options_, types, statics, *impl);
+    if (auto it = state_->cache.find(key); it != state_->cache.end()) it->second->ready = true;
+    evict_if_needed();
   }
-  promise.set_value(impl);
   return impl;
+}
+
+void FunctionCore::evict_if_needed() {
+  // Least recently used first; entries still being built stay. Compiled code lives on while a
+  // ConcreteFunction or a running call holds it.
+  while (options_.max_cache_entries > 0 &&
+         static_cast<int64_t>(state_->cache.size()) > options_.max_cache_entries) {
+    auto victim = state_->cache.end();
+    for (auto it = state_->cache.begin(); it != state_->cache.end(); ++it) {
+      if (!it->second->ready) continue;
+      if (victim == state_->cache.end() || it->second->last_use < victim->second->last_use) {
+        victim = it;
+      }
+    }
+    if (victim == state_->cache.end()) return;
+    state_->cache.erase(victim);
+    ++state_->evictions;
+  }
 }
 
 ConcreteFunction FunctionCore::concrete(std::span<const TensorSpec> specs, TraceThunk thunk,

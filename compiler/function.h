@@ -43,6 +43,9 @@ struct FunctionOptions {
   std::string name = "fn";  // the IR function's name (@name) and the name in error messages
   // The pass pipeline run on every trace (see passes/pass_manager.h, kDefaultPipeline).
   std::string pipeline = "const-fold,fuse,dce";
+  // The cache keeps at most this many specializations, dropping the least recently used
+  // (0 = unbounded).
+  int64_t max_cache_entries = 64;
 };
 
 namespace config {
@@ -57,6 +60,8 @@ struct CacheStats {
   int64_t calls = 0;           // calls through the cache
   int64_t hits = 0;            // calls that found compiled code
   int64_t traces = 0;          // traces (= compiles) done
+  int64_t evictions = 0;       // specializations dropped by the LRU bound
+  int64_t entries = 0;         // specializations cached now
   double trace_seconds = 0;    // total time tracing
   double pass_seconds = 0;     // total time in the pass pipeline
   double compile_seconds = 0;  // total time lowering, optimizing and JIT-compiling
@@ -172,6 +177,7 @@ class FunctionCore {
                                              const std::function<std::vector<ir::Type>()>& types,
                                              std::span<const StaticArg> statics, TraceThunk thunk,
                                              const void* ctx, bool count_hit);
+  void evict_if_needed();  // with State::mu held
 
   FunctionOptions options_;
   std::unique_ptr<State> state_;

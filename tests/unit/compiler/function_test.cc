@@ -267,3 +267,25 @@ TEST(FunctionTest, FailedTraceInOneThreadDoesNotPoisonTheCache) {
 
 }  // namespace
 }  // namespace kiln
+
+namespace kiln {
+namespace {
+
+TEST(FunctionTest, CacheIsBoundedLeastRecentlyUsedFirst) {
+  auto f = function([](const Tensor& x) { return x + 1; }, {.max_cache_entries = 2});
+  auto call = [&](int64_t n) { return f(constant(std::vector<float>(n, 1.f), Shape{n})); };
+  call(1);
+  call(2);
+  call(1);  // 1 is now more recent than 2
+  call(3);  // evicts 2
+  EXPECT_EQ(f.cache_stats().evictions, 1);
+  EXPECT_EQ(f.cache_stats().entries, 2);
+  call(1);
+  EXPECT_EQ(f.trace_count(), 3);
+  call(2);  // was evicted: traces again
+  EXPECT_EQ(f.trace_count(), 4);
+  EXPECT_EQ(f.cache_stats().evictions, 2);
+}
+
+}  // namespace
+}  // namespace kiln
