@@ -170,6 +170,8 @@ JitState create_jit() {
   llvm::orc::SymbolMap symbols;
   symbols[(*jit)->mangleAndIntern("kiln_rt_kernel_call")] = {
       llvm::orc::ExecutorAddr::fromPtr(&kiln_rt_kernel_call), flags};
+  symbols[(*jit)->mangleAndIntern("kiln_rt_kernel_call_multi")] = {
+      llvm::orc::ExecutorAddr::fromPtr(&kiln_rt_kernel_call_multi), flags};
   symbols[(*jit)->mangleAndIntern("kiln_rt_last_error")] = {
       llvm::orc::ExecutorAddr::fromPtr(&kiln_rt_last_error), flags};
   state.status =

@@ -243,7 +243,8 @@ absl::Status EntryLowering::lower_elementwise(const ir::Op& op) {
 }
 
 absl::Status EntryLowering::lower_kernel_call(const ir::Op& op) {
-  if (op.num_results() != 1) {
+  const bool multi = ir::has_multiple_results(op.kind());
+  if (op.num_results() != 1 && !multi) {
     return absl::UnimplementedError(
         cat("'", op.mnemonic(), "' with ", op.num_results(), " results cannot be compiled"));
   }
@@ -252,6 +253,7 @@ absl::Status EntryLowering::lower_kernel_call(const ir::Op& op) {
   call->attrs = op.attrs();
   for (const ir::Value* v : op.operands()) call->input_types.push_back(v->type());
   call->output_type = op.result()->type();
+  for (int i = 0; i < op.num_results(); ++i) call->output_types.push_back(op.result(i)->type());
   const auto address = reinterpret_cast<uintptr_t>(call.get());
   out_.kernel_calls.push_back(std::move(call));
 
@@ -260,8 +262,25 @@ absl::Status EntryLowering::lower_kernel_call(const ir::Op& op) {
                    b_.CreateConstInBoundsGEP1_64(b_.getPtrTy(), inputs_array_, i));
   }
   llvm::Value* call_ptr = llvm::ConstantExpr::getIntToPtr(b_.getInt64(address), b_.getPtrTy());
-  llvm::Value* rc = b_.CreateCall(kernel_call_, {call_ptr, inputs_array_, pointer(op.result())},
-                                  cat(op.mnemonic(), ".rc"));
+  llvm::Value* rc = nullptr;
+  if (multi) {  // split / top_k: an array of output pointers, kiln_rt_kernel_call_multi
+    llvm::BasicBlock* entry_block = &entry_->getEntryBlock();
+    llvm::IRBuilder<> alloca_builder(entry_block, entry_block->begin());
+    llvm::Value* outputs = alloca_builder.CreateAlloca(
+        llvm::ArrayType::get(b_.getPtrTy(), op.num_results()), nullptr, "outputs");
+    for (int i = 0; i < op.num_results(); ++i) {
+      b_.CreateStore(pointer(op.result(i)),
+                     b_.CreateConstInBoundsGEP1_64(b_.getPtrTy(), outputs, i));
+    }
+    auto* fn_type = llvm::FunctionType::get(b_.getInt32Ty(),
+                                            {b_.getPtrTy(), b_.getPtrTy(), b_.getPtrTy()}, false);
+    llvm::FunctionCallee multi_fn =
+        module_.getOrInsertFunction("kiln_rt_kernel_call_multi", fn_type);
+    rc = b_.CreateCall(multi_fn, {call_ptr, inputs_array_, outputs}, cat(op.mnemonic(), ".rc"));
+  } else {
+    rc = b_.CreateCall(kernel_call_, {call_ptr, inputs_array_, pointer(op.result())},
+                       cat(op.mnemonic(), ".rc"));
+  }
   emit_error_branch(b_.CreateICmpNE(rc, b_.getInt32(0)), rc, op.mnemonic());
   return absl::OkStatus();
 }

@@ -18,6 +18,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "compiler/lower.h"
+#include "compiler/lower_elementwise_math.h"
 #include "llvm/IR/Constants.h"
 #include "llvm/IR/DerivedTypes.h"
 #include "llvm/IR/Function.h"
@@ -310,8 +311,7 @@ absl::StatusOr<llvm::Value*> LoopNestEmitter::compute(const ir::Op& op,
     case OpKind::kSelect:
       return b_.CreateSelect(a[0], a[1], a[2]);
     default:
-      return absl::UnimplementedError(
-          cat("'", op.mnemonic(), "' cannot be lowered inside an elementwise loop"));
+      return emit_math_op(b_, op, a, div_flag_);
   }
 }
 
@@ -384,8 +384,13 @@ absl::Status LoopNestEmitter::emit_op(const ir::Op& op) {
       cls == ir::OpClass::kUnary || cls == ir::OpClass::kBinary || cls == ir::OpClass::kCompare;
   const bool is_select = cls == ir::OpClass::kSelect;
   const DType value_dt = is_select ? op.operand(1)->type().dtype : dt;
-  const DType result_dt = cls == ir::OpClass::kCompare ? DType::kBool : value_dt;
+  const bool bool_out =
+      cls == ir::OpClass::kCompare || cls == ir::OpClass::kEquality || cls == ir::OpClass::kLogical;
+  const DType result_dt = bool_out                    ? DType::kBool
+                          : cls == ir::OpClass::kCast ? result->type().dtype
+                                                      : value_dt;
   bool ok = result->type().dtype == result_dt;
+  ok = ok && !(cls == ir::OpClass::kLogical && dt != DType::kBool);
   ok = ok && !(float_only && dt != DType::kFloat32) && !(numeric && dt == DType::kBool);
   ok = ok && !(is_select && dt != DType::kBool);
   for (int i = is_select ? 1 : 0; ok && i < arity; ++i) {
@@ -406,8 +411,9 @@ absl::StatusOr<ElementwiseFunction> LoopNestEmitter::emit(const std::string& nam
   plan_loops();
   ElementwiseFunction result;
   for (const ir::Op* op : group_.ops) {
-    if (op->kind() == ir::OpKind::kDiv && op->num_operands() == 2 &&
-        op->operand(0)->type().dtype == DType::kInt32) {
+    if ((op->kind() == ir::OpKind::kDiv || op->kind() == ir::OpKind::kMod ||
+         op->kind() == ir::OpKind::kFloorDiv) &&
+        op->num_operands() == 2 && op->operand(0)->type().dtype == DType::kInt32) {
       result.checks_division = true;
     }
   }

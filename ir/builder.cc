@@ -14,6 +14,17 @@ absl::StatusOr<Value*> Builder::create(OpKind kind, std::vector<Value*> operands
       ->result();
 }
 
+absl::StatusOr<Op*> Builder::create_multi(OpKind kind, std::vector<Value*> operands, Attrs attrs,
+                                          Location loc) {
+  std::vector<Type> types;
+  types.reserve(operands.size());
+  for (Value* v : operands) types.push_back(v->type());
+  auto results = infer_types(kind, types, attrs);
+  if (!results.ok()) return results.status();
+  return create_op(kind, std::move(operands), std::move(*results), std::move(attrs),
+                   std::move(loc));
+}
+
 Value* Builder::constant(Literal value, Location loc) {
   Type type = value.type();
   Op* op = create_op(OpKind::kConst, {}, {std::move(type)}, {}, std::move(loc));

@@ -23,6 +23,9 @@ class Builder {
   // Creates `kind(operands) {attrs}`, its result type inferred by the op table (infer_type).
   absl::StatusOr<Value*> create(OpKind kind, std::vector<Value*> operands, Attrs attrs = {},
                                 Location loc = {});
+  // Like create, for any number of results (split, top_k): result types from infer_types.
+  absl::StatusOr<Op*> create_multi(OpKind kind, std::vector<Value*> operands, Attrs attrs = {},
+                                   Location loc = {});
   // `const` holding `value`.
   Value* constant(Literal value, Location loc = {});
   Value* scalar_constant(DType dtype, double v, Location loc = {}) {

@@ -32,10 +32,16 @@ enum class OpClass : uint8_t {
   kUnaryFloat,  // elementwise, floating in, same type out
   kBinary,      // elementwise arithmetic with NumPy broadcasting
   kCompare,     // elementwise comparison, bool out
+  kEquality,    // equal / not_equal: any one dtype (bool too), bool out
+  kLogical,     // logical_and / logical_or / logical_not: bool in, bool out
+  kCast,        // elementwise conversion to attr `dtype` ("f32", "i32", "bool")
   kSelect,      // select(cond, a, b), all three broadcast
   kBroadcast,   // broadcast to attr `shape`
   kReduce,      // attrs `axes` (list; absent = all axes) and `keepdims` (bool)
-  kMatmul,      // [m,k] x [k,n]
+  kMatmul,      // [...,m,k] x [...,k,n], batch dims broadcast; attrs transpose_a/transpose_b
+  kArray,       // reductions beyond sum/mean, shape/array ops: ir/array_ops.h, kernels/array_*
+  // strided_slice: attrs begin/end/strides (normalized), shrink_axis, new_axis
+  kStridedSlice,
   kFusion,      // a region of ops computed as one loop
   kTerminator,  // return / yield
 };
@@ -66,6 +72,12 @@ bool is_elementwise(OpKind kind);
 absl::StatusOr<Type> infer_type(OpKind kind, std::span<const Type> operand_types,
                                 const Attrs& attrs);
 
+// Ops whose results form a list (split, top_k): their result types come from infer_types.
+bool has_multiple_results(OpKind kind);
+// The result types of `kind`: several for split/top_k, else the one of infer_type.
+absl::StatusOr<std::vector<Type>> infer_types(OpKind kind, std::span<const Type> operand_types,
+                                              const Attrs& attrs);
+
 // Reads attribute `name` as T, or `fallback` if absent or of another type.
 template <typename T>
 T attr_or(const Attrs& attrs, std::string_view name, T fallback) {
@@ -74,6 +86,16 @@ T attr_or(const Attrs& attrs, std::string_view name, T fallback) {
   if (const T* v = std::get_if<T>(&it->second)) return *v;
   return fallback;
 }
+
+// strided_slice's attributes read and checked against input shape `in` (docs/ir-format.md):
+// begin/end/strides per input dim (stride != 0, bounds already resolved and clamped),
+// shrink_axis (input dims removed, each of size 1 in the slice), new_axis (output positions of
+// inserted size-1 dims). `out` is the result shape.
+struct StridedSliceSpec {
+  std::vector<int64_t> begin, end, strides, shrink_axis, new_axis;
+  Shape out;
+};
+absl::StatusOr<StridedSliceSpec> strided_slice_spec(const Attrs& attrs, const Shape& in);
 
 // Normalized reduction axes: sorted, unique, non-negative; all axes if `axes` is absent.
 absl::StatusOr<std::vector<int64_t>> reduction_axes(std::string_view op, const Attrs& attrs,

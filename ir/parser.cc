@@ -212,6 +212,7 @@ class Parser : public text::TokenParser {
   // Ops whose result type the op table infers: the written type must match.
   absl::StatusOr<Op*> parse_inferred(const BlockContext& ctx, OpKind kind, const Token& op_tok,
                                      const ResultNames& results) {
+    if (has_multiple_results(kind)) return parse_inferred_multi(ctx, kind, op_tok, results);
     KILN_RETURN_IF_ERROR(check_result_count(results, op_tok, 1));
     KILN_ASSIGN_OR_RETURN(std::vector<Value*> operands, parse_operands());
     KILN_ASSIGN_OR_RETURN(Attrs attrs, parse_optional_attrs());
@@ -222,7 +223,7 @@ class Parser : public text::TokenParser {
     KILN_RETURN_IF_ERROR(parse_optional_loc(loc));
 
     const int arity = op_info(kind).arity;
-    if (static_cast<int>(operands.size()) != arity) {
+    if (arity >= 0 && static_cast<int>(operands.size()) != arity) {
       return error(op_tok, cat("'", op_tok.text, "' expects ", arity, " operand(s) but has ",
                                operands.size()));
     }
@@ -239,6 +240,34 @@ class Parser : public text::TokenParser {
                                  " does not match inferred type ", *inferred));
     }
     return Builder(ctx.block).create_op(kind, std::move(operands), {std::move(type)},
+                                        std::move(attrs), std::move(loc));
+  }
+
+  // Ops with a list of results (split, top_k): `%r:N = op ... : (t0, ..., tN-1)`.
+  absl::StatusOr<Op*> parse_inferred_multi(const BlockContext& ctx, OpKind kind,
+                                           const Token& op_tok, const ResultNames& results) {
+    KILN_ASSIGN_OR_RETURN(std::vector<Value*> operands, parse_operands());
+    KILN_ASSIGN_OR_RETURN(Attrs attrs, parse_optional_attrs());
+    KILN_RETURN_IF_ERROR(expect(Tok::kColon, "before the result types"));
+    const Token type_tok = tok_;
+    KILN_ASSIGN_OR_RETURN(std::vector<Type> written, parse_type_list(true, nullptr));
+    Location loc = location(op_tok);
+    KILN_RETURN_IF_ERROR(parse_optional_loc(loc));
+    const int arity = op_info(kind).arity;
+    if (arity >= 0 && static_cast<int>(operands.size()) != arity) {
+      return error(op_tok, cat("'", op_tok.text, "' expects ", arity, " operand(s) but has ",
+                               operands.size()));
+    }
+    std::vector<Type> types;
+    for (const Value* v : operands) types.push_back(v->type());
+    auto inferred = infer_types(kind, types, attrs);
+    if (!inferred.ok()) return error(op_tok, message_of(inferred.status()));
+    KILN_RETURN_IF_ERROR(check_result_count(results, op_tok, static_cast<int>(inferred->size())));
+    if (written != *inferred) {
+      return error(type_tok, cat("'", op_tok.text, "': result types ", type_list(written),
+                                 " do not match inferred types ", type_list(*inferred)));
+    }
+    return Builder(ctx.block).create_op(kind, std::move(operands), std::move(written),
                                         std::move(attrs), std::move(loc));
   }
 

@@ -136,7 +136,8 @@ class Verifier {
     if (info.cls == OpClass::kTerminator && op.num_results() != 0) {
       return error(&op, cat(name, " must have no results but has ", op.num_results()));
     }
-    if (info.cls != OpClass::kTerminator && info.cls != OpClass::kFusion && op.num_results() != 1) {
+    if (info.cls != OpClass::kTerminator && info.cls != OpClass::kFusion &&
+        !has_multiple_results(op.kind()) && op.num_results() != 1) {
       return error(&op, cat(name, " must have 1 result but has ", op.num_results()));
     }
     if ((info.cls == OpClass::kFusion) != (op.region() != nullptr)) {
@@ -157,6 +158,17 @@ class Verifier {
     for (const Value* v : op.operands()) types.push_back(v->type());
     if (auto s = verify_elementwise_operands(op.kind(), types); !s.ok()) {
       return error(&op, message_of(s));
+    }
+    if (has_multiple_results(op.kind())) {
+      auto inferred = infer_types(op.kind(), types, op.attrs());
+      if (!inferred.ok()) return error(&op, message_of(inferred.status()));
+      std::vector<Type> results;
+      for (int i = 0; i < op.num_results(); ++i) results.push_back(op.result(i)->type());
+      if (results != *inferred) {
+        return error(&op, cat(name, ": result types ", type_list(results),
+                              " do not match inferred types ", type_list(*inferred)));
+      }
+      return absl::OkStatus();
     }
     auto inferred = infer_type(op.kind(), types, op.attrs());
     if (!inferred.ok()) return error(&op, message_of(inferred.status()));

@@ -2,6 +2,12 @@
 #pragma once
 
 #include "compiler/function.h"
+#include "runtime/array_ops.h"
+#include "runtime/indexing.h"
+#include "runtime/math_ops.h"
+#include "runtime/npy.h"
 #include "runtime/ops.h"
+#include "runtime/random.h"
 #include "runtime/tensor.h"
+#include "runtime/variable.h"
 #include "support/error.h"

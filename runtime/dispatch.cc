@@ -38,11 +38,9 @@ Tensor record(TraceContext& trace, ir::OpKind kind, std::span<const Tensor> inpu
 Tensor dispatch(ir::OpKind kind, std::span<const Tensor> inputs, const ir::Attrs& attrs) {
   if (TraceContext* trace = TraceContext::current()) return record(*trace, kind, inputs, attrs);
 
-  // Eager. Small fixed-size arrays keep the common case free of heap traffic for metadata.
-  constexpr size_t kMaxInputs = 4;
-  if (inputs.size() > kMaxInputs) {
-    throw InternalError(cat("dispatch: too many inputs for ", ir::mnemonic(kind)));
-  }
+  // Eager. A small fixed-size array keeps the common case free of heap traffic for metadata;
+  // variadic ops (concat, add_n) with more inputs use a vector.
+  constexpr size_t kInlineInputs = 4;
   std::vector<ir::Type> types;
   types.reserve(inputs.size());
   for (const Tensor& t : inputs) {
@@ -55,7 +53,13 @@ Tensor dispatch(ir::OpKind kind, std::span<const Tensor> inputs, const ir::Attrs
   }
   ir::Type result = value_or_throw(ir::infer_type(kind, types, attrs));
   Tensor out = Tensor::empty(result.dtype, result.shape);
-  kernels::View views[kMaxInputs];
+  kernels::View inline_views[kInlineInputs];
+  std::vector<kernels::View> heap_views;
+  kernels::View* views = inline_views;
+  if (inputs.size() > kInlineInputs) {
+    heap_views.resize(inputs.size());
+    views = heap_views.data();
+  }
   for (size_t i = 0; i < inputs.size(); ++i) {
     views[i] = kernels::View{inputs[i].raw_data(), inputs[i].dtype(), &inputs[i].shape()};
   }
@@ -63,6 +67,40 @@ Tensor dispatch(ir::OpKind kind, std::span<const Tensor> inputs, const ir::Attrs
   throw_if_error(
       kernels::run(kind, attrs, std::span<const kernels::View>(views, inputs.size()), out_view));
   return out;
+}
+
+std::vector<Tensor> dispatch_multi(ir::OpKind kind, std::span<const Tensor> inputs,
+                                   const ir::Attrs& attrs) {
+  std::vector<Tensor> outs;
+  if (TraceContext* trace = TraceContext::current()) {
+    std::vector<ir::Value*> operands;
+    for (const Tensor& t : inputs) operands.push_back(trace->value_of(t));
+    ir::Op* op = value_or_throw(trace->builder().create_multi(kind, std::move(operands), attrs));
+    for (int i = 0; i < op->num_results(); ++i) {
+      outs.push_back(Tensor::symbolic(op->result(i), trace->id()));
+    }
+    return outs;
+  }
+  std::vector<ir::Type> types;
+  std::vector<kernels::View> views;
+  for (const Tensor& t : inputs) {
+    if (t.is_symbolic()) {
+      throw FailedPreconditionError(cat(ir::mnemonic(kind),
+                                        ": a symbolic Tensor from a finished trace was used "
+                                        "outside its function"));
+    }
+    types.push_back(ir::Type{t.dtype(), t.shape()});
+    views.push_back(kernels::View{t.raw_data(), t.dtype(), &t.shape()});
+  }
+  const std::vector<ir::Type> results = value_or_throw(ir::infer_types(kind, types, attrs));
+  std::vector<kernels::MutableView> out_views;
+  for (const ir::Type& r : results) {
+    outs.push_back(Tensor::empty(r.dtype, r.shape));
+    out_views.push_back(
+        kernels::MutableView{outs.back().mutable_raw_data(), r.dtype, &outs.back().shape()});
+  }
+  throw_if_error(kernels::run_multi(kind, attrs, views, out_views));
+  return outs;
 }
 
 }  // namespace kiln

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <span>
+#include <vector>
 
 #include "ir/ops.h"
 #include "runtime/tensor.h"
@@ -12,6 +13,10 @@ namespace kiln {
 // Runs or records `kind(inputs) {attrs}`. Throws InvalidArgumentError (with the op table's
 // message) when the inputs do not fit the op's signature.
 Tensor dispatch(ir::OpKind kind, std::span<const Tensor> inputs, const ir::Attrs& attrs = {});
+
+// Like dispatch, for ops with several results (ir::has_multiple_results: split, top_k).
+std::vector<Tensor> dispatch_multi(ir::OpKind kind, std::span<const Tensor> inputs,
+                                   const ir::Attrs& attrs = {});
 
 inline Tensor dispatch(ir::OpKind kind, std::initializer_list<Tensor> inputs,
                        const ir::Attrs& attrs = {}) {

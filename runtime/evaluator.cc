@@ -9,6 +9,36 @@
 
 namespace kiln {
 
+namespace {
+
+// split / top_k: every result from one kernel call; declared types must agree with inferred ones.
+absl::StatusOr<std::vector<ir::Literal>> evaluate_multi(
+    const ir::Op& op, std::span<const ir::Literal* const> operands) {
+  std::vector<ir::Type> types;
+  std::vector<kernels::View> views;
+  for (const ir::Literal* lit : operands) {
+    if (lit == nullptr) return absl::InvalidArgumentError(cat(op.mnemonic(), ": null operand"));
+    types.push_back(lit->type());
+    views.push_back(kernels::View{lit->data(), lit->type().dtype, &lit->type().shape});
+  }
+  KILN_ASSIGN_OR_RETURN(std::vector<ir::Type> want, ir::infer_types(op.kind(), types, op.attrs()));
+  if (static_cast<int>(want.size()) != op.num_results()) {
+    return absl::InvalidArgumentError(cat(op.mnemonic(), ": operands give ", want.size(),
+                                          " results but the op has ", op.num_results()));
+  }
+  std::vector<ir::Literal> results;
+  std::vector<kernels::MutableView> outs;
+  results.reserve(want.size());
+  for (ir::Type& t : want) results.emplace_back(std::move(t));
+  for (ir::Literal& r : results) {
+    outs.push_back(kernels::MutableView{r.data(), r.type().dtype, &r.type().shape});
+  }
+  KILN_RETURN_IF_ERROR(kernels::run_multi(op.kind(), op.attrs(), views, outs));
+  return results;
+}
+
+}  // namespace
+
 absl::StatusOr<std::vector<ir::Literal>> KernelEvaluator::evaluate(
     const ir::Op& op, std::span<const ir::Literal* const> operands) {
   const std::string_view name = op.mnemonic();
@@ -24,6 +54,7 @@ absl::StatusOr<std::vector<ir::Literal>> KernelEvaluator::evaluate(
     default:
       break;
   }
+  if (ir::has_multiple_results(op.kind())) return evaluate_multi(op, operands);
   if (op.num_results() != 1) {
     return absl::UnimplementedError(
         cat(name, ": cannot evaluate an op with ", op.num_results(), " results"));

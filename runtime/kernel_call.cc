@@ -68,6 +68,36 @@ int32_t kiln_rt_kernel_call(const kiln::kernels::KernelCall* call, const void* c
   return static_cast<int32_t>(absl::StatusCode::kInternal);
 }
 
+int32_t kiln_rt_kernel_call_multi(const kiln::kernels::KernelCall* call, const void* const* inputs,
+                                  void* const* outputs) noexcept {
+  try {
+    if (call == nullptr || (!call->input_types.empty() && inputs == nullptr) ||
+        outputs == nullptr) {
+      set_error("kiln_rt_kernel_call_multi: null KernelCall, inputs or outputs");
+      return static_cast<int32_t>(absl::StatusCode::kInvalidArgument);
+    }
+    std::vector<kiln::kernels::View> views;
+    for (size_t i = 0; i < call->input_types.size(); ++i) {
+      views.push_back(
+          kiln::kernels::View{inputs[i], call->input_types[i].dtype, &call->input_types[i].shape});
+    }
+    std::vector<kiln::kernels::MutableView> outs;
+    for (size_t i = 0; i < call->output_types.size(); ++i) {
+      outs.push_back(kiln::kernels::MutableView{outputs[i], call->output_types[i].dtype,
+                                                &call->output_types[i].shape});
+    }
+    const absl::Status status = kiln::kernels::run_multi(call->kind, call->attrs, views, outs);
+    if (status.ok()) return 0;
+    set_error(std::string_view(status.message().data(), status.message().size()));
+    return static_cast<int32_t>(status.code());
+  } catch (const std::exception& e) {
+    set_error(e.what());
+  } catch (...) {
+    set_error("kiln_rt_kernel_call_multi: unknown exception");
+  }
+  return static_cast<int32_t>(absl::StatusCode::kInternal);
+}
+
 const char* kiln_rt_last_error() noexcept { return t_last_error.c_str(); }
 
 }  // extern "C"

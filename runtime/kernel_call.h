@@ -15,8 +15,9 @@ namespace kiln::kernels {
 struct KernelCall {
   ir::OpKind kind;
   ir::Attrs attrs;
-  std::vector<ir::Type> input_types;  // fully defined
-  ir::Type output_type;               // fully defined
+  std::vector<ir::Type> input_types;   // fully defined
+  ir::Type output_type;                // fully defined
+  std::vector<ir::Type> output_types;  // ops with several results (kiln_rt_kernel_call_multi)
 };
 
 }  // namespace kiln::kernels
@@ -26,5 +27,9 @@ extern "C" {
 // otherwise non-zero, and kiln_rt_last_error() gives the message (thread-local).
 int32_t kiln_rt_kernel_call(const kiln::kernels::KernelCall* call, const void* const* inputs,
                             void* output) noexcept;
+// The same for ops with several results (split, top_k): one pointer per output, typed as
+// call->output_types.
+int32_t kiln_rt_kernel_call_multi(const kiln::kernels::KernelCall* call, const void* const* inputs,
+                                  void* const* outputs) noexcept;
 const char* kiln_rt_last_error() noexcept;
 }

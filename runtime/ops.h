@@ -39,7 +39,7 @@ Tensor reduce_sum(const Tensor& x, std::optional<std::vector<int64_t>> axis = st
 Tensor reduce_mean(const Tensor& x, std::optional<std::vector<int64_t>> axis = std::nullopt,
                    bool keepdims = false);
 
-// [m,k] x [k,n].
+// [m,k] x [k,n]; batched and with transpose flags: runtime/array_ops.h.
 Tensor matmul(const Tensor& a, const Tensor& b);
 
 // Broadcasts `x` to `shape` (NumPy rules).

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "ir/types.h"
+#include "runtime/indexing.h"
 
 namespace kiln {
 
@@ -74,6 +75,16 @@ class Tensor {
     return *data<T>();
   }
 
+  // NumPy-style indexing (runtime/indexing.h): t[":, :1"], t["..., 0:1"], t["newaxis, 1"], or
+  // t.index({kiln::all, kiln::slice(kiln::none, 1)}); records a strided_slice op.
+  Tensor operator[](std::string_view index) const;
+  template <std::integral I>
+  Tensor operator[](I i) const {  // t[1] is t["1"]
+    return index({Index(i)});
+  }
+  Tensor index(std::initializer_list<Index> indices) const;
+  Tensor index(std::span<const Index> indices) const;
+
   // NumPy-style text: "tf.Tensor(\n[[1. 2.]\n [3. 4.]], shape=(2, 2), dtype=float32)".
   std::string to_string() const;
 
@@ -83,6 +94,10 @@ class Tensor {
   static Tensor symbolic(ir::Value* value, uint64_t trace_id);
   void* mutable_raw_data();
   const internal::TensorImpl* impl() const { return impl_.get(); }
+  // Internal: true if no other Tensor shares this one's storage (Variable's copy-on-write).
+  bool storage_is_unique() const {
+    return impl_ && impl_.use_count() == 1 && impl_->buffer && impl_->buffer.use_count() == 1;
+  }
 
   template <typename T>
   static constexpr DType dtype_of() {

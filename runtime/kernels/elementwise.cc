@@ -315,6 +315,12 @@ void exp_or_log_block(const float* in, float* out, int64_t n) {
     std::copy(in + i, in + i + m, x.data());
     if constexpr (kExp) {
       y = x.exp();
+      // Eigen's packet exp clamps its argument near -88.4, so it never reaches the denormal
+      // range or 0 (exp(-inf) would be ~1e-38). Those inputs take libm; the choice depends only
+      // on the value, so results stay deterministic.
+      for (int64_t j = 0; j < m; ++j) {
+        if (x[j] < -87.0f) y[j] = std::exp(x[j]);
+      }
     } else {
       y = x.log();
     }

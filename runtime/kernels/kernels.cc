@@ -57,7 +57,7 @@ absl::Status run_checked(ir::OpKind kind, const ir::Attrs& attrs, std::span<cons
     default:
       break;
   }
-  if (static_cast<int>(in.size()) != info.arity) {
+  if (info.arity >= 0 && static_cast<int>(in.size()) != info.arity) {
     return absl::InvalidArgumentError(
         cat(info.mnemonic, ": expected ", info.arity, " input(s) but got ", in.size()));
   }
@@ -71,6 +71,7 @@ absl::Status run_checked(ir::OpKind kind, const ir::Attrs& attrs, std::span<cons
   if (absl::Status s = check_view(info.mnemonic, "output", 0, out.data, out.shape); !s.ok()) {
     return s;
   }
+  if (internal::is_math_op(kind)) return internal::run_math(kind, attrs, in, out);
   switch (info.cls) {
     case ir::OpClass::kUnary:
     case ir::OpClass::kUnaryFloat:
@@ -85,7 +86,11 @@ absl::Status run_checked(ir::OpKind kind, const ir::Attrs& attrs, std::span<cons
     case ir::OpClass::kReduce:
       return internal::run_reduce(kind, attrs, in[0], out);
     case ir::OpClass::kMatmul:
-      return internal::run_matmul(in[0], in[1], out);
+      return internal::run_matmul(attrs, in[0], in[1], out);
+    case ir::OpClass::kArray:
+      return internal::run_array(kind, attrs, in, out);
+    case ir::OpClass::kStridedSlice:
+      return internal::run_strided_slice(attrs, in[0], out);
     default:
       break;
   }

@@ -32,6 +32,11 @@ struct MutableView {
 absl::Status run(ir::OpKind kind, const ir::Attrs& attrs, std::span<const View> inputs,
                  const MutableView& output);
 
+// Ops with several results (ir::has_multiple_results: split, top_k): computes `kind` into
+// `outputs`, one per result, typed as ir::infer_types gives. Implemented in multi_ops.cc.
+absl::Status run_multi(ir::OpKind kind, const ir::Attrs& attrs, std::span<const View> inputs,
+                       std::span<const MutableView> outputs);
+
 // Allocation for tensor buffers: 64-byte aligned. Never returns nullptr (throws bad_alloc).
 void* allocate(int64_t bytes);
 void deallocate(void* ptr);

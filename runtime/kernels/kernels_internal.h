@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string_view>
 
 #include "absl/status/status.h"
@@ -34,8 +35,18 @@ absl::Status run_broadcast(const View& in, const MutableView& out);
 // reduce_sum / reduce_mean with attrs `axes` and `keepdims`.
 absl::Status run_reduce(ir::OpKind kind, const ir::Attrs& attrs, const View& in,
                         const MutableView& out);
-// matmul [m,k] x [k,n] -> [m,n].
-absl::Status run_matmul(const View& a, const View& b, const MutableView& out);
+// The elementwise math ops of elementwise_math.cc (sqrt ... cast): is_math_op says which.
+bool is_math_op(ir::OpKind kind);
+absl::Status run_math(ir::OpKind kind, const ir::Attrs& attrs, std::span<const View> in,
+                      const MutableView& out);
+// matmul [..., m,k] x [..., k,n] -> [..., m,n] (batch dims broadcast; attrs transpose_a/_b).
+absl::Status run_matmul(const ir::Attrs& attrs, const View& a, const View& b,
+                        const MutableView& out);
+// The array ops (class kArray: reduce_max..., argmax, cumsum, shape ops); array_kernels.cc.
+absl::Status run_array(ir::OpKind kind, const ir::Attrs& attrs, std::span<const View> in,
+                       const MutableView& out);
+// strided_slice with normalized attrs (ir::strided_slice_spec); any dtype, by element size.
+absl::Status run_strided_slice(const ir::Attrs& attrs, const View& in, const MutableView& out);
 
 // Calls `f(T{})` with T the C++ element type of `dtype` (float, int32_t, bool); the one place
 // that maps dtypes to C++ types, so adding a dtype is a change here plus new cases where a

@@ -119,7 +119,7 @@ TEST(InferTypeTest, Matmul) {
   EXPECT_EQ(error_of(OpKind::kMatmul, {f32({32, 8}), f32({4, 1})}),
             "matmul: Matrix size-incompatible: In[0]: [32, 8], In[1]: [4, 1]");
   EXPECT_EQ(error_of(OpKind::kMatmul, {f32({8}), f32({8, 1})}),
-            "matmul: input #0 (zero-based) must be rank 2 but has shape [8]");
+            "matmul: input #0 (zero-based) must be rank >= 2 but has shape [8]");
 }
 
 TEST(InferTypeTest, NotForConstFusionOrTerminators) {

@@ -3,6 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <limits>
+
 #include "support/error.h"
 
 namespace kiln {
@@ -78,6 +81,15 @@ TEST(OpsTest, ComparisonsGiveBool) {
   Tensor c = constant({1.f, 2.f, 3.f}) > 1.5;
   EXPECT_EQ(c.dtype(), bool_);
   EXPECT_EQ(c.to_vector<bool>(), (std::vector<bool>{false, true, true}));
+}
+
+TEST(OpsTest, ExpReachesDenormalsAndZero) {
+  const float inf = std::numeric_limits<float>::infinity();
+  std::vector<float> y = exp(constant({-inf, -100.f, -88.f, 0.f})).to_vector<float>();
+  EXPECT_EQ(y[0], 0.f);
+  EXPECT_EQ(y[1], std::exp(-100.f));
+  EXPECT_EQ(y[2], std::exp(-88.f));
+  EXPECT_EQ(y[3], 1.f);
 }
 
 TEST(OpsTest, ExpOfIntIsAnError) {

@@ -1,0 +1,278 @@
+// kiln — lowering of the elementwise math ops inside an elementwise loop (one element's value).
+//
+// Vectorizable IR throughout, except four ops that call libm per element (correct, but the loop
+// containing them stays scalar): sin, cos (sinf/cosf), pow (powf) and float mod (fmodf). The
+// functions are called through their addresses, since the JIT resolves no libm symbols.
+//   sqrt rsqrt floor ceil round      llvm.sqrt / floor / ceil / roundeven (one instruction)
+//   expm1 log1p                      Kahan's corrections on the exp/log polynomials
+//   tanh sigmoid softplus elu selu   exp/log polynomials plus a small tanh polynomial
+//   gelu                             the rational erf of runtime/kernels/math_functions.h
+//   minimum maximum                  selects (nan propagates, as in TF)
+// The formulas are those of the eager kernels (runtime/kernels/elementwise_math.cc), so compiled
+// and eager results differ by rounding only (tests/unit/compiler/math_ops_compiled_test.cc).
+#include "compiler/lower_elementwise_math.h"
+
+#include <math.h>
+
+#include <cstdint>
+#include <limits>
+
+#include "compiler/lower.h"
+#include "llvm/IR/Constants.h"
+#include "llvm/IR/IRBuilder.h"
+#include "llvm/IR/Intrinsics.h"
+#include "runtime/kernels/math_functions.h"
+#include "support/str.h"
+
+namespace kiln::compiler {
+namespace {
+
+namespace km = kernels::math;
+using ir::OpKind;
+
+class Emitter {
+ public:
+  explicit Emitter(llvm::IRBuilderBase& b) : b_(b) {}
+
+  llvm::Value* f(double v) { return llvm::ConstantFP::get(b_.getFloatTy(), v); }
+  llvm::Value* fma(llvm::Value* x, llvm::Value* y, llvm::Value* z) {
+    return b_.CreateIntrinsic(llvm::Intrinsic::fmuladd, {b_.getFloatTy()}, {x, y, z});
+  }
+  template <size_t N>
+  llvm::Value* horner(llvm::Value* x, const double (&c)[N]) {
+    llvm::Value* p = f(c[0]);
+    for (size_t k = 1; k < N; ++k) p = fma(p, x, f(c[k]));
+    return p;
+  }
+  llvm::Value* unary(llvm::Intrinsic::ID id, llvm::Value* x) {
+    return b_.CreateUnaryIntrinsic(id, x);
+  }
+  llvm::Value* sel(llvm::Value* c, llvm::Value* t, llvm::Value* e) {
+    return b_.CreateSelect(c, t, e);
+  }
+  llvm::Value* lt(llvm::Value* x, double v) { return b_.CreateFCmpOLT(x, f(v)); }
+  llvm::Value* gt(llvm::Value* x, double v) { return b_.CreateFCmpOGT(x, f(v)); }
+  llvm::Value* eq(llvm::Value* x, double v) { return b_.CreateFCmpOEQ(x, f(v)); }
+  llvm::Value* is_nan(llvm::Value* x) { return b_.CreateFCmpUNO(x, x); }
+
+  // A float libm function called through its address.
+  template <typename... A>
+  llvm::Value* libm(float (*fn)(A...), std::vector<llvm::Value*> args) {
+    std::vector<llvm::Type*> params(sizeof...(A), b_.getFloatTy());
+    auto* type = llvm::FunctionType::get(b_.getFloatTy(), params, false);
+    llvm::Value* callee =
+        b_.CreateIntToPtr(b_.getInt64(reinterpret_cast<uintptr_t>(fn)), b_.getPtrTy());
+    llvm::CallInst* call = b_.CreateCall(type, callee, args);
+    call->addFnAttr(llvm::Attribute::NoUnwind);
+    call->addFnAttr(llvm::Attribute::WillReturn);
+    return call;
+  }
+
+  llvm::Value* expm1(llvm::Value* x) {
+    llvm::Value* u = emit_exp_f32(b_, x);
+    llvm::Value* um1 = b_.CreateFSub(u, f(1.0));
+    llvm::Value* r = b_.CreateFMul(um1, b_.CreateFDiv(x, emit_log_f32(b_, u)));
+    r = sel(eq(u, km::kInf), u, r);
+    r = sel(eq(um1, -1.0), f(-1.0), r);
+    return sel(eq(u, 1.0), x, r);
+  }
+  llvm::Value* log1p(llvm::Value* x) {
+    llvm::Value* x1 = b_.CreateFAdd(x, f(1.0));
+    llvm::Value* r =
+        b_.CreateFMul(x, b_.CreateFDiv(emit_log_f32(b_, x1), b_.CreateFSub(x1, f(1.0))));
+    return sel(b_.CreateOr(eq(x1, 1.0), eq(x1, km::kInf)), x, r);
+  }
+  llvm::Value* tanh(llvm::Value* x) {
+    llvm::Value* ax = unary(llvm::Intrinsic::fabs, x);
+    llvm::Value* z = b_.CreateFMul(x, x);
+    llvm::Value* small = fma(b_.CreateFMul(horner(z, km::kTanhPoly), z), x, x);
+    llvm::Value* e = emit_exp_f32(b_, b_.CreateFMul(ax, f(2.0)));
+    llvm::Value* large = b_.CreateFSub(f(1.0), b_.CreateFDiv(f(2.0), b_.CreateFAdd(e, f(1.0))));
+    large = sel(lt(x, 0.0), b_.CreateFNeg(large), large);
+    return sel(lt(ax, km::kTanhSmall), small, large);
+  }
+  llvm::Value* sigmoid(llvm::Value* x) {
+    llvm::Value* e = emit_exp_f32(b_, b_.CreateFNeg(x));
+    return b_.CreateFDiv(f(1.0), b_.CreateFAdd(f(1.0), e));
+  }
+  llvm::Value* softplus(llvm::Value* x) {
+    llvm::Value* relu = sel(gt(x, 0.0), x, f(0.0));
+    llvm::Value* e = emit_exp_f32(b_, b_.CreateFNeg(unary(llvm::Intrinsic::fabs, x)));
+    return b_.CreateFAdd(relu, log1p(e));
+  }
+  llvm::Value* gelu(llvm::Value* x) {
+    llvm::Value* t = b_.CreateFMul(x, f(km::kSqrtHalf));
+    t = sel(gt(t, 4.0), f(4.0), t);
+    t = sel(lt(t, -4.0), f(-4.0), t);
+    llvm::Value* t2 = b_.CreateFMul(t, t);
+    llvm::Value* erf =
+        b_.CreateFDiv(b_.CreateFMul(t, horner(t2, km::kErfNum)), horner(t2, km::kErfDen));
+    return b_.CreateFMul(b_.CreateFMul(f(0.5), x), b_.CreateFAdd(f(1.0), erf));
+  }
+  llvm::Value* minimum(llvm::Value* x, llvm::Value* y, bool fp) {
+    if (!fp) return sel(b_.CreateICmpSLT(y, x), y, x);
+    llvm::Value* r = sel(b_.CreateFCmpOLT(y, x), y, x);
+    return sel(is_nan(x), x, sel(is_nan(y), y, r));
+  }
+  llvm::Value* maximum(llvm::Value* x, llvm::Value* y, bool fp) {
+    if (!fp) return sel(b_.CreateICmpSLT(x, y), y, x);
+    llvm::Value* r = sel(b_.CreateFCmpOLT(x, y), y, x);
+    return sel(is_nan(x), x, sel(is_nan(y), y, r));
+  }
+
+  // int32 mod / floordiv: a zero divisor sets the flag and gives 0; MIN / -1 wraps.
+  llvm::Value* int_floor_div_mod(llvm::Value* x, llvm::Value* y, bool mod, llvm::Value* flag) {
+    llvm::Value* zero = b_.CreateICmpEQ(y, b_.getInt32(0));
+    llvm::Value* old = b_.CreateLoad(b_.getInt8Ty(), flag);
+    b_.CreateStore(b_.CreateOr(old, b_.CreateZExt(zero, b_.getInt8Ty())), flag);
+    llvm::Value* minus1 = b_.CreateICmpEQ(y, b_.getInt32(-1));
+    llvm::Value* d = sel(b_.CreateOr(zero, minus1), b_.getInt32(1), y);
+    llvm::Value* rem = b_.CreateSRem(x, d);
+    llvm::Value* neg_rem = b_.CreateICmpSLT(rem, b_.getInt32(0));
+    llvm::Value* neg_y = b_.CreateICmpSLT(y, b_.getInt32(0));
+    llvm::Value* adjust =
+        b_.CreateAnd(b_.CreateICmpNE(rem, b_.getInt32(0)), b_.CreateICmpNE(neg_y, neg_rem));
+    llvm::Value* r;
+    if (mod) {
+      r = sel(adjust, b_.CreateAdd(rem, y), rem);
+    } else {
+      llvm::Value* q = b_.CreateSDiv(x, d);
+      q = sel(minus1, b_.CreateNeg(x), q);
+      r = b_.CreateSub(q, b_.CreateZExt(adjust, b_.getInt32Ty()));
+    }
+    return sel(zero, b_.getInt32(0), r);
+  }
+
+  llvm::Value* cast(llvm::Value* x, DType from, DType to) {
+    if (from == to) return x;
+    switch (to) {
+      case DType::kBool:
+        return from == DType::kFloat32 ? b_.CreateFCmpUNE(x, f(0.0))
+                                       : b_.CreateICmpNE(x, b_.getInt32(0));
+      case DType::kFloat32:
+        return from == DType::kBool ? b_.CreateUIToFP(x, b_.getFloatTy())
+                                    : b_.CreateSIToFP(x, b_.getFloatTy());
+      case DType::kInt32: {
+        if (from == DType::kBool) return b_.CreateZExt(x, b_.getInt32Ty());
+        // Truncation; nan and out-of-range values give INT32_MIN (the eager kernel's rule).
+        // The select keeps fptosi's poison for those inputs out of the result.
+        llvm::Value* in_range = b_.CreateAnd(b_.CreateFCmpOGE(x, f(-2147483648.0)),
+                                             b_.CreateFCmpOLT(x, f(2147483648.0)));
+        return sel(in_range, b_.CreateFPToSI(x, b_.getInt32Ty()),
+                   b_.getInt32(std::numeric_limits<int32_t>::min()));
+      }
+    }
+    return x;
+  }
+
+ private:
+  llvm::IRBuilderBase& b_;
+};
+
+}  // namespace
+
+absl::StatusOr<llvm::Value*> emit_math_op(llvm::IRBuilderBase& b, const ir::Op& op,
+                                          const std::vector<llvm::Value*>& a,
+                                          llvm::Value* div_flag) {
+  Emitter e(b);
+  const DType dt = op.operand(0)->type().dtype;
+  const bool fp = dt == DType::kFloat32;
+  auto unsupported = [&]() -> absl::Status {
+    return absl::UnimplementedError(
+        cat("'", op.mnemonic(), "' cannot be lowered inside an elementwise loop"));
+  };
+  switch (op.kind()) {
+    case OpKind::kSign:
+      if (fp) return e.sel(e.gt(a[0], 0.0), e.f(1.0), e.sel(e.lt(a[0], 0.0), e.f(-1.0), a[0]));
+      return b.CreateSub(b.CreateZExt(b.CreateICmpSGT(a[0], b.getInt32(0)), b.getInt32Ty()),
+                         b.CreateZExt(b.CreateICmpSLT(a[0], b.getInt32(0)), b.getInt32Ty()));
+    case OpKind::kRelu:
+      if (fp) return e.sel(e.lt(a[0], 0.0), e.f(0.0), a[0]);
+      return e.sel(b.CreateICmpSLT(a[0], b.getInt32(0)), b.getInt32(0), a[0]);
+    case OpKind::kRelu6:
+      if (fp) return e.sel(e.lt(a[0], 0.0), e.f(0.0), e.sel(e.gt(a[0], 6.0), e.f(6.0), a[0]));
+      return e.sel(b.CreateICmpSLT(a[0], b.getInt32(0)), b.getInt32(0),
+                   e.sel(b.CreateICmpSGT(a[0], b.getInt32(6)), b.getInt32(6), a[0]));
+    case OpKind::kRound:
+      return fp ? e.unary(llvm::Intrinsic::roundeven, a[0]) : a[0];
+    case OpKind::kSqrt:
+      return e.unary(llvm::Intrinsic::sqrt, a[0]);
+    case OpKind::kRsqrt:
+      return b.CreateFDiv(e.f(1.0), e.unary(llvm::Intrinsic::sqrt, a[0]));
+    case OpKind::kFloor:
+      return e.unary(llvm::Intrinsic::floor, a[0]);
+    case OpKind::kCeil:
+      return e.unary(llvm::Intrinsic::ceil, a[0]);
+    case OpKind::kExpm1:
+      return e.expm1(a[0]);
+    case OpKind::kLog1p:
+      return e.log1p(a[0]);
+    case OpKind::kSin:
+      return e.libm(&::sinf, {a[0]});
+    case OpKind::kCos:
+      return e.libm(&::cosf, {a[0]});
+    case OpKind::kTanh:
+      return e.tanh(a[0]);
+    case OpKind::kSigmoid:
+      return e.sigmoid(a[0]);
+    case OpKind::kSoftplus:
+      return e.softplus(a[0]);
+    case OpKind::kElu:
+      return e.sel(e.lt(a[0], 0.0), e.expm1(a[0]), a[0]);
+    case OpKind::kSelu: {
+      const auto scale = static_cast<float>(km::kSeluScale);
+      const auto scale_alpha = static_cast<float>(km::kSeluScale * km::kSeluAlpha);
+      return e.sel(e.lt(a[0], 0.0), b.CreateFMul(e.f(scale_alpha), e.expm1(a[0])),
+                   b.CreateFMul(e.f(scale), a[0]));
+    }
+    case OpKind::kGelu:
+      return e.gelu(a[0]);
+    case OpKind::kLeakyRelu: {
+      const auto alpha = static_cast<float>(ir::attr_or<double>(op.attrs(), "alpha", 0.2));
+      return e.sel(e.lt(a[0], 0.0), b.CreateFMul(e.f(alpha), a[0]), a[0]);
+    }
+    case OpKind::kPow:
+      if (!fp) return unsupported();
+      return e.libm(&::powf, {a[0], a[1]});
+    case OpKind::kMinimum:
+      return e.minimum(a[0], a[1], fp);
+    case OpKind::kMaximum:
+      return e.maximum(a[0], a[1], fp);
+    case OpKind::kMod: {
+      if (!fp) {
+        if (!div_flag) return unsupported();
+        return e.int_floor_div_mod(a[0], a[1], /*mod=*/true, div_flag);
+      }
+      llvm::Value* r = e.libm(&::fmodf, {a[0], a[1]});
+      llvm::Value* adjust =
+          b.CreateAnd(b.CreateFCmpUNE(r, e.f(0.0)), b.CreateXor(e.lt(a[1], 0.0), e.lt(r, 0.0)));
+      return e.sel(adjust, b.CreateFAdd(r, a[1]), r);
+    }
+    case OpKind::kFloorDiv:
+      if (!fp) {
+        if (!div_flag) return unsupported();
+        return e.int_floor_div_mod(a[0], a[1], /*mod=*/false, div_flag);
+      }
+      return e.unary(llvm::Intrinsic::floor, b.CreateFDiv(a[0], a[1]));
+    case OpKind::kLessEqual:
+      return fp ? b.CreateFCmpOLE(a[0], a[1]) : b.CreateICmpSLE(a[0], a[1]);
+    case OpKind::kGreaterEqual:
+      return fp ? b.CreateFCmpOGE(a[0], a[1]) : b.CreateICmpSGE(a[0], a[1]);
+    case OpKind::kEqual:
+      return fp ? b.CreateFCmpOEQ(a[0], a[1]) : b.CreateICmpEQ(a[0], a[1]);
+    case OpKind::kNotEqual:
+      return fp ? b.CreateFCmpUNE(a[0], a[1]) : b.CreateICmpNE(a[0], a[1]);
+    case OpKind::kLogicalAnd:
+      return b.CreateAnd(a[0], a[1]);
+    case OpKind::kLogicalOr:
+      return b.CreateOr(a[0], a[1]);
+    case OpKind::kLogicalNot:
+      return b.CreateNot(a[0]);
+    case OpKind::kCast:
+      return e.cast(a[0], dt, op.result()->type().dtype);
+    default:
+      return unsupported();
+  }
+}
+
+}  // namespace kiln::compiler

@@ -1,0 +1,25 @@
+// kiln — lowering of the elementwise math ops (sqrt ... cast) inside an elementwise loop;
+// private to compiler/*.cc. LLVM types appear only as forward declarations.
+#pragma once
+
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "ir/function.h"
+
+namespace llvm {
+class IRBuilderBase;
+class Value;
+}  // namespace llvm
+
+namespace kiln::compiler {
+
+// The value of elementwise `op` on one element, from its operands' values `args` (float for
+// f32, i32 for i32, i1 for bool), emitted at `builder`'s insertion point. `div_flag` is the i8
+// error flag an int32 mod/floordiv sets on a zero divisor (see ElementwiseFunction). Unimplemented
+// for ops this file does not know.
+absl::StatusOr<llvm::Value*> emit_math_op(llvm::IRBuilderBase& builder, const ir::Op& op,
+                                          const std::vector<llvm::Value*>& args,
+                                          llvm::Value* div_flag);
+
+}  // namespace kiln::compiler
