@@ -200,7 +200,7 @@ std::shared_ptr<ConcreteImpl> build(const FunctionOptions& options, std::span<co
   passes::PassManagerOptions pm_options;
   if (!dump_dir.empty()) {
     pm_options.after_pass = [&](int index, std::string_view pass, const ir::Module& m) {
-      char number[8];
+      char number[16];
       std::snprintf(number, sizeof(number), "%04d", index + 1);
       write_dump(dump_dir, cat(dump_prefix, number, ".after_", pass, ".kir"), ir::print(m));
     };
