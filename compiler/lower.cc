@@ -235,7 +235,18 @@ absl::Status EntryLowering::lower_elementwise(const ir::Op& op) {
   b_.CreateCall(loop.function, call_args);
   if (loop.checks_division) {
     const int32_t code = kCompiledErrorBase + static_cast<int32_t>(out_.error_messages.size());
-    out_.error_messages.push_back("div: Integer division by zero");
+    // Name the op as eager execution does ("mod: Integer division by zero"): the first integer
+    // division-like op of the loop.
+    std::string_view divider = "div";
+    for (const ir::Op* inner : group.ops) {
+      const ir::OpKind k = inner->kind();
+      if ((k == ir::OpKind::kDiv || k == ir::OpKind::kMod || k == ir::OpKind::kFloorDiv) &&
+          inner->result()->type().dtype != DType::kFloat32) {
+        divider = inner->mnemonic();
+        break;
+      }
+    }
+    out_.error_messages.push_back(cat(divider, ": Integer division by zero"));
     llvm::Value* failed = b_.CreateICmpNE(b_.CreateLoad(b_.getInt8Ty(), div_flag_), b_.getInt8(0));
     emit_error_branch(failed, b_.getInt32(code), "div");
   }

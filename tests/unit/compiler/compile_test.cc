@@ -18,7 +18,9 @@ void check_huber(int64_t n, bool fused) {
   auto fn = huber_function(Shape{n}, fused);
   auto exe = compile_or_die(*fn);
   ASSERT_TRUE(exe);
-  if (fused) EXPECT_EQ(exe->workspace_bytes(), 0);
+  if (fused) {
+    EXPECT_EQ(exe->workspace_bytes(), 0);
+  }
   std::vector<float> y = random_floats(n, -3, 3, 1), p = random_floats(n, -3, 3, 2);
   std::vector<float> out(n, -1.0f);
   const void* args[] = {y.data(), p.data()};

@@ -173,7 +173,7 @@ TEST(MathOpsCompiledTest, IntegerOps) {
     fmod(zero, zero);
     ADD_FAILURE() << "no error";
   } catch (const InvalidArgumentError& e) {
-    EXPECT_NE(std::string(e.what()).find("Integer division by zero"), std::string::npos)
+    EXPECT_NE(std::string(e.what()).find("mod: Integer division by zero"), std::string::npos)
         << e.what();
   }
 }
