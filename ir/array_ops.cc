@@ -184,7 +184,7 @@ absl::StatusOr<Type> infer_gather(std::span<const Type> t, const Attrs& attrs) {
   if (rank == 0) return invalid("gather", "params must be at least 1 dimensional");
   auto axis = single_axis("gather", attrs, "axis", 0, rank);
   if (!axis.ok()) return axis.status();
-  std::vector<int64_t> dims(t[0].shape.dims().begin(), t[0].shape.dims().begin() + *axis);
+  std::vector<int64_t> dims(t[0].shape.begin(), t[0].shape.begin() + *axis);
   for (int64_t d : t[1].shape.dims()) dims.push_back(d);
   for (int d = *axis + 1; d < rank; ++d) dims.push_back(t[0].shape[d]);
   return Type{t[0].dtype, Shape(std::move(dims))};

@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
+
 namespace kiln {
 
 // Element types. The IR spells them f32/i32/bool; users see float32/int32/bool.
@@ -34,12 +36,15 @@ class Shape {
 
   Shape() = default;
   Shape(std::initializer_list<int64_t> dims) : dims_(dims) {}
-  explicit Shape(std::vector<int64_t> dims) : dims_(std::move(dims)) {}
+  explicit Shape(const std::vector<int64_t>& dims) : dims_(dims.begin(), dims.end()) {}
 
   int rank() const { return static_cast<int>(dims_.size()); }
   int64_t operator[](int i) const { return dims_[i]; }
   int64_t dim(int i) const { return dims_[i]; }
-  const std::vector<int64_t>& dims() const { return dims_; }
+  // A copy of the dimensions (Shapes keep up to kInlineRank dims without heap allocation).
+  std::vector<int64_t> dims() const { return std::vector<int64_t>(dims_.begin(), dims_.end()); }
+  const int64_t* begin() const { return dims_.data(); }
+  const int64_t* end() const { return dims_.data() + dims_.size(); }
   bool is_fully_defined() const;
   // Product of the dimensions; -1 if any is unknown. A rank-0 shape has one element.
   int64_t num_elements() const;
@@ -49,8 +54,10 @@ class Shape {
 
   friend bool operator==(const Shape& a, const Shape& b) { return a.dims_ == b.dims_; }
 
+  static constexpr int kInlineRank = 6;
+
  private:
-  std::vector<int64_t> dims_;
+  absl::InlinedVector<int64_t, kInlineRank> dims_;
 };
 
 std::ostream& operator<<(std::ostream& os, const Shape& shape);

@@ -107,6 +107,9 @@ absl::Status run_checked(ir::OpKind kind, const ir::Attrs& attrs, std::span<cons
 //                 of once per 4 KiB: ~4x cheaper on this VM), recycled through the cache.
 // The cache keeps freed buffers >= 64 KiB by size class (8 classes per power of two), up to
 // kCacheSlots buffers and kCacheBytes bytes per thread, evicting the oldest first.
+// Blocks up to kSmallMax also come back through per-thread free lists (kSmallKeep per size
+// class): small tensors are the common case of eager dispatch, and aligned_alloc costs more than
+// the op itself there.
 
 constexpr size_t kAlign = 64;
 constexpr size_t kHeader = 64;
@@ -115,6 +118,8 @@ constexpr size_t kHugeMin = size_t{4} << 20;
 constexpr size_t kHugePage = size_t{2} << 20;
 constexpr int kCacheSlots = 64;
 constexpr size_t kCacheBytes = size_t{512} << 20;
+constexpr size_t kSmallMax = 4096;
+constexpr int kSmallKeep = 32;
 constexpr uint64_t kMagic = 0x6b696c6e62756621;        // "kilnbuf!": live
 constexpr uint64_t kCachedMagic = 0x6b696c6e63616368;  // "kilncach": parked in a cache
 
@@ -188,6 +193,14 @@ struct Cache {
 };
 thread_local Cache t_cache;
 
+// Per-thread free lists of small blocks, one per 64-byte size class; the link lives in the
+// payload. Trivially destructible, emptied by Reaper like Cache.
+struct SmallCache {
+  void* head[kSmallMax / kAlign];
+  int count[kSmallMax / kAlign];
+};
+thread_local SmallCache t_small;
+
 void evict_oldest(Cache& c) {
   release_block(c.slots[0].payload);
   c.bytes -= c.slots[0].capacity;
@@ -198,9 +211,42 @@ void evict_oldest(Cache& c) {
 struct Reaper {
   ~Reaper() {
     while (t_cache.count > 0) evict_oldest(t_cache);
+    for (int i = 0; i < static_cast<int>(kSmallMax / kAlign); ++i) {
+      while (void* p = t_small.head[i]) {
+        t_small.head[i] = *static_cast<void**>(p);
+        release_block(p);
+      }
+      t_small.count[i] = 0;
+    }
     t_cache.dead = true;
   }
 };
+
+void ensure_reaper() {
+  static thread_local Reaper reaper;  // constructed on first use, runs at thread exit
+  (void)reaper;
+}
+
+void* take_small(size_t capacity) {
+  const size_t i = capacity / kAlign - 1;
+  void* p = t_small.head[i];
+  if (p == nullptr) return nullptr;
+  t_small.head[i] = *static_cast<void**>(p);
+  --t_small.count[i];
+  header_of(p)->magic = kMagic;
+  return p;
+}
+
+bool put_small(void* payload, size_t capacity) {
+  const size_t i = capacity / kAlign - 1;
+  if (t_cache.dead || t_small.count[i] >= kSmallKeep) return false;
+  ensure_reaper();
+  header_of(payload)->magic = kCachedMagic;
+  *static_cast<void**>(payload) = t_small.head[i];
+  t_small.head[i] = payload;
+  ++t_small.count[i];
+  return true;
+}
 
 void* take_cached(size_t capacity) {
   Cache& c = t_cache;
@@ -221,8 +267,7 @@ void* take_cached(size_t capacity) {
 bool put_cached(void* payload, size_t capacity) {
   Cache& c = t_cache;
   if (c.dead || capacity > kCacheBytes / 2) return false;
-  static thread_local Reaper reaper;  // constructed on first use, runs at thread exit
-  (void)reaper;
+  ensure_reaper();
   while (c.count > 0 && (c.count == kCacheSlots || c.bytes + capacity > kCacheBytes)) {
     evict_oldest(c);
   }
@@ -250,6 +295,9 @@ absl::Status run(ir::OpKind kind, const ir::Attrs& attrs, std::span<const View> 
 void* allocate(int64_t bytes) {
   if (bytes < 0) throw std::bad_alloc();
   const size_t capacity = size_class(static_cast<size_t>(bytes));
+  if (capacity <= kSmallMax && !t_cache.dead) {
+    if (void* p = take_small(capacity)) return p;
+  }
   if (capacity >= kCacheMin && !t_cache.dead) {
     if (void* p = take_cached(capacity)) return p;
   }
@@ -260,6 +308,7 @@ void deallocate(void* ptr) {
   if (ptr == nullptr) return;
   Header* h = header_of(ptr);
   if (h->magic != kMagic) std::abort();  // not ours, or freed twice
+  if (h->capacity <= kSmallMax && put_small(ptr, h->capacity)) return;
   if (h->capacity >= kCacheMin && put_cached(ptr, h->capacity)) return;
   release_block(ptr);
 }

@@ -57,7 +57,7 @@ Shape random_shape(std::mt19937& rng) {
 }
 Shape broadcastable_from(const Shape& out, std::mt19937& rng) {
   std::uniform_int_distribution<int> drop(0, out.rank()), coin(0, 2);
-  std::vector<int64_t> dims(out.dims().begin() + drop(rng), out.dims().end());
+  std::vector<int64_t> dims(out.begin() + drop(rng), out.end());
   for (int64_t& d : dims) d = coin(rng) == 0 ? 1 : d;
   return Shape(dims);
 }
