@@ -16,13 +16,6 @@ using ir::OpKind;
 
 namespace {
 
-ir::Attrs reduce_attrs(const std::optional<std::vector<int64_t>>& axis, bool keepdims) {
-  ir::Attrs attrs;
-  if (axis) attrs["axes"] = *axis;
-  if (keepdims) attrs["keepdims"] = true;
-  return attrs;
-}
-
 void require_floating(const Tensor& x, const char* op) {
   if (!is_floating(x.dtype())) {
     throw InvalidArgumentError(cat(op, ": input #0 (zero-based) is a ", dtype_name(x.dtype()),
@@ -66,19 +59,19 @@ Tensor filled(const Shape& shape, DType dtype, auto&& value_at) {
 }  // namespace
 
 Tensor reduce_max(const Tensor& x, std::optional<std::vector<int64_t>> axis, bool keepdims) {
-  return dispatch(OpKind::kReduceMax, {x}, reduce_attrs(axis, keepdims));
+  return dispatch(OpKind::kReduceMax, {x}, reduction_attrs(axis, keepdims));
 }
 Tensor reduce_min(const Tensor& x, std::optional<std::vector<int64_t>> axis, bool keepdims) {
-  return dispatch(OpKind::kReduceMin, {x}, reduce_attrs(axis, keepdims));
+  return dispatch(OpKind::kReduceMin, {x}, reduction_attrs(axis, keepdims));
 }
 Tensor reduce_prod(const Tensor& x, std::optional<std::vector<int64_t>> axis, bool keepdims) {
-  return dispatch(OpKind::kReduceProd, {x}, reduce_attrs(axis, keepdims));
+  return dispatch(OpKind::kReduceProd, {x}, reduction_attrs(axis, keepdims));
 }
 Tensor reduce_all(const Tensor& x, std::optional<std::vector<int64_t>> axis, bool keepdims) {
-  return dispatch(OpKind::kReduceAll, {x}, reduce_attrs(axis, keepdims));
+  return dispatch(OpKind::kReduceAll, {x}, reduction_attrs(axis, keepdims));
 }
 Tensor reduce_any(const Tensor& x, std::optional<std::vector<int64_t>> axis, bool keepdims) {
-  return dispatch(OpKind::kReduceAny, {x}, reduce_attrs(axis, keepdims));
+  return dispatch(OpKind::kReduceAny, {x}, reduction_attrs(axis, keepdims));
 }
 
 Tensor reduce_logsumexp(const Tensor& x, std::optional<std::vector<int64_t>> axis, bool keepdims) {

@@ -3,6 +3,7 @@
 
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "runtime/kernels/kernels.h"
 #include "runtime/trace.h"
 #include "support/error.h"
@@ -33,16 +34,11 @@ Tensor record(TraceContext& trace, ir::OpKind kind, std::span<const Tensor> inpu
   return Tensor::symbolic(out, trace.id());
 }
 
-}  // namespace
-
-Tensor dispatch(ir::OpKind kind, std::span<const Tensor> inputs, const ir::Attrs& attrs) {
-  if (TraceContext* trace = TraceContext::current()) return record(*trace, kind, inputs, attrs);
-
-  // Eager. A small fixed-size array keeps the common case free of heap traffic for metadata;
-  // variadic ops (concat, add_n) with more inputs use a vector.
-  constexpr size_t kInlineInputs = 4;
-  std::vector<ir::Type> types;
-  types.reserve(inputs.size());
+// The dtypes and shapes of concrete inputs; a symbolic tensor here outlived its trace. Inline
+// storage keeps the common case (up to four inputs) free of heap allocation.
+absl::InlinedVector<ir::Type, 4> eager_input_types(ir::OpKind kind,
+                                                   std::span<const Tensor> inputs) {
+  absl::InlinedVector<ir::Type, 4> types;
   for (const Tensor& t : inputs) {
     if (t.is_symbolic()) {
       throw FailedPreconditionError(cat(ir::mnemonic(kind),
@@ -51,6 +47,25 @@ Tensor dispatch(ir::OpKind kind, std::span<const Tensor> inputs, const ir::Attrs
     }
     types.push_back(ir::Type{t.dtype(), t.shape()});
   }
+  return types;
+}
+
+}  // namespace
+
+ir::Attrs reduction_attrs(const std::optional<std::vector<int64_t>>& axis, bool keepdims) {
+  ir::Attrs attrs;
+  if (axis) attrs["axes"] = *axis;
+  if (keepdims) attrs["keepdims"] = true;
+  return attrs;
+}
+
+Tensor dispatch(ir::OpKind kind, std::span<const Tensor> inputs, const ir::Attrs& attrs) {
+  if (TraceContext* trace = TraceContext::current()) return record(*trace, kind, inputs, attrs);
+
+  // Eager. A small fixed-size array keeps the common case free of heap traffic for metadata;
+  // variadic ops (concat, add_n) with more inputs use a vector.
+  constexpr size_t kInlineInputs = 4;
+  const absl::InlinedVector<ir::Type, 4> types = eager_input_types(kind, inputs);
   ir::Type result = value_or_throw(ir::infer_type(kind, types, attrs));
   Tensor out = Tensor::empty(result.dtype, result.shape);
   kernels::View inline_views[kInlineInputs];
@@ -81,17 +96,10 @@ std::vector<Tensor> dispatch_multi(ir::OpKind kind, std::span<const Tensor> inpu
     }
     return outs;
   }
-  std::vector<ir::Type> types;
+  const absl::InlinedVector<ir::Type, 4> types = eager_input_types(kind, inputs);
   std::vector<kernels::View> views;
-  for (const Tensor& t : inputs) {
-    if (t.is_symbolic()) {
-      throw FailedPreconditionError(cat(ir::mnemonic(kind),
-                                        ": a symbolic Tensor from a finished trace was used "
-                                        "outside its function"));
-    }
-    types.push_back(ir::Type{t.dtype(), t.shape()});
+  for (const Tensor& t : inputs)
     views.push_back(kernels::View{t.raw_data(), t.dtype(), &t.shape()});
-  }
   const std::vector<ir::Type> results = value_or_throw(ir::infer_types(kind, types, attrs));
   std::vector<kernels::MutableView> out_views;
   for (const ir::Type& r : results) {

@@ -2,6 +2,7 @@
 // op's eager kernel; while a function is being traced it emits the op into the trace's IR.
 #pragma once
 
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -17,6 +18,9 @@ Tensor dispatch(ir::OpKind kind, std::span<const Tensor> inputs, const ir::Attrs
 // Like dispatch, for ops with several results (ir::has_multiple_results: split, top_k).
 std::vector<Tensor> dispatch_multi(ir::OpKind kind, std::span<const Tensor> inputs,
                                    const ir::Attrs& attrs = {});
+
+// The attributes of a reduction op: `axes` when given (absent = all axes), `keepdims` when set.
+ir::Attrs reduction_attrs(const std::optional<std::vector<int64_t>>& axis, bool keepdims);
 
 inline Tensor dispatch(ir::OpKind kind, std::initializer_list<Tensor> inputs,
                        const ir::Attrs& attrs = {}) {

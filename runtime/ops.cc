@@ -29,23 +29,14 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   return dispatch(OpKind::kSelect, {cond, a, b});
 }
 
-namespace {
-
-ir::Attrs reduce_attrs(const std::optional<std::vector<int64_t>>& axis, bool keepdims) {
-  ir::Attrs attrs;
-  if (axis) attrs["axes"] = *axis;
-  if (keepdims) attrs["keepdims"] = true;
-  return attrs;
-}
-
-}  // namespace
+namespace {}  // namespace
 
 Tensor reduce_sum(const Tensor& x, std::optional<std::vector<int64_t>> axis, bool keepdims) {
-  return dispatch(OpKind::kReduceSum, {x}, reduce_attrs(axis, keepdims));
+  return dispatch(OpKind::kReduceSum, {x}, reduction_attrs(axis, keepdims));
 }
 
 Tensor reduce_mean(const Tensor& x, std::optional<std::vector<int64_t>> axis, bool keepdims) {
-  return dispatch(OpKind::kReduceMean, {x}, reduce_attrs(axis, keepdims));
+  return dispatch(OpKind::kReduceMean, {x}, reduction_attrs(axis, keepdims));
 }
 
 Tensor matmul(const Tensor& a, const Tensor& b) { return dispatch(OpKind::kMatmul, {a, b}); }

@@ -456,15 +456,10 @@ absl::Status run_binary(OpKind kind, const View& a, const View& b, const Mutable
     case OpKind::kMul:
       run_plan(plan, out_ptr<uint32_t>(out), Mul{}, ux, uy);
       break;
-    case OpKind::kDiv: {
-      // Every element of b is used when the output is non-empty, so scanning b suffices.
-      const int64_t nb = b.shape->num_elements();
-      uint32_t zeros = 0;
-      for (int64_t i = 0; i < nb; ++i) zeros |= y[i] == 0 ? 1u : 0u;
-      if (zeros != 0) return absl::InvalidArgumentError(cat(op, ": Integer division by zero"));
+    case OpKind::kDiv:
+      KILN_RETURN_IF_ERROR(int_divisor_check(op, b));
       run_plan(plan, out_ptr<int32_t>(out), IntDiv{}, x, y);
       break;
-    }
     case OpKind::kLess:
       run_plan(plan, out_ptr<uint8_t>(out), Less{}, x, y);
       break;
@@ -474,6 +469,16 @@ absl::Status run_binary(OpKind kind, const View& a, const View& b, const Mutable
     default:
       return absl::InternalError(cat(op, ": not a binary op"));
   }
+  return absl::OkStatus();
+}
+
+absl::Status int_divisor_check(std::string_view op, const View& b) {
+  // Every element of b is used when the output is non-empty, so scanning b suffices.
+  const auto* y = static_cast<const int32_t*>(b.data);
+  const int64_t nb = b.shape->num_elements();
+  uint32_t zeros = 0;
+  for (int64_t i = 0; i < nb; ++i) zeros |= y[i] == 0 ? 1u : 0u;
+  if (zeros != 0) return absl::InvalidArgumentError(cat(op, ": Integer division by zero"));
   return absl::OkStatus();
 }
 

@@ -298,15 +298,6 @@ absl::Status run_unary_int(OpKind kind, const int32_t* x, int32_t* y, int64_t n)
 
 // ---- Binary ---------------------------------------------------------------------------------
 
-absl::Status int_divisor_check(std::string_view op, const View& b) {
-  const auto* y = static_cast<const int32_t*>(b.data);
-  const int64_t nb = b.shape->num_elements();
-  uint32_t zeros = 0;
-  for (int64_t i = 0; i < nb; ++i) zeros |= y[i] == 0 ? 1u : 0u;
-  if (zeros != 0) return absl::InvalidArgumentError(cat(op, ": Integer division by zero"));
-  return absl::OkStatus();
-}
-
 template <typename T>
 absl::Status run_binary_math(OpKind kind, std::string_view op, const View& a, const View& b,
                              const MutableView& out) {

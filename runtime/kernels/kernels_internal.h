@@ -64,6 +64,9 @@ decltype(auto) visit_dtype(DType dtype, F&& f) {
   return f(bool{});
 }
 
+// InvalidArgument "<op>: Integer division by zero" if the int32 divisor `b` has a zero element.
+absl::Status int_divisor_check(std::string_view op, const View& b);
+
 // "<op>: input #<i> (zero-based) was expected to be a <want> tensor but is a <got> tensor".
 absl::Status dtype_error(std::string_view op, int index, DType want, DType got);
 // "<op>: input #<i> (zero-based) is a <got> tensor; expected <allowed>".

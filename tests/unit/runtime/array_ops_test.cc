@@ -12,18 +12,10 @@
 #include "ir/parser.h"
 #include "runtime/evaluator.h"
 #include "support/error.h"
+#include "tests/unit/error_util.h"
 
 namespace kiln {
 namespace {
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 using F = std::vector<float>;
 using I = std::vector<int32_t>;

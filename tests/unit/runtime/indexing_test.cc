@@ -8,20 +8,10 @@
 #include "runtime/ops.h"
 #include "runtime/tensor.h"
 #include "support/error.h"
+#include "tests/unit/error_util.h"
 
 namespace kiln {
 namespace {
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const InvalidArgumentError& e) {
-    return e.what();
-  } catch (const Error& e) {
-    return std::string("wrong error kind: ") + e.what();
-  }
-  return "(no error)";
-}
 
 Tensor t23() { return constant({{1, 2, 3}, {4, 5, 6}}, float32); }
 
@@ -107,60 +97,60 @@ TEST(IndexingTest, NormalizeGivesStridedSliceAttributes) {
 
 TEST(IndexingTest, OutOfRangeAndBadIndexLists) {
   Tensor t = t23();
-  EXPECT_EQ(error_of([&] { t["5, 0"]; }),
+  EXPECT_EQ(invalid_argument_of([&] { t["5, 0"]; }),
             "strided_slice: slice index 5 of dimension 0 out of bounds (size 2)");
-  EXPECT_EQ(error_of([&] {
+  EXPECT_EQ(invalid_argument_of([&] {
               t.index({0, -4});
             }),
             "strided_slice: slice index -4 of dimension 1 out of bounds (size 3)");
-  EXPECT_EQ(error_of([&] { t["0, 0, 0"]; }),
+  EXPECT_EQ(invalid_argument_of([&] { t["0, 0, 0"]; }),
             "strided_slice: too many indices: the tensor has 2 dimension(s) but 3 were indexed");
-  EXPECT_EQ(error_of([&] { t["..., 0, ..."]; }),
+  EXPECT_EQ(invalid_argument_of([&] { t["..., 0, ..."]; }),
             "strided_slice: an index can only have a single ellipsis ('...')");
-  EXPECT_EQ(error_of([&] { t[":, ::0"]; }),
+  EXPECT_EQ(invalid_argument_of([&] { t[":, ::0"]; }),
             "strided_slice: slice step cannot be zero (dimension 1)");
 }
 
 TEST(IndexingTest, UnknownDimensionsAreNotSupportedYet) {
   const std::vector<Index> ix = parse_index(":, 0");
-  EXPECT_EQ(error_of([&] {
+  EXPECT_EQ(invalid_argument_of([&] {
               normalize_index(ix, Shape{-1, 3});
             }),
             "strided_slice: cannot slice dimension 0 of unknown size (not yet)");
-  EXPECT_EQ(error_of([&] { normalize_index(parse_index("1"), Shape{-1}); }),
+  EXPECT_EQ(invalid_argument_of([&] { normalize_index(parse_index("1"), Shape{-1}); }),
             "strided_slice: cannot index dimension 0 of unknown size");
 }
 
 TEST(IndexingTest, MalformedStringsPointAtTheColumn) {
   Tensor t = t23();
-  EXPECT_EQ(error_of([&] { t[":, x"]; }),
+  EXPECT_EQ(invalid_argument_of([&] { t[":, x"]; }),
             "invalid index \":, x\" at column 4 (at 'x'): expected an integer, a slice, '...' or "
             "'newaxis'\n  :, x\n     ^");
-  EXPECT_EQ(error_of([&] { t["1 2"]; }),
+  EXPECT_EQ(invalid_argument_of([&] { t["1 2"]; }),
             "invalid index \"1 2\" at column 3 (at '2'): expected ',' or ':' after an integer\n"
             "  1 2\n    ^");
-  EXPECT_EQ(error_of([&] { t["1:2:3:4"]; }),
+  EXPECT_EQ(invalid_argument_of([&] { t["1:2:3:4"]; }),
             "invalid index \"1:2:3:4\" at column 6 (at ':'): too many ':' in a slice (at most "
             "start:stop:step)\n  1:2:3:4\n       ^");
-  EXPECT_EQ(error_of([&] { t[""]; }),
+  EXPECT_EQ(invalid_argument_of([&] { t[""]; }),
             "invalid index \"\" at column 1 (at the end): expected an index (an integer, a slice, "
             "'...' or 'newaxis')\n  \n  ^");
-  EXPECT_EQ(error_of([&] { t["1,,2"]; }),
+  EXPECT_EQ(invalid_argument_of([&] { t["1,,2"]; }),
             "invalid index \"1,,2\" at column 3 (at ','): empty index; expected an integer, a "
             "slice, '...' or 'newaxis'\n  1,,2\n    ^");
-  EXPECT_EQ(error_of([&] { t["-"]; }),
+  EXPECT_EQ(invalid_argument_of([&] { t["-"]; }),
             "invalid index \"-\" at column 2 (at the end): expected a digit after the sign\n  -\n"
             "   ^");
-  EXPECT_EQ(error_of([&] { t["0:a"]; }),
+  EXPECT_EQ(invalid_argument_of([&] { t["0:a"]; }),
             "invalid index \"0:a\" at column 3 (at 'a'): expected an integer, ':' or ','\n  0:a\n"
             "    ^");
-  EXPECT_EQ(error_of([&] { t["newaxisx"]; }),
+  EXPECT_EQ(invalid_argument_of([&] { t["newaxisx"]; }),
             "invalid index \"newaxisx\" at column 1 (at 'n'): expected an integer, a slice, '...' "
             "or 'newaxis'\n  newaxisx\n  ^");
-  EXPECT_EQ(error_of([&] { t[":1 ]"]; }),
+  EXPECT_EQ(invalid_argument_of([&] { t[":1 ]"]; }),
             "invalid index \":1 ]\" at column 4 (at ']'): expected ',' after a slice\n  :1 ]\n"
             "     ^");
-  EXPECT_EQ(error_of([&] { t["99999999999999999999"]; }),
+  EXPECT_EQ(invalid_argument_of([&] { t["99999999999999999999"]; }),
             "invalid index \"99999999999999999999\" at column 1 (at '9'): integer out of range\n"
             "  99999999999999999999\n  ^");
 }

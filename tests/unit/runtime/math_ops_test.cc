@@ -10,21 +10,13 @@
 #include <vector>
 
 #include "support/error.h"
+#include "tests/unit/error_util.h"
 
 namespace kiln {
 namespace {
 
 constexpr float kNan = std::numeric_limits<float>::quiet_NaN();
 constexpr float kInf = std::numeric_limits<float>::infinity();
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 Tensor vec(std::vector<float> v) {
   const auto n = static_cast<int64_t>(v.size());

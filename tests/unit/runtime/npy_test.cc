@@ -10,22 +10,12 @@
 
 #include "kiln/eigen.h"
 #include "support/error.h"
+#include "tests/unit/error_util.h"
 
 namespace kiln {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const InvalidArgumentError& e) {
-    return e.what();
-  } catch (const Error& e) {
-    return std::string("wrong error kind: ") + e.what();
-  }
-  return "(no error)";
-}
 
 class NpyTest : public ::testing::Test {
  protected:
@@ -93,7 +83,7 @@ TEST_F(NpyTest, WritesAtomically) {
   for (const auto& e : fs::directory_iterator(dir_)) files += e.is_regular_file();
   EXPECT_EQ(files, 1);  // no temporary left behind
   const std::string missing = path("no/such/dir/a.npy");
-  EXPECT_EQ(error_of([&] { save_npy(missing, constant(1)); }),
+  EXPECT_EQ(invalid_argument_of([&] { save_npy(missing, constant(1)); }),
             "save_npy: cannot create a temporary file next to " + missing +
                 ": No such file or directory");
 }
@@ -102,7 +92,7 @@ TEST_F(NpyTest, RejectsMalformedFiles) {
   const std::string good = to_npy_bytes(constant({{1.f, 2.f, 3.f}, {4.f, 5.f, 6.f}}));
   auto load_bytes = [&](const std::string& bytes) {
     write("bad.npy", bytes);
-    return error_of([&] { load_npy(path("bad.npy")); });
+    return invalid_argument_of([&] { load_npy(path("bad.npy")); });
   };
   const std::string p = path("bad.npy");
   EXPECT_EQ(load_bytes("PK\3\4 not npy"),
@@ -131,7 +121,7 @@ TEST_F(NpyTest, RejectsMalformedFiles) {
   EXPECT_EQ(load_bytes(good.substr(0, good.size() - 1)),
             "load: " + p + ": truncated data: expected 24 bytes for shape [2, 3], got 23");
   EXPECT_EQ(load_bytes(good.substr(0, 30)), "load: " + p + ": truncated header");
-  EXPECT_EQ(error_of([&] { load_npy(path("missing.npy")); }),
+  EXPECT_EQ(invalid_argument_of([&] { load_npy(path("missing.npy")); }),
             "load_npy: cannot open " + path("missing.npy") + ": No such file or directory");
 }
 
@@ -156,7 +146,7 @@ TEST_F(NpyTest, NpzRejectsMalformedArchives) {
   const std::string p = path("bad.npz");
   auto load_bytes = [&](const std::string& bytes) {
     write("bad.npz", bytes);
-    return error_of([&] { load_npz(p); });
+    return invalid_argument_of([&] { load_npz(p); });
   };
   EXPECT_EQ(load_bytes("not a zip at all, long enough to scan"),
             "load: " + p + ": not a .npz file (no zip end-of-central-directory record)");

@@ -7,18 +7,10 @@
 #include <limits>
 
 #include "support/error.h"
+#include "tests/unit/error_util.h"
 
 namespace kiln {
 namespace {
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 TEST(OpsTest, ScalarOperandTakesTensorDtype) {
   Tensor t = constant({{1, 2, 3}, {4, 5, 6}}, float32);

@@ -8,22 +8,12 @@
 #include <functional>
 
 #include "support/error.h"
+#include "tests/unit/error_util.h"
 
 namespace kiln {
 namespace {
 
 using random::Generator;
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const InvalidArgumentError& e) {
-    return e.what();
-  } catch (const Error& e) {
-    return std::string("wrong error kind: ") + e.what();
-  }
-  return "(no error)";
-}
 
 // Random123's known-answer vectors for philox4x32_10.
 TEST(RandomTest, PhiloxKnownAnswers) {
@@ -115,21 +105,21 @@ TEST(RandomTest, Moments) {
 }
 
 TEST(RandomTest, Errors) {
-  EXPECT_EQ(error_of([] { random::normal({2}, {.dtype = int32}); }),
+  EXPECT_EQ(invalid_argument_of([] { random::normal({2}, {.dtype = int32}); }),
             "random.normal: dtype must be floating point, got int32");
-  EXPECT_EQ(error_of([] { random::truncated_normal({2}, {.dtype = bool_}); }),
+  EXPECT_EQ(invalid_argument_of([] { random::truncated_normal({2}, {.dtype = bool_}); }),
             "random.truncated_normal: dtype must be floating point, got bool");
-  EXPECT_EQ(error_of([] { random::uniform({2}, {.minval = 1, .maxval = 1}); }),
+  EXPECT_EQ(invalid_argument_of([] { random::uniform({2}, {.minval = 1, .maxval = 1}); }),
             "random.uniform: Need minval < maxval, got 1 >= 1");
-  EXPECT_EQ(error_of([] { random::uniform({2}, {.maxval = 2.5, .dtype = int32}); }),
+  EXPECT_EQ(invalid_argument_of([] { random::uniform({2}, {.maxval = 2.5, .dtype = int32}); }),
             "random.uniform: int32 bounds must be integers in int32 range, got [0, 2.5)");
-  EXPECT_EQ(error_of([] { random::uniform({2}, {.dtype = bool_}); }),
+  EXPECT_EQ(invalid_argument_of([] { random::uniform({2}, {.dtype = bool_}); }),
             "random.uniform: dtype must be float32 or int32, got bool");
-  EXPECT_EQ(error_of([] {
+  EXPECT_EQ(invalid_argument_of([] {
               random::normal(Shape{-1, 2});
             }),
             "random.normal: shape [None, 2] is not fully defined");
-  EXPECT_EQ(error_of([] { Generator::from_seed(1).normal({2}, {.seed = 3}); }),
+  EXPECT_EQ(invalid_argument_of([] { Generator::from_seed(1).normal({2}, {.seed = 3}); }),
             "random.normal: a Generator has its own seed; pass .seed only to the free functions "
             "(kiln::random::normal)");
 }
