@@ -13,13 +13,11 @@ absl::Status invalid(std::string_view op, auto&&... parts) {
 }
 
 absl::Status dtype_mismatch(std::string_view op, int index, DType expected, DType got) {
-  return invalid(op, "input #", index, " (zero-based) was expected to be a ", dtype_name(expected),
-                 " tensor but is a ", dtype_name(got), " tensor");
+  return dtype_mismatch_error(op, index, expected, got);
 }
 
 absl::Status unsupported(std::string_view op, int index, DType got, std::string_view allowed) {
-  return invalid(op, "input #", index, " (zero-based) is a ", dtype_name(got), " tensor; expected ",
-                 allowed);
+  return unsupported_dtype_error(op, index, got, allowed);
 }
 
 std::vector<int64_t> list_attr(const Attrs& attrs, std::string_view name) {

@@ -130,14 +130,4 @@ bool has_uses(const Block& block, const Value* v) {
   return used;
 }
 
-std::vector<Op*> users(Block& block, const Value* v) {
-  std::vector<Op*> out;
-  for (auto& op : block.ops()) {
-    if (std::find(op->operands().begin(), op->operands().end(), v) != op->operands().end()) {
-      out.push_back(op.get());
-    }
-  }
-  return out;
-}
-
 }  // namespace kiln::ir

@@ -188,7 +188,4 @@ void replace_all_uses(Block& block, Value* from, Value* to);
 // True if some op in `block` (or its regions) uses `v` as an operand.
 bool has_uses(const Block& block, const Value* v);
 
-// The ops directly in `block` (not in nested regions) that use `v`, in order.
-std::vector<Op*> users(Block& block, const Value* v);
-
 }  // namespace kiln::ir

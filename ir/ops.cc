@@ -17,14 +17,11 @@ constexpr std::array<OpInfo, kNumOpKinds> kOpInfos = {{
 }};
 
 absl::Status dtype_mismatch(OpKind kind, int index, DType expected, DType got) {
-  return absl::InvalidArgumentError(cat(mnemonic(kind), ": input #", index,
-                                        " (zero-based) was expected to be a ", dtype_name(expected),
-                                        " tensor but is a ", dtype_name(got), " tensor"));
+  return dtype_mismatch_error(mnemonic(kind), index, expected, got);
 }
 
 absl::Status unsupported_dtype(OpKind kind, int index, DType got, std::string_view allowed) {
-  return absl::InvalidArgumentError(cat(mnemonic(kind), ": input #", index, " (zero-based) is a ",
-                                        dtype_name(got), " tensor; expected ", allowed));
+  return unsupported_dtype_error(mnemonic(kind), index, got, allowed);
 }
 
 absl::StatusOr<Shape> broadcast_all(OpKind kind, std::span<const Type> types) {
@@ -106,6 +103,18 @@ std::vector<int64_t> list_attr(const Attrs& attrs, std::string_view name) {
 }
 
 }  // namespace
+
+absl::Status dtype_mismatch_error(std::string_view op, int index, DType expected, DType got) {
+  return absl::InvalidArgumentError(cat(op, ": input #", index,
+                                        " (zero-based) was expected to be a ", dtype_name(expected),
+                                        " tensor but is a ", dtype_name(got), " tensor"));
+}
+
+absl::Status unsupported_dtype_error(std::string_view op, int index, DType got,
+                                     std::string_view allowed) {
+  return absl::InvalidArgumentError(cat(op, ": input #", index, " (zero-based) is a ",
+                                        dtype_name(got), " tensor; expected ", allowed));
+}
 
 const OpInfo& op_info(OpKind kind) { return kOpInfos[static_cast<size_t>(kind)]; }
 

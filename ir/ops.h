@@ -78,6 +78,13 @@ bool has_multiple_results(OpKind kind);
 absl::StatusOr<std::vector<Type>> infer_types(OpKind kind, std::span<const Type> operand_types,
                                               const Attrs& attrs);
 
+// The two dtype messages every layer uses (signature checks here, kernels in runtime/):
+//   "<op>: input #<i> (zero-based) was expected to be a <want> tensor but is a <got> tensor"
+//   "<op>: input #<i> (zero-based) is a <got> tensor; expected <allowed>"
+absl::Status dtype_mismatch_error(std::string_view op, int index, DType expected, DType got);
+absl::Status unsupported_dtype_error(std::string_view op, int index, DType got,
+                                     std::string_view allowed);
+
 // Reads attribute `name` as T, or `fallback` if absent or of another type.
 template <typename T>
 T attr_or(const Attrs& attrs, std::string_view name, T fallback) {

@@ -15,15 +15,12 @@ namespace kiln::kernels {
 namespace internal {
 
 absl::Status dtype_error(std::string_view op, int index, DType want, DType got) {
-  return absl::InvalidArgumentError(cat(op, ": input #", index,
-                                        " (zero-based) was expected to be a ", dtype_name(want),
-                                        " tensor but is a ", dtype_name(got), " tensor"));
+  return ir::dtype_mismatch_error(op, index, want, got);
 }
 
 absl::Status unsupported_dtype(std::string_view op, int index, DType got,
                                std::string_view allowed) {
-  return absl::InvalidArgumentError(cat(op, ": input #", index, " (zero-based) is a ",
-                                        dtype_name(got), " tensor; expected ", allowed));
+  return ir::unsupported_dtype_error(op, index, got, allowed);
 }
 
 }  // namespace internal
