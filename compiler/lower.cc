@@ -255,6 +255,10 @@ absl::Status EntryLowering::lower_elementwise(const ir::Op& op) {
 
 absl::Status EntryLowering::lower_kernel_call(const ir::Op& op) {
   const bool multi = ir::has_multiple_results(op.kind());
+  if (op.kind() == ir::OpKind::kGrad) {
+    return absl::UnimplementedError(
+        "'grad' cannot be compiled: run the autodiff pass first to expand it");
+  }
   if (op.num_results() != 1 && !multi) {
     return absl::UnimplementedError(
         cat("'", op.mnemonic(), "' with ", op.num_results(), " results cannot be compiled"));

@@ -315,6 +315,21 @@ absl::StatusOr<std::vector<Type>> infer_array_types(OpKind kind, std::span<const
     }
     return out;
   }
+  if (kind == OpKind::kGrad) {
+    // grad(target, seed, sources...): one result per source, of the source's type.
+    if (t.size() < 2) return invalid(op, "expected a target and a seed operand");
+    if (!is_floating(in.dtype)) return unsupported(op, 0, in.dtype, "a floating dtype");
+    if (!(t[1] == in)) {
+      return invalid(op, "the seed is ", t[1].to_string(), " but the target is ", in.to_string());
+    }
+    for (size_t i = 2; i < t.size(); ++i) {
+      if (!is_floating(t[i].dtype)) {
+        return unsupported(op, static_cast<int>(i), t[i].dtype, "a floating dtype");
+      }
+      out.push_back(t[i]);
+    }
+    return out;
+  }
   if (kind == OpKind::kTopK) {
     if (in.dtype == DType::kBool) return unsupported(op, 0, in.dtype, "float32 or int32");
     if (rank == 0) return invalid(op, "input must be at least rank 1");
@@ -396,8 +411,11 @@ absl::StatusOr<Type> infer_array_type(OpKind kind, std::span<const Type> t, cons
       return infer_one_hot(t[0], attrs);
     case OpKind::kAddN:
       return infer_add_n(t);
+    case OpKind::kStopGradient:
+      return t[0];
     case OpKind::kSplit:
     case OpKind::kTopK:
+    case OpKind::kGrad:
       return invalid(op, "the op has several results; their types come from infer_types");
     default:
       break;

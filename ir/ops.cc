@@ -125,7 +125,9 @@ std::optional<OpKind> op_from_mnemonic(std::string_view name) {
   return std::nullopt;
 }
 
-bool has_multiple_results(OpKind kind) { return kind == OpKind::kSplit || kind == OpKind::kTopK; }
+bool has_multiple_results(OpKind kind) {
+  return kind == OpKind::kSplit || kind == OpKind::kTopK || kind == OpKind::kGrad;
+}
 
 absl::StatusOr<std::vector<Type>> infer_types(OpKind kind, std::span<const Type> t,
                                               const Attrs& attrs) {

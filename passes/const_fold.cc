@@ -26,7 +26,7 @@ bool foldable(const ir::Op& op) {
     default:
       break;
   }
-  if (op.num_operands() == 0) return false;
+  if (op.num_operands() == 0 || op.kind() == ir::OpKind::kGrad) return false;
   for (ir::Value* v : op.operands()) {
     const ir::Op* def = v->defining_op();
     if (!def || def->kind() != ir::OpKind::kConst) return false;

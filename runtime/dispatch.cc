@@ -5,6 +5,7 @@
 
 #include "absl/container/inlined_vector.h"
 #include "runtime/kernels/kernels.h"
+#include "runtime/tape_hooks.h"
 #include "runtime/trace.h"
 #include "support/error.h"
 #include "support/str.h"
@@ -60,6 +61,15 @@ ir::Attrs reduction_attrs(const std::optional<std::vector<int64_t>>& axis, bool 
 }
 
 Tensor dispatch(ir::OpKind kind, std::span<const Tensor> inputs, const ir::Attrs& attrs) {
+  if (internal::tapes_live()) {
+    Tensor out = dispatch_untaped(kind, inputs, attrs);
+    internal::record_op(kind, attrs, inputs, std::span<const Tensor>(&out, 1));
+    return out;
+  }
+  return dispatch_untaped(kind, inputs, attrs);
+}
+
+Tensor dispatch_untaped(ir::OpKind kind, std::span<const Tensor> inputs, const ir::Attrs& attrs) {
   if (TraceContext* trace = TraceContext::current()) return record(*trace, kind, inputs, attrs);
 
   // Eager. A small fixed-size array keeps the common case free of heap traffic for metadata;
@@ -86,6 +96,13 @@ Tensor dispatch(ir::OpKind kind, std::span<const Tensor> inputs, const ir::Attrs
 
 std::vector<Tensor> dispatch_multi(ir::OpKind kind, std::span<const Tensor> inputs,
                                    const ir::Attrs& attrs) {
+  std::vector<Tensor> outs = dispatch_multi_untaped(kind, inputs, attrs);
+  if (internal::tapes_live()) internal::record_op(kind, attrs, inputs, outs);
+  return outs;
+}
+
+std::vector<Tensor> dispatch_multi_untaped(ir::OpKind kind, std::span<const Tensor> inputs,
+                                           const ir::Attrs& attrs) {
   std::vector<Tensor> outs;
   if (TraceContext* trace = TraceContext::current()) {
     std::vector<ir::Value*> operands;

@@ -19,6 +19,13 @@ Tensor dispatch(ir::OpKind kind, std::span<const Tensor> inputs, const ir::Attrs
 std::vector<Tensor> dispatch_multi(ir::OpKind kind, std::span<const Tensor> inputs,
                                    const ir::Attrs& attrs = {});
 
+// dispatch / dispatch_multi without recording on GradientTapes (the tape and the autodiff
+// expansion use these for ops they emit themselves).
+Tensor dispatch_untaped(ir::OpKind kind, std::span<const Tensor> inputs,
+                        const ir::Attrs& attrs = {});
+std::vector<Tensor> dispatch_multi_untaped(ir::OpKind kind, std::span<const Tensor> inputs,
+                                           const ir::Attrs& attrs = {});
+
 // The attributes of a reduction op: `axes` when given (absent = all axes), `keepdims` when set.
 ir::Attrs reduction_attrs(const std::optional<std::vector<int64_t>>& axis, bool keepdims);
 

@@ -203,6 +203,12 @@ Tensor Tensor::empty(DType dtype, Shape shape) {
   return t;
 }
 
+Tensor Tensor::alias() const {
+  Tensor t;
+  if (impl_) t.impl_ = std::make_shared<internal::TensorImpl>(*impl_);
+  return t;
+}
+
 Tensor Tensor::symbolic(ir::Value* value, uint64_t trace_id) {
   Tensor t;
   t.impl_ = std::make_shared<internal::TensorImpl>();

@@ -90,6 +90,9 @@ class Tensor {
 
   // Internal: a new tensor with fresh storage of `dtype`/`shape` (contents uninitialized).
   static Tensor empty(DType dtype, Shape shape);
+  // Internal: a new Tensor object (its own identity, e.g. for GradientTape) sharing this one's
+  // storage or IR value.
+  Tensor alias() const;
   // Internal: a symbolic tensor for IR value `value` of trace `trace_id`.
   static Tensor symbolic(ir::Value* value, uint64_t trace_id);
   void* mutable_raw_data();

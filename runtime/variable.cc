@@ -45,7 +45,7 @@ Variable::Variable(const Tensor& initial, VariableOptions options)
     : name_(std::move(options.name)),
       trainable_(options.trainable),
       id_(g_next_id.fetch_add(1)),
-      value_(initial) {
+      value_(initial.alias()) {
   require_concrete("Variable", initial);
 }
 
@@ -54,7 +54,7 @@ void Variable::set(const Tensor& x) {
     std::memmove(value_.mutable_raw_data(), x.raw_data(),
                  value_.num_elements() * dtype_size(value_.dtype()));
   } else {
-    value_ = x;  // share x's storage; a later in-place write copies first
+    value_ = x.alias();  // share x's storage; a later in-place write copies first
   }
 }
 

@@ -16,6 +16,7 @@
 
 #include "runtime/indexing.h"
 #include "runtime/ops.h"
+#include "runtime/tape_hooks.h"
 #include "runtime/tensor.h"
 
 namespace kiln {
@@ -70,8 +71,12 @@ class Variable {
   uint64_t id() const { return id_; }
 
   // The current value. A copy of the returned Tensor keeps this value across later assigns.
-  const Tensor& value() const { return value_; }
-  operator const Tensor&() const { return value_; }
+  // Reading it while a GradientTape records makes the tape watch it (if trainable).
+  const Tensor& value() const {
+    if (internal::tapes_live()) internal::note_variable_read(*this);
+    return value_;
+  }
+  operator const Tensor&() const { return value(); }
 
   // value := x. x must have the Variable's dtype and shape (TF has no broadcasting here).
   void assign(const Tensor& x);

@@ -81,6 +81,10 @@ absl::Status run_multi_checked(ir::OpKind kind, const ir::Attrs& attrs, std::spa
   if (!ir::has_multiple_results(kind)) {
     return absl::InvalidArgumentError(cat(op, ": not an op with several results; use run"));
   }
+  if (kind == ir::OpKind::kGrad) {
+    return absl::UnimplementedError(
+        "grad: the op has no kernel; the autodiff pass expands it into the backward computation");
+  }
   std::vector<ir::Type> types;
   for (size_t i = 0; i < in.size(); ++i) {
     KILN_RETURN_IF_ERROR(check_data(op, "input", static_cast<int>(i), in[i].data, in[i].shape));
