@@ -16,6 +16,7 @@
 #include "ir/printer.h"
 #include "passes/pass_manager.h"
 #include "runtime/evaluator.h"
+#include "runtime/gradients/emitter.h"
 #include "runtime/trace.h"
 #include "support/error.h"
 #include "support/str.h"
@@ -197,6 +198,7 @@ std::shared_ptr<ConcreteImpl> build(const FunctionOptions& options, std::span<co
   // 2) Optimize.
   t0 = Clock::now();
   KernelEvaluator evaluator;
+  RuleDifferentiator differentiator;
   passes::PassManagerOptions pm_options;
   if (!dump_dir.empty()) {
     pm_options.after_pass = [&](int index, std::string_view pass, const ir::Module& m) {
@@ -205,7 +207,9 @@ std::shared_ptr<ConcreteImpl> build(const FunctionOptions& options, std::span<co
       write_dump(dump_dir, cat(dump_prefix, number, ".after_", pass, ".kir"), ir::print(m));
     };
   }
-  passes::PassManager pm(passes::PassContext{.evaluator = &evaluator}, std::move(pm_options));
+  passes::PassManager pm(
+      passes::PassContext{.evaluator = &evaluator, .differentiator = &differentiator},
+      std::move(pm_options));
   throw_if_error(pm.add_pipeline(options.pipeline));
   absl::StatusOr<bool> ran = pm.run(module);
   if (!ran.ok()) {

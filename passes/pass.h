@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "ir/differentiator.h"
 #include "ir/evaluator.h"
 #include "ir/function.h"
 
@@ -35,6 +36,8 @@ class FunctionPass : public Pass {
 struct PassContext {
   // Evaluates ops on constants (const-fold). Null: const-fold reports an error.
   ir::Evaluator* evaluator = nullptr;
+  // Emits gradient rules (autodiff). Null: autodiff reports an error if there is a grad op.
+  ir::Differentiator* differentiator = nullptr;
   // const-fold leaves results with more elements than this alone.
   int64_t fold_size_limit = 1 << 16;
 };
@@ -44,6 +47,7 @@ absl::StatusOr<std::unique_ptr<Pass>> create_pass(std::string_view name, const P
 std::vector<std::string> registered_pass_names();
 
 // The passes, for direct use.
+std::unique_ptr<Pass> create_autodiff_pass(const PassContext& ctx);
 std::unique_ptr<Pass> create_const_fold_pass(const PassContext& ctx);
 std::unique_ptr<Pass> create_dce_pass();
 std::unique_ptr<Pass> create_fuse_pass();

@@ -23,6 +23,7 @@ absl::StatusOr<bool> FunctionPass::run(ir::Module& module) {
 
 absl::StatusOr<std::unique_ptr<Pass>> create_pass(std::string_view name, const PassContext& ctx) {
   // One line per pass, alphabetical.
+  if (name == "autodiff") return create_autodiff_pass(ctx);
   if (name == "const-fold") return create_const_fold_pass(ctx);
   if (name == "dce") return create_dce_pass();
   if (name == "fuse") return create_fuse_pass();
@@ -31,7 +32,9 @@ absl::StatusOr<std::unique_ptr<Pass>> create_pass(std::string_view name, const P
   return absl::InvalidArgumentError(cat("unknown pass '", name, "' (known passes: ", known, ")"));
 }
 
-std::vector<std::string> registered_pass_names() { return {"const-fold", "dce", "fuse"}; }
+std::vector<std::string> registered_pass_names() {
+  return {"autodiff", "const-fold", "dce", "fuse"};
+}
 
 absl::Status PassManager::add_pipeline(std::string_view pipeline) {
   for (absl::string_view piece : absl::StrSplit(absl::string_view(pipeline.data(), pipeline.size()),

@@ -20,11 +20,17 @@ TraceContext::TraceContext(ir::Function* fn)
   current_trace = this;
 }
 
+TraceContext::TraceContext(ir::Block* block, ir::Block::OpList::iterator pos)
+    : fn_(nullptr), builder_(block, pos), id_(next_trace_id++), previous_(current_trace) {
+  current_trace = this;
+}
+
 TraceContext::~TraceContext() { current_trace = previous_; }
 
 TraceContext* TraceContext::current() { return current_trace; }
 
 Tensor TraceContext::add_argument(const ir::Type& type, std::string name) {
+  if (!fn_) throw InternalError("TraceContext: no function to add an argument to");
   ir::Value* v = fn_->body().add_argument(type, std::move(name));
   return Tensor::symbolic(v, id_);
 }
@@ -52,6 +58,7 @@ ir::Value* TraceContext::value_of(const Tensor& t) {
 }
 
 void TraceContext::set_results(std::span<const Tensor> results) {
+  if (!fn_) throw InternalError("TraceContext: no function to return from");
   std::vector<ir::Value*> values;
   for (const Tensor& t : results) values.push_back(value_of(t));
   builder_.create_return(std::move(values));

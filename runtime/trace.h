@@ -17,6 +17,9 @@ class TraceContext {
  public:
   // Starts recording into `fn` (which must outlive the context); becomes current on this thread.
   explicit TraceContext(ir::Function* fn);
+  // Records into `block` before `pos` (the autodiff pass emitting gradient rules into existing
+  // IR); add_argument and set_results are not available.
+  TraceContext(ir::Block* block, ir::Block::OpList::iterator pos);
   ~TraceContext();
   TraceContext(const TraceContext&) = delete;
   TraceContext& operator=(const TraceContext&) = delete;

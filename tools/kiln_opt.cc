@@ -17,6 +17,7 @@
 #include "ir/verifier.h"
 #include "passes/pass_manager.h"
 #include "runtime/evaluator.h"
+#include "runtime/gradients/emitter.h"
 
 namespace {
 
@@ -66,10 +67,13 @@ bool process(const std::string& text, int first_line, const std::string& filenam
     return false;
   }
   kiln::KernelEvaluator evaluator;
+  kiln::RuleDifferentiator differentiator;
   kiln::passes::PassManagerOptions pm_options{.verify_each = flags.verify_each,
                                               .print_ir_after_all = flags.print_ir_after_all,
                                               .print_ir_after = flags.print_ir_after};
-  kiln::passes::PassManager pm(kiln::passes::PassContext{.evaluator = &evaluator}, pm_options);
+  kiln::passes::PassManager pm(
+      kiln::passes::PassContext{.evaluator = &evaluator, .differentiator = &differentiator},
+      pm_options);
   if (absl::Status s = pm.add_pipeline(flags.passes); !s.ok()) {
     std::cerr << "error: " << s.message() << "\n";
     return false;
