@@ -83,7 +83,7 @@ class AutodiffPass : public FunctionPass {
       auto dxs = ctx_.differentiator->differentiate(*op, dys, any_masked, body, grad_pos);
       if (!dxs.ok()) {
         return absl::Status(dxs.status().code(),
-                            cat("autodiff: ", dxs.status().message(),
+                            cat(dxs.status().message(),
                                 op->loc().known() ? cat(" (at ", op->loc().to_string(), ")") : ""));
       }
       for (int i = 0; i < op->num_operands() && i < static_cast<int>(dxs->operands.size()); ++i) {

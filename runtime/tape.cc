@@ -276,7 +276,11 @@ std::vector<std::optional<Tensor>> TapeImpl::gradient(const Tensor& target,
     ~Resume() { t->resume(); }
   } resume{this};
   std::vector<std::optional<Tensor>> out;
-  if (target.is_symbolic()) {
+  // Traced: a grad op for the autodiff pass; but a custom gradient is a C++ closure the IR cannot
+  // hold, so with one on the tape the backward ops are traced right here (same rules).
+  const bool has_custom = std::any_of(records_.begin(), records_.end(),
+                                      [](const Record& r) { return r.custom != nullptr; });
+  if (target.is_symbolic() && !has_custom) {
     out = traced_gradient(target, sources, seed, unconnected);
   } else {
     std::unordered_map<ImplPtr, Tensor> grads;

@@ -102,5 +102,24 @@ TEST(AutodiffFunctionTest, SecondOrderCompiled) {
   EXPECT_FLOAT_EQ(second_derivative(constant(2.f)).item<float>(), 12.f);
 }
 
+Tensor better_softplus_grad(const Tensor& x) {
+  auto my_better_softplus = custom_gradient([](const Tensor& z) {
+    auto e = exp(z);
+    return std::pair{log(e + 1), [e](const Tensor& dy) { return dy / (1 + 1 / e); }};
+  });
+  GradientTape tape;
+  tape.watch(x);
+  Tensor y = my_better_softplus(x);
+  return *tape.gradient(y, x);
+}
+
+TEST(AutodiffFunctionTest, CustomGradientCompiled) {
+  auto fn = function(better_softplus_grad);
+  Tensor x = constant({-3.f, 0.f, 100.f});
+  Tensor compiled = fn(x);
+  expect_near(better_softplus_grad(x), compiled);
+  EXPECT_FLOAT_EQ(compiled.to_vector<float>()[2], 1.f);
+}
+
 }  // namespace
 }  // namespace kiln

@@ -139,7 +139,7 @@ TEST(PassesTest, ConstFoldWithoutEvaluatorIsAnError) {
 TEST(PassesTest, UnknownPassIsAnError) {
   PassManager pm;
   absl::Status s = pm.add_pipeline("dce,nope");
-  EXPECT_EQ(s.message(), "unknown pass 'nope' (known passes: const-fold, dce, fuse)");
+  EXPECT_EQ(s.message(), "unknown pass 'nope' (known passes: autodiff, const-fold, dce, fuse)");
 }
 
 }  // namespace
