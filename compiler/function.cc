@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -13,10 +14,12 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "compiler/compile.h"
+#include "ir/parser.h"
 #include "ir/printer.h"
 #include "passes/pass_manager.h"
 #include "runtime/evaluator.h"
 #include "runtime/gradients/emitter.h"
+#include "runtime/numerics.h"
 #include "runtime/trace.h"
 #include "support/error.h"
 #include "support/str.h"
@@ -66,6 +69,7 @@ class ConcreteImpl {
       }
       arg_ptrs[i] = args[i].raw_data();
     }
+    if (config::check_numerics_enabled()) return run_checked(args);
     std::vector<Tensor> results;
     results.reserve(result_types.size());
     for (size_t i = 0; i < result_types.size(); ++i) {
@@ -75,6 +79,30 @@ class ConcreteImpl {
     absl::Status s = executable->run(std::span<const void* const>(arg_ptrs, args.size()),
                                      std::span<void* const>(res_ptrs, result_types.size()));
     if (!s.ok()) throw_if_error(absl::Status(s.code(), cat(name, ": ", s.message())));
+    return results;
+  }
+
+  // check_numerics mode: the optimized IR op by op on the eager kernels, checking every result.
+  std::vector<Tensor> run_checked(std::span<const Tensor> args) const {
+    auto module = ir::parse_module(optimized_ir, {.filename = name + ".ir"});
+    if (!module.ok() || (*module)->functions().empty()) {
+      throw InternalError(cat(name, ": cannot re-read the optimized IR for check_numerics"));
+    }
+    const ir::Function& fn = *(*module)->functions().front();
+    std::vector<ir::Literal> lits;
+    for (const Tensor& a : args) {
+      ir::Literal lit(ir::Type{a.dtype(), a.shape()});
+      std::memcpy(lit.data(), a.raw_data(), lit.size_bytes());
+      lits.push_back(std::move(lit));
+    }
+    NumericsCheckingEvaluator evaluator(fn);
+    auto out = ir::interpret(fn, lits, evaluator);
+    if (!out.ok())
+      throw_if_error(absl::Status(out.status().code(), cat(name, ": ", out.status().message())));
+    std::vector<Tensor> results;
+    for (const ir::Literal& l : *out) {
+      results.push_back(from_buffer(l.data(), l.type().dtype, l.type().shape));
+    }
     return results;
   }
 };
@@ -213,8 +241,9 @@ std::shared_ptr<ConcreteImpl> build(const FunctionOptions& options, std::span<co
   throw_if_error(pm.add_pipeline(options.pipeline));
   absl::StatusOr<bool> ran = pm.run(module);
   if (!ran.ok()) {
-    throw InternalError(cat(options.name, ": optimizing the traced IR failed: ",
-                            ran.status().message(), "\ntraced IR:\n", impl->traced_ir));
+    throw_if_error(absl::Status(ran.status().code(),
+                                cat(options.name, ": optimizing the traced IR failed: ",
+                                    ran.status().message(), "\ntraced IR:\n", impl->traced_ir)));
   }
   impl->pass_seconds = seconds_since(t0);
   impl->optimized_ir = ir::print(module);

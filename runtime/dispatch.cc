@@ -5,6 +5,7 @@
 
 #include "absl/container/inlined_vector.h"
 #include "runtime/kernels/kernels.h"
+#include "runtime/numerics.h"
 #include "runtime/tape_hooks.h"
 #include "runtime/trace.h"
 #include "support/error.h"
@@ -51,6 +52,14 @@ absl::InlinedVector<ir::Type, 4> eager_input_types(ir::OpKind kind,
   return types;
 }
 
+// check_numerics: the op that produced a NaN or Inf.
+void check_result(ir::OpKind kind, const Tensor& out) {
+  if (auto bad = internal::first_non_finite(out.raw_data(), out.dtype(), out.num_elements())) {
+    throw InvalidArgumentError(cat("check_numerics: '", ir::mnemonic(kind), "' produced ", *bad,
+                                   " of its result ", ir::Type{out.dtype(), out.shape()}));
+  }
+}
+
 }  // namespace
 
 ir::Attrs reduction_attrs(const std::optional<std::vector<int64_t>>& axis, bool keepdims) {
@@ -91,6 +100,7 @@ Tensor dispatch_untaped(ir::OpKind kind, std::span<const Tensor> inputs, const i
   kernels::MutableView out_view{out.mutable_raw_data(), out.dtype(), &out.shape()};
   throw_if_error(
       kernels::run(kind, attrs, std::span<const kernels::View>(views, inputs.size()), out_view));
+  if (config::check_numerics_enabled()) check_result(kind, out);
   return out;
 }
 
@@ -125,6 +135,9 @@ std::vector<Tensor> dispatch_multi_untaped(ir::OpKind kind, std::span<const Tens
         kernels::MutableView{outs.back().mutable_raw_data(), r.dtype, &outs.back().shape()});
   }
   throw_if_error(kernels::run_multi(kind, attrs, views, out_views));
+  if (config::check_numerics_enabled()) {
+    for (const Tensor& t : outs) check_result(kind, t);
+  }
   return outs;
 }
 

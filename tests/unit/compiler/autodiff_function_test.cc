@@ -8,7 +8,9 @@
 #include "runtime/array_ops.h"
 #include "runtime/gradient_tape.h"
 #include "runtime/math_ops.h"
+#include "runtime/numerics.h"
 #include "runtime/ops.h"
+#include "tests/unit/error_util.h"
 
 namespace kiln {
 namespace {
@@ -119,6 +121,37 @@ TEST(AutodiffFunctionTest, CustomGradientCompiled) {
   Tensor compiled = fn(x);
   expect_near(better_softplus_grad(x), compiled);
   EXPECT_FLOAT_EQ(compiled.to_vector<float>()[2], 1.f);
+}
+
+}  // namespace
+}  // namespace kiln
+
+namespace kiln {
+namespace {
+
+struct CheckNumerics {
+  CheckNumerics() { config::check_numerics(true); }
+  ~CheckNumerics() { config::check_numerics(false); }
+};
+
+TEST(CheckNumericsTest, EagerNamesTheFirstOpThatMadeNaN) {
+  CheckNumerics on;
+  Tensor x = constant({1.f, -1.f});
+  EXPECT_EQ(error_of([&] { exp(log(x)); }),
+            "check_numerics: 'log' produced nan at element 1 of its result f32[2]");
+}
+
+TEST(CheckNumericsTest, CompiledNamesTheIrOp) {
+  auto fn = function([](const Tensor& x) { return exp(log(x) * 2.f); }, {.name = "logexp"});
+  Tensor x = constant({1.f, 0.f});
+  EXPECT_NO_THROW(fn(x));  // -inf * 2 -> exp -> 0: finite result, no check by default
+  CheckNumerics on;
+  const std::string msg = error_of([&] { fn(x); });
+  EXPECT_NE(msg.find("check_numerics: 'log' produced -inf at element 1 of its result f32[2] in "
+                     "@logexp: "),
+            std::string::npos)
+      << msg;
+  EXPECT_NE(msg.find("= log %"), std::string::npos) << msg;
 }
 
 }  // namespace

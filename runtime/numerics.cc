@@ -1,0 +1,50 @@
+// kiln — check_numerics.
+#include "runtime/numerics.h"
+
+#include <atomic>
+#include <cmath>
+
+#include "ir/printer.h"
+#include "support/str.h"
+
+namespace kiln {
+namespace config {
+namespace {
+std::atomic<bool> g_check_numerics{false};
+}
+void check_numerics(bool enable) { g_check_numerics.store(enable, std::memory_order_relaxed); }
+bool check_numerics_enabled() { return g_check_numerics.load(std::memory_order_relaxed); }
+}  // namespace config
+
+namespace internal {
+
+std::optional<std::string> first_non_finite(const void* data, DType dtype, int64_t n) {
+  if (dtype != DType::kFloat32) return std::nullopt;
+  const float* p = static_cast<const float*>(data);
+  for (int64_t i = 0; i < n; ++i) {
+    if (!std::isfinite(p[i])) {
+      return cat(std::isnan(p[i]) ? "nan" : (p[i] > 0 ? "inf" : "-inf"), " at element ", i);
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace internal
+
+absl::StatusOr<std::vector<ir::Literal>> NumericsCheckingEvaluator::evaluate(
+    const ir::Op& op, std::span<const ir::Literal* const> operands) {
+  auto results = KernelEvaluator::evaluate(op, operands);
+  if (!results.ok()) return results;
+  for (size_t i = 0; i < results->size(); ++i) {
+    const ir::Literal& r = (*results)[i];
+    if (auto bad = internal::first_non_finite(r.data(), r.type().dtype, r.num_elements())) {
+      const std::string where = op.loc().known() ? cat(" at ", op.loc().to_string()) : "";
+      return absl::InvalidArgumentError(cat("check_numerics: '", op.mnemonic(), "' produced ", *bad,
+                                            " of its result ", r.type().to_string(), " in @",
+                                            fn_.name(), ": ", ir::print_op(fn_, op), where));
+    }
+  }
+  return results;
+}
+
+}  // namespace kiln
