@@ -85,6 +85,13 @@ class TapeImpl {
   std::unordered_map<ImplPtr, Tensor> backward(const Tensor& target, const Tensor& seed) const;
   // The tensors from which `target` is reachable through recorded ops.
   std::unordered_set<ImplPtr> reaching(const Tensor& target) const;
+  // The sweep over the recorded ops, eager or traced in place.
+  std::vector<std::optional<Tensor>> backward_gradient(const Tensor& target,
+                                                       std::span<const Source> sources,
+                                                       const Tensor& seed,
+                                                       UnconnectedGradients unconnected);
+  // True if every op the IR has between the grad op's sources and target was recorded.
+  bool ir_path_is_recorded(const Tensor& target, std::span<const Tensor> operands) const;
   std::vector<std::optional<Tensor>> traced_gradient(const Tensor& target,
                                                      std::span<const Source> sources,
                                                      const Tensor& seed,
@@ -283,21 +290,7 @@ std::vector<std::optional<Tensor>> TapeImpl::gradient(const Tensor& target,
   if (target.is_symbolic() && !has_custom) {
     out = traced_gradient(target, sources, seed, unconnected);
   } else {
-    std::unordered_map<ImplPtr, Tensor> grads;
-    if (watches(target.impl()) && is_floating(target.dtype())) grads = backward(target, seed);
-    for (const Source& s : sources) {
-      std::optional<Tensor> g;
-      for (const Tensor& t : source_tensors(s)) {
-        auto it = grads.find(t.impl());
-        if (it == grads.end()) continue;
-        g = g ? kiln::add(*g, it->second) : it->second;
-      }
-      if (!g && unconnected == UnconnectedGradients::kZero) {
-        const Tensor& like = s.tensor() ? *s.tensor() : s.variable()->value();
-        g = broadcast_to(gradients::scalar_of(like, 0.0), like.shape());
-      }
-      out.push_back(std::move(g));
-    }
+    out = backward_gradient(target, sources, seed, unconnected);
   }
   if (!options_.persistent) {
     records_.clear();
@@ -325,6 +318,12 @@ std::vector<std::optional<Tensor>> TapeImpl::traced_gradient(const Tensor& targe
     }
   }
   std::vector<Tensor> results;
+  if (operands.size() > 2 && !ir_path_is_recorded(target, operands)) {
+    // The IR connects a source to the target through ops this tape did not record (under
+    // stop_recording, or before the tape watched the source): a grad op would differentiate
+    // through them. Trace the backward sweep over the recorded ops instead.
+    return backward_gradient(target, sources, seed, unconnected);
+  }
   if (operands.size() > 2) results = dispatch_multi(ir::OpKind::kGrad, operands);
   std::vector<std::optional<Tensor>> out;
   for (size_t i = 0; i < sources.size(); ++i) {
@@ -337,6 +336,66 @@ std::vector<std::optional<Tensor>> TapeImpl::traced_gradient(const Tensor& targe
     } else {
       out.emplace_back();
     }
+  }
+  return out;
+}
+
+bool TapeImpl::ir_path_is_recorded(const Tensor& target, std::span<const Tensor> operands) const {
+  TraceContext* trace = TraceContext::current();
+  if (!trace) return false;
+  std::unordered_set<const ir::Value*> recorded;
+  for (ImplPtr p : connected_) {
+    if (p->value) recorded.insert(p->value);
+  }
+  std::unordered_set<const ir::Value*> depends;
+  for (size_t i = 2; i < operands.size(); ++i) depends.insert(trace->value_of(operands[i]));
+  std::vector<const ir::Op*> forward;
+  for (const auto& op : trace->builder().block()->ops()) {
+    if (op->kind() == ir::OpKind::kStopGradient) continue;
+    bool hit = false;
+    for (const ir::Value* v : op->operands()) hit = hit || depends.count(v);
+    if (!hit) continue;
+    forward.push_back(op.get());
+    for (int r = 0; r < op->num_results(); ++r) depends.insert(op->result(r));
+  }
+  std::unordered_set<const ir::Value*> live{trace->value_of(target)};
+  for (auto it = forward.rbegin(); it != forward.rend(); ++it) {
+    const ir::Op* op = *it;
+    bool reaches = false;
+    for (int r = 0; r < op->num_results(); ++r) reaches = reaches || live.count(op->result(r));
+    if (!reaches) continue;
+    for (int r = 0; r < op->num_results(); ++r) {
+      const ir::Value* v = op->result(r);
+      // Broadcasts the tracer inserts for elementwise operands are not Tensors the tape sees.
+      if (is_floating(v->type().dtype) && !recorded.count(v) &&
+          op->kind() != ir::OpKind::kBroadcast) {
+        return false;
+      }
+    }
+    for (const ir::Value* v : op->operands()) live.insert(v);
+  }
+  return true;
+}
+
+std::vector<std::optional<Tensor>> TapeImpl::backward_gradient(const Tensor& target,
+                                                               std::span<const Source> sources,
+                                                               const Tensor& seed,
+                                                               UnconnectedGradients unconnected) {
+  std::unordered_map<ImplPtr, Tensor> grads;
+  if (watches(target.impl()) && is_floating(target.dtype())) grads = backward(target, seed);
+  std::vector<std::optional<Tensor>> out;
+  for (const Source& s : sources) {
+    std::optional<Tensor> g;
+    for (const Tensor& t : source_tensors(s)) {
+      auto it = grads.find(t.impl());
+      if (it == grads.end()) continue;
+      g = g ? kiln::add(*g, it->second) : it->second;
+    }
+    if (!g && unconnected == UnconnectedGradients::kZero) {
+      const Tensor& like = s.tensor() ? *s.tensor() : s.variable()->value();
+      g = broadcast_to(gradients::scalar_of(like, 0.0), like.shape());
+    }
+    out.push_back(std::move(g));
   }
   return out;
 }

@@ -70,6 +70,8 @@ TEST(AutodiffFunctionTest, CompiledGradientsMatchEagerTape) {
   expect_near(loss_e, loss_c);
   expect_near(gw_e, gw_c);
   expect_near(gb_e, gb_c);
+  auto cf = fn.get_concrete_function(TensorSpec({8, 5}), TensorSpec({5, 3}), TensorSpec({3}));
+  EXPECT_NE(cf.traced_ir().find(" = grad "), std::string::npos) << cf.traced_ir();
 }
 
 std::tuple<Tensor, Tensor> stop_and_unconnected(const Tensor& w1, const Tensor& w2) {
@@ -96,6 +98,32 @@ Tensor second_derivative(const Tensor& x) {
   Tensor y = x * x * x;  // y'' = 6x
   Tensor dy = *inner.gradient(y, x);
   return *outer.gradient(dy, x);
+}
+
+// Ops the tape did not record stay out of the gradient inside kiln::function too.
+std::tuple<Tensor, Tensor> unrecorded_paths(const Tensor& x) {
+  Tensor before = x * 2.f;  // before the tape watches x: a constant for the tape
+  GradientTape tape;
+  tape.watch(x);
+  Tensor paused;
+  {
+    auto stop = tape.stop_recording();
+    paused = square(x);
+  }
+  Tensor y = before * x + paused * x;  // recorded: d/dx = before + paused = 2x + x^2
+  auto g = tape.gradient(y, {x});
+  return {*g[0], y};
+}
+
+TEST(AutodiffFunctionTest, UnrecordedOpsStayOutOfTheGradient) {
+  auto [ge, ye] = unrecorded_paths(constant(3.f));
+  EXPECT_FLOAT_EQ(ge.item<float>(), 15.f);
+  auto fn = function(unrecorded_paths);
+  auto [gc, yc] = fn(constant(3.f));
+  EXPECT_FLOAT_EQ(gc.item<float>(), 15.f);
+  // The backward sweep was traced in place of a grad op.
+  EXPECT_EQ(fn.get_concrete_function(TensorSpec({})).traced_ir().find(" = grad "),
+            std::string::npos);
 }
 
 TEST(AutodiffFunctionTest, SecondOrderCompiled) {
