@@ -37,6 +37,7 @@ bench: build
 bench-compare: build
 	./scripts/setup.sh --peers
 	/usr/bin/python3 bench/compare.py --kiln-bench $(BUILD_DIR)/bin/kiln_bench
+	/usr/bin/python3 bench/compare_autodiff.py --kiln-bench $(BUILD_DIR)/bin/kiln_bench
 
 clean:
 	rm -rf $(BUILD_DIR)
