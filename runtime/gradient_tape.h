@@ -118,10 +118,20 @@ Tensor stop_gradient(const Tensor& x);
 //     auto e = kiln::exp(z);
 //     return std::pair{kiln::log(e + 1), [e](const Tensor& dy) { return dy / (1 + 1 / e); }};
 //   });
+// If f reads trainable Variables, grad_fn must take them too, as TF's `variables` argument:
+// grad_fn(dy, std::span<const Variable* const> variables) returns {input cotangents, one
+// cotangent per variable}; tapes then get the variables' gradients from it.
 namespace internal {
-Tensor call_custom_gradient(
-    std::span<const Tensor> inputs,
-    const std::function<std::pair<Tensor, CustomBackward>(std::span<const Tensor>)>& forward);
+struct CustomForward {
+  Tensor y;
+  // Cotangents of the inputs, then of `variables` (the trainable Variables f read).
+  std::function<std::vector<std::optional<Tensor>>(std::span<const std::optional<Tensor>> dys,
+                                                   std::span<const Variable* const> variables)>
+      backward;
+  bool takes_variables = false;
+};
+Tensor call_custom_gradient(std::span<const Tensor> inputs,
+                            const std::function<CustomForward(std::span<const Tensor>)>& forward);
 
 template <typename R>
 std::vector<std::optional<Tensor>> as_cotangents(R&& r) {
@@ -140,14 +150,28 @@ auto custom_gradient(F f) {
   return [f = std::move(f)](const auto&... xs) -> Tensor {
     const Tensor inputs[] = {Tensor(xs)...};
     return internal::call_custom_gradient(
-        inputs, [&](std::span<const Tensor> in) -> std::pair<Tensor, internal::CustomBackward> {
+        inputs, [&](std::span<const Tensor> in) -> internal::CustomForward {
           auto [y, grad_fn] = [&]<size_t... I>(std::index_sequence<I...>) { return f(in[I]...); }
           (std::make_index_sequence<sizeof...(xs)>{});
-          internal::CustomBackward backward =
-              [g = std::move(grad_fn)](std::span<const std::optional<Tensor>> dys) {
-                return internal::as_cotangents(g(*dys[0]));
-              };
-          return {Tensor(y), std::move(backward)};
+          using G = decltype(grad_fn);
+          internal::CustomForward out;
+          out.y = Tensor(y);
+          if constexpr (std::is_invocable_v<G, const Tensor&, std::span<const Variable* const>>) {
+            out.takes_variables = true;
+            out.backward = [g = std::move(grad_fn)](std::span<const std::optional<Tensor>> dys,
+                                                    std::span<const Variable* const> vars) {
+              auto [dx, dv] = g(*dys[0], vars);
+              std::vector<std::optional<Tensor>> c = internal::as_cotangents(dx);
+              for (auto& t : dv) c.emplace_back(Tensor(t));
+              return c;
+            };
+          } else {
+            out.backward = [g = std::move(grad_fn)](std::span<const std::optional<Tensor>> dys,
+                                                    std::span<const Variable* const>) {
+              return internal::as_cotangents(g(*dys[0]));
+            };
+          }
+          return out;
         });
   };
 }

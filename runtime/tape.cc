@@ -111,6 +111,16 @@ namespace {
 
 // The tapes alive on this thread, innermost last.
 thread_local std::vector<TapeImpl*> tl_tapes;
+// While a custom_gradient's forward runs: the Variables it reads.
+thread_local std::vector<const Variable*>* tl_variable_reads = nullptr;
+
+struct VariableReadCollector {
+  explicit VariableReadCollector(std::vector<const Variable*>* out) : saved(tl_variable_reads) {
+    tl_variable_reads = out;
+  }
+  ~VariableReadCollector() { tl_variable_reads = saved; }
+  std::vector<const Variable*>* saved;
+};
 
 Tensor ones_seed(const Tensor& target) {
   return broadcast_to(gradients::scalar_of(target, 1.0), target.shape());
@@ -156,6 +166,7 @@ void record_custom(std::span<const Tensor> inputs, std::span<const Tensor> outpu
 }
 
 void note_variable_read(const Variable& var) {
+  if (tl_variable_reads) tl_variable_reads->push_back(&var);
   if (!var.trainable()) return;
   // value() itself would recurse into this hook; the Variable's Tensor is reached through a
   // tape-free path.
@@ -451,19 +462,44 @@ Tensor TapeImpl::jacobian(const Tensor& target, const Source& source, bool batch
   return reshape(stacked, out_dims);
 }
 
-Tensor call_custom_gradient(
-    std::span<const Tensor> inputs,
-    const std::function<std::pair<Tensor, CustomBackward>(std::span<const Tensor>)>& forward) {
-  if (!tapes_live()) return forward(inputs).first;
-  std::pair<Tensor, CustomBackward> result;
+Tensor call_custom_gradient(std::span<const Tensor> inputs,
+                            const std::function<CustomForward(std::span<const Tensor>)>& forward) {
+  if (!tapes_live()) return forward(inputs).y;
+  CustomForward result;
+  std::vector<const Variable*> read;
   {
     PauseAllTapes pause;
+    VariableReadCollector collect(&read);
     result = forward(inputs);
   }
+  std::vector<const Variable*> vars;
+  for (const Variable* v : read) {
+    if (v->trainable() && std::find(vars.begin(), vars.end(), v) == vars.end()) vars.push_back(v);
+  }
+  if (!vars.empty() && !result.takes_variables) {
+    throw InvalidArgumentError(
+        cat("custom_gradient: the function reads Variable '", vars[0]->name(),
+            "', so its gradient function must take (dy, variables) and return {input "
+            "cotangents, variable cotangents}"));
+  }
+  // The Variables f read are inputs of the record too (watched as if read outside f).
+  std::vector<Tensor> all(inputs.begin(), inputs.end());
+  for (const Variable* v : vars) all.push_back(v->value());
   // The result gets its own identity: it may be an input or a tensor other ops produced.
-  Tensor y = result.first.alias();
+  Tensor y = result.y.alias();
   const Tensor outputs[] = {y};
-  record_custom(inputs, outputs, std::move(result.second));
+  const size_t expected = all.size();
+  record_custom(all, outputs,
+                [backward = std::move(result.backward), vars,
+                 expected](std::span<const std::optional<Tensor>> dys) {
+                  std::vector<std::optional<Tensor>> c = backward(dys, vars);
+                  if (c.size() != expected) {
+                    throw InvalidArgumentError(
+                        cat("custom_gradient: the gradient function returned ", c.size(),
+                            " cotangent(s) for ", expected, " input(s) and variable(s)"));
+                  }
+                  return c;
+                });
   return y;
 }
 

@@ -178,6 +178,38 @@ TEST(GradientTapeTest, CustomGradientIsFiniteWhereNaiveIsNot) {
   EXPECT_FLOAT_EQ(g->to_vector<float>()[0], 1.f);
 }
 
+TEST(GradientTapeTest, CustomGradientReadingVariables) {
+  Variable v(3.f, {.name = "scale"});
+  // y = x * v with a deliberately scaled-by-10 gradient to show grad_fn is what counts.
+  auto scaled = custom_gradient([&v](const Tensor& x) {
+    Tensor y = x * v;
+    return std::pair{y, [x, &v](const Tensor& dy, std::span<const Variable* const> vars) {
+                       EXPECT_EQ(vars.size(), 1u);
+                       EXPECT_EQ(vars[0], &v);
+                       return std::pair{dy * v * 10.f, std::vector<Tensor>{dy * x * 10.f}};
+                     }};
+  });
+  Variable x(2.f);
+  GradientTape tape;
+  Tensor y = scaled(x);
+  EXPECT_FLOAT_EQ(y.item<float>(), 6.f);
+  auto g = tape.gradient(y, {x, v});
+  EXPECT_FLOAT_EQ(g[0]->item<float>(), 30.f);
+  EXPECT_FLOAT_EQ(g[1]->item<float>(), 20.f);
+}
+
+TEST(GradientTapeTest, CustomGradientReadingVariablesNeedsAVariablesArgument) {
+  Variable v(3.f, {.name = "scale"});
+  auto bad = custom_gradient([&v](const Tensor& x) {
+    return std::pair{x * v, [](const Tensor& dy) { return dy; }};
+  });
+  Variable x(2.f);
+  GradientTape tape;
+  EXPECT_EQ(error_of([&] { bad(x); }),
+            "custom_gradient: the function reads Variable 'scale', so its gradient function must "
+            "take (dy, variables) and return {input cotangents, variable cotangents}");
+}
+
 TEST(GradientTapeTest, WhereDoesNotPoisonTheGradientWithTheUnselectedBranch) {
   Variable x(constant({-1.f, 0.f, 4.f}));
   GradientTape tape;
