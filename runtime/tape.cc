@@ -420,10 +420,6 @@ Tensor TapeImpl::jacobian(const Tensor& target, const Source& source, bool batch
                                    " and source ", src.shape(),
                                    " need the same leading (batch) dimension"));
   }
-  if (target.is_symbolic()) {
-    throw UnimplementedError(
-        cat("GradientTape.", what, " inside kiln::function is not supported yet"));
-  }
   begin_use(what);
   pause();
   struct Resume {

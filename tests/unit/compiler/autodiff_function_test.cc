@@ -126,6 +126,25 @@ TEST(AutodiffFunctionTest, UnrecordedOpsStayOutOfTheGradient) {
             std::string::npos);
 }
 
+std::tuple<Tensor, Tensor> jacobians(const Tensor& x) {
+  GradientTape tape({.persistent = true});
+  tape.watch(x);
+  Tensor y = square(x) * 3.f;
+  return {tape.jacobian(y, x), tape.batch_jacobian(y, x)};
+}
+
+TEST(AutodiffFunctionTest, JacobiansCompiled) {
+  Tensor x = constant({{1.f, 2.f}, {3.f, 4.f}});
+  auto [je, be] = jacobians(x);
+  auto fn = function(jacobians);
+  auto [jc, bc] = fn(x);
+  EXPECT_EQ(jc.shape(), (Shape{2, 2, 2, 2}));
+  EXPECT_EQ(bc.shape(), (Shape{2, 2, 2}));
+  expect_near(je, jc);
+  expect_near(be, bc);
+  EXPECT_EQ(bc.to_vector<float>(), (std::vector<float>{6, 0, 0, 12, 18, 0, 0, 24}));
+}
+
 TEST(AutodiffFunctionTest, SecondOrderCompiled) {
   auto fn = function(second_derivative);
   EXPECT_FLOAT_EQ(fn(constant(2.f)).item<float>(), 12.f);
