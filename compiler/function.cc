@@ -45,12 +45,34 @@ class ConcreteImpl {
   std::string optimized_ir;
   std::unique_ptr<compiler::Executable> executable;
   double trace_seconds = 0, pass_seconds = 0, compile_seconds = 0;
+  // Variables the trace captured: extra arguments after the user's (in this order), and, for
+  // those it wrote, extra results after the user's (in this order).
+  std::vector<std::shared_ptr<internal::VariableState>> captured, written;
+  size_t num_user_results = 0;
 
-  std::vector<Tensor> run(std::span<const Tensor> args) const {
-    if (args.size() != arg_types.size()) {
-      throw InvalidArgumentError(
-          cat(name, ": expected ", arg_types.size(), " argument(s) but got ", args.size()));
+  std::vector<Tensor> run(std::span<const Tensor> user_args) const {
+    if (user_args.size() + captured.size() != arg_types.size()) {
+      throw InvalidArgumentError(cat(name, ": expected ", arg_types.size() - captured.size(),
+                                     " argument(s) but got ", user_args.size()));
     }
+    if (!captured.empty()) {
+      std::vector<Tensor> all(user_args.begin(), user_args.end());
+      for (const auto& v : captured) all.push_back(v->value);
+      return store_variables(run_all(all));
+    }
+    return run_all(user_args);
+  }
+
+  // Stores the written Variables' new values and drops them from the results.
+  std::vector<Tensor> store_variables(std::vector<Tensor> results) const {
+    for (size_t i = 0; i < written.size(); ++i) {
+      written[i]->value = results[num_user_results + i];
+    }
+    results.resize(num_user_results);
+    return results;
+  }
+
+  std::vector<Tensor> run_all(std::span<const Tensor> args) const {
     constexpr size_t kInline = 8;
     const void* arg_inline[kInline];
     void* res_inline[kInline];
@@ -214,6 +236,12 @@ std::shared_ptr<ConcreteImpl> build(const FunctionOptions& options, std::span<co
     for (const ir::Type& t : types) args.push_back(trace.add_argument(t));
     std::vector<Tensor> results = thunk(ctx, args);
     trace.set_results(results);
+    impl->num_user_results = results.size();
+    for (const VariableCapture& c : trace.variables()) {
+      impl->captured.push_back(c.state);
+      impl->arg_types.push_back(ir::Type{c.state->value.dtype(), c.state->value.shape()});
+      if (c.written) impl->written.push_back(c.state);
+    }
   }
   impl->trace_seconds = seconds_since(t0);
   impl->traced_ir = ir::print(module);

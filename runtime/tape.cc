@@ -165,19 +165,11 @@ void record_custom(std::span<const Tensor> inputs, std::span<const Tensor> outpu
   }
 }
 
-void note_variable_read(const Variable& var) {
+void note_variable_read(const Variable& var, const Tensor& value) {
   if (tl_variable_reads) tl_variable_reads->push_back(&var);
   if (!var.trainable()) return;
-  // value() itself would recurse into this hook; the Variable's Tensor is reached through a
-  // tape-free path.
   for (TapeImpl* tape : tl_tapes) {
-    if (tape->recording() && tape->watch_accessed_variables()) {
-      const int saved = tl_live_tapes;
-      tl_live_tapes = 0;
-      const Tensor& value = var.value();
-      tl_live_tapes = saved;
-      tape->watch_variable(var, value);
-    }
+    if (tape->recording() && tape->watch_accessed_variables()) tape->watch_variable(var, value);
   }
 }
 
@@ -519,7 +511,7 @@ void GradientTape::watch(const Tensor& t) { impl_->watch(t); }
 
 void GradientTape::watch(const Variable& v) {
   const int saved = internal::tl_live_tapes;
-  internal::tl_live_tapes = 0;
+  internal::tl_live_tapes = 0;  // read without notifying the tapes
   const Tensor& value = v.value();
   internal::tl_live_tapes = saved;
   impl_->watch_variable(v, value);

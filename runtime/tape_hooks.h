@@ -30,8 +30,12 @@ using CustomBackward =
 void record_custom(std::span<const Tensor> inputs, std::span<const Tensor> outputs,
                    CustomBackward backward);
 
-// Tells recording tapes that watch accessed variables that `var` was read (it becomes a source).
-void note_variable_read(const Variable& var);
+// Tells recording tapes that watch accessed variables that `var` was read as `value` (which
+// becomes a source for it).
+void note_variable_read(const Variable& var, const Tensor& value);
+
+// True while a kiln::function trace is active on this thread (runtime/trace.h).
+bool tracing();
 
 // Pauses every tape on this thread while alive (custom_gradient's forward computation).
 class PauseAllTapes {

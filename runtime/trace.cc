@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstring>
 
+#include "runtime/dispatch.h"
 #include "support/error.h"
 #include "support/str.h"
 
@@ -12,6 +13,32 @@ namespace {
 
 thread_local TraceContext* current_trace = nullptr;
 std::atomic<uint64_t> next_trace_id{1};
+
+// A Variable's name as an IR argument name: name characters only, not starting with a digit,
+// unique among the block's arguments.
+std::string argument_name(const ir::Block& block, std::string_view name) {
+  std::string base;
+  for (char c : name) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '_' || c == '.';
+    base += ok ? c : '_';
+  }
+  // Unnamed arguments print as %argN: keep clear of those too.
+  const bool argn = base.size() > 3 && base.compare(0, 3, "arg") == 0 &&
+                    base.find_first_not_of("0123456789", 3) == std::string::npos;
+  if (base.empty() || (base[0] >= '0' && base[0] <= '9') || base[0] == '.' || argn) {
+    base = "v_" + base;
+  }
+  auto taken = [&](const std::string& n) {
+    for (int i = 0; i < block.num_arguments(); ++i) {
+      if (block.argument(i)->name() == n) return true;
+    }
+    return false;
+  };
+  std::string out = base;
+  for (int k = 1; taken(out); ++k) out = cat(base, "_", k);
+  return out;
+}
 
 }  // namespace
 
@@ -28,6 +55,37 @@ TraceContext::TraceContext(ir::Block* block, ir::Block::OpList::iterator pos)
 TraceContext::~TraceContext() { current_trace = previous_; }
 
 TraceContext* TraceContext::current() { return current_trace; }
+
+namespace internal {
+bool tracing() { return current_trace != nullptr; }
+}  // namespace internal
+
+const Tensor& TraceContext::read_variable(const Variable& v) {
+  for (VariableCapture& c : variables_) {
+    if (c.state == v.state()) return c.current;
+  }
+  if (!fn_) {
+    throw FailedPreconditionError(
+        cat("Variable '", v.name(), "' cannot be captured here (no function is being traced)"));
+  }
+  VariableCapture c;
+  c.state = v.state();
+  c.argument = add_argument(ir::Type{v.dtype(), v.shape()}, argument_name(fn_->body(), v.name()));
+  c.current = c.argument;
+  variables_.push_back(std::move(c));
+  return variables_.back().current;
+}
+
+void TraceContext::write_variable(const Variable& v, const Tensor& value) {
+  read_variable(v);
+  for (VariableCapture& c : variables_) {
+    if (c.state != v.state()) continue;
+    const Tensor operand[] = {Tensor::symbolic(value_of(value), id_)};
+    c.current = dispatch_untaped(ir::OpKind::kStopGradient, operand);
+    c.written = true;
+    return;
+  }
+}
 
 Tensor TraceContext::add_argument(const ir::Type& type, std::string name) {
   if (!fn_) throw InternalError("TraceContext: no function to add an argument to");
@@ -61,6 +119,9 @@ void TraceContext::set_results(std::span<const Tensor> results) {
   if (!fn_) throw InternalError("TraceContext: no function to return from");
   std::vector<ir::Value*> values;
   for (const Tensor& t : results) values.push_back(value_of(t));
+  for (const VariableCapture& c : variables_) {
+    if (c.written) values.push_back(value_of(c.current));
+  }
   builder_.create_return(std::move(values));
 }
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -10,8 +11,18 @@
 #include "ir/builder.h"
 #include "ir/function.h"
 #include "runtime/tensor.h"
+#include "runtime/variable.h"
 
 namespace kiln {
+
+// A Variable the traced function reads or writes: an extra argument (its value at call time)
+// and, if written, an extra result (its final value, stored back after the call).
+struct VariableCapture {
+  std::shared_ptr<internal::VariableState> state;
+  Tensor argument;  // the symbolic argument
+  Tensor current;   // the value reads see now (the argument, or the last value written)
+  bool written = false;
+};
 
 class TraceContext {
  public:
@@ -36,8 +47,17 @@ class TraceContext {
   // The IR value for `t` in this trace: its own value if symbolic, a `const` op holding its
   // contents if concrete (one per captured tensor). Throws if `t` belongs to another trace.
   ir::Value* value_of(const Tensor& t);
-  // Ends the function with `return` of `results`.
+  // Ends the function with `return` of `results`, followed by the final values of the Variables
+  // the trace wrote (in capture order).
   void set_results(std::span<const Tensor> results);
+
+  // The traced value of `v`: on first use it becomes an extra argument of the function.
+  const Tensor& read_variable(const Variable& v);
+  // `v := value` in the trace (dtype and shape already checked). Gradients do not flow through
+  // an assignment: later reads see the value behind a stop_gradient.
+  void write_variable(const Variable& v, const Tensor& value);
+  // The Variables captured so far, in argument order.
+  const std::deque<VariableCapture>& variables() const { return variables_; }
 
  private:
   ir::Function* fn_;
@@ -47,6 +67,7 @@ class TraceContext {
   // Captured concrete tensors → their const op result (keeps each capture one const).
   std::unordered_map<const internal::TensorImpl*, ir::Value*> captures_;
   std::vector<Tensor> keep_alive_;
+  std::deque<VariableCapture> variables_;  // stable addresses: reads hand out references
 };
 
 }  // namespace kiln

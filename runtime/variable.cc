@@ -42,38 +42,55 @@ void check_dtype(std::string_view op, const std::string& name, DType want, DType
 }  // namespace
 
 Variable::Variable(const Tensor& initial, VariableOptions options)
-    : name_(std::move(options.name)),
-      trainable_(options.trainable),
-      id_(g_next_id.fetch_add(1)),
-      value_(initial.alias()) {
+    : state_(std::make_shared<internal::VariableState>()) {
+  state_->name = std::move(options.name);
+  state_->trainable = options.trainable;
+  state_->id = g_next_id.fetch_add(1);
   require_concrete("Variable", initial);
+  state_->value = initial.alias();
+}
+
+const Tensor& Variable::read_hooked() const {
+  const Tensor* t = &state_->value;
+  if (TraceContext* trace = TraceContext::current()) t = &trace->read_variable(*this);
+  if (internal::tapes_live()) internal::note_variable_read(*this, *t);
+  return *t;
 }
 
 void Variable::set(const Tensor& x) {
-  if (value_.storage_is_unique()) {
-    std::memmove(value_.mutable_raw_data(), x.raw_data(),
-                 value_.num_elements() * dtype_size(value_.dtype()));
+  if (state_->value.storage_is_unique()) {
+    std::memmove(state_->value.mutable_raw_data(), x.raw_data(),
+                 state_->value.num_elements() * dtype_size(state_->value.dtype()));
   } else {
-    value_ = x.alias();  // share x's storage; a later in-place write copies first
+    state_->value = x.alias();  // share x's storage; a later in-place write copies first
   }
 }
 
 void* Variable::writable_data() {
-  if (!value_.storage_is_unique()) {
-    value_ = from_buffer(value_.raw_data(), value_.dtype(), value_.shape());
+  if (!state_->value.storage_is_unique()) {
+    state_->value =
+        from_buffer(state_->value.raw_data(), state_->value.dtype(), state_->value.shape());
   }
-  return value_.mutable_raw_data();
+  return state_->value.mutable_raw_data();
+}
+
+void Variable::check_value(std::string_view op, const Tensor& x) const {
+  if (!x.defined()) throw InvalidArgumentError(cat(op, ": the value is an empty Tensor"));
+  check_dtype(op, state_->name, dtype(), x.dtype());
 }
 
 void Variable::assign(const Tensor& x) {
-  require_eager("assign", name_);
-  require_concrete("assign", x);
-  check_dtype("assign", name_, dtype(), x.dtype());
+  check_value("assign", x);
   if (!(x.shape() == shape())) {
-    throw InvalidArgumentError(cat("assign: Cannot assign to variable '", name_,
+    throw InvalidArgumentError(cat("assign: Cannot assign to variable '", state_->name,
                                    "' due to variable shape ", shape(), " and value shape ",
                                    x.shape(), " are incompatible"));
   }
+  if (TraceContext* trace = TraceContext::current()) {
+    trace->write_variable(*this, x);
+    return;
+  }
+  require_concrete("assign", x);
   set(x);
 }
 
@@ -81,24 +98,31 @@ void Variable::assign_add(const Tensor& delta) { update(ir::OpKind::kAdd, "assig
 void Variable::assign_sub(const Tensor& delta) { update(ir::OpKind::kSub, "assign_sub", delta); }
 
 void Variable::update(ir::OpKind kind, std::string_view op, const Tensor& delta) {
-  require_eager(op, name_);
-  require_concrete(op, delta);
-  check_dtype(op, name_, dtype(), delta.dtype());
+  check_value(op, delta);
   auto b = broadcast_shapes(shape(), delta.shape());
   if (!b || !(*b == shape())) {
-    throw InvalidArgumentError(cat(op, ": Cannot update variable '", name_, "' with shape ",
+    throw InvalidArgumentError(cat(op, ": Cannot update variable '", state_->name, "' with shape ",
                                    shape(), " using a Tensor with shape ", delta.shape(),
                                    ", shapes must be equal"));
   }
-  if (!value_.storage_is_unique()) {
-    value_ = dispatch(kind, {value_, delta});
+  if (TraceContext* trace = TraceContext::current()) {
+    const Tensor current = trace->read_variable(*this);
+    const Tensor operands[] = {current, delta};
+    trace->write_variable(*this, dispatch_untaped(kind, operands));
+    return;
+  }
+  require_concrete(op, delta);
+  if (!state_->value.storage_is_unique()) {
+    // A new value no tape has seen: gradients do not flow through assignments.
+    const Tensor operands[] = {state_->value, delta};
+    state_->value = dispatch_untaped(kind, operands);
     return;
   }
   // In place: elementwise kernels may write over an input of the output's shape.
-  const kernels::View in[2] = {{value_.raw_data(), dtype(), &value_.shape()},
+  const kernels::View in[2] = {{state_->value.raw_data(), dtype(), &state_->value.shape()},
                                {delta.raw_data(), delta.dtype(), &delta.shape()}};
-  throw_if_error(kernels::run(kind, {}, in,
-                              kernels::MutableView{value_.mutable_raw_data(), dtype(), &shape()}));
+  throw_if_error(kernels::run(
+      kind, {}, in, kernels::MutableView{state_->value.mutable_raw_data(), dtype(), &shape()}));
 }
 
 VariableSlice Variable::operator[](std::string_view index) {
@@ -110,8 +134,8 @@ VariableSlice Variable::index(std::initializer_list<Index> indices) {
 }
 
 std::string Variable::to_string() const {
-  return cat("<kiln.Variable '", name_, "' shape=", shape(), " dtype=", dtype_name(dtype()),
-             ", value=", value_.to_string(), ">");
+  return cat("<kiln.Variable '", state_->name, "' shape=", shape(), " dtype=", dtype_name(dtype()),
+             ", value=", state_->value.to_string(), ">");
 }
 
 std::ostream& operator<<(std::ostream& os, const Variable& v) { return os << v.to_string(); }

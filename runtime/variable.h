@@ -4,10 +4,12 @@
 // check dtype and shape first and leave the value untouched when they fail. Storage is
 // copy-on-write: Tensors read from a Variable before an assign keep their old values.
 //
-// Limitation (for now): inside kiln::function a Variable is captured like any concrete Tensor,
-// i.e. its value at trace time becomes a constant of the traced function, and assigning to a
-// Variable while tracing is an error. Tracing Variables as IR reads/writes comes later; the
-// unique id() is what that will key on.
+// Inside kiln::function a Variable is not baked in: the first read or write of it in a trace
+// makes it an extra (captured) argument of the traced function, reads see the latest value
+// written in the trace, and the final value of every Variable the trace wrote becomes an extra
+// result that the call stores back. So reads and writes keep program order, and each call sees
+// the Variable's value at call time. A Variable is a handle on shared state: the compiled
+// function keeps it alive and finds it even after the Variable object moved.
 #pragma once
 
 #include <cstdint>
@@ -23,6 +25,15 @@ namespace kiln {
 namespace ir {
 enum class OpKind : uint16_t;
 }
+
+namespace internal {
+struct VariableState {
+  std::string name;
+  bool trainable = true;
+  uint64_t id = 0;
+  Tensor value;
+};
+}  // namespace internal
 
 struct VariableOptions {
   std::string name = "Variable";
@@ -62,19 +73,22 @@ class Variable {
   explicit Variable(S initial, VariableOptions options = {})
       : Variable(constant(initial), std::move(options)) {}
 
-  const std::string& name() const { return name_; }
-  bool trainable() const { return trainable_; }
-  DType dtype() const { return value_.dtype(); }
-  const Shape& shape() const { return value_.shape(); }
-  int rank() const { return value_.rank(); }
+  const std::string& name() const { return state_->name; }
+  bool trainable() const { return state_->trainable; }
+  DType dtype() const { return state_->value.dtype(); }
+  const Shape& shape() const { return state_->value.shape(); }
+  int rank() const { return state_->value.rank(); }
   // Unique for the life of the process (never reused).
-  uint64_t id() const { return id_; }
+  uint64_t id() const { return state_->id; }
+  // Internal: the shared state (kiln::function keeps the Variables it captured by this).
+  const std::shared_ptr<internal::VariableState>& state() const { return state_; }
 
   // The current value. A copy of the returned Tensor keeps this value across later assigns.
-  // Reading it while a GradientTape records makes the tape watch it (if trainable).
+  // Reading it while a GradientTape records makes the tape watch it (if trainable); reading it
+  // while tracing gives the traced function's symbolic value of it.
   const Tensor& value() const {
-    if (internal::tapes_live()) internal::note_variable_read(*this);
-    return value_;
+    if (internal::tapes_live() || internal::tracing()) return read_hooked();
+    return state_->value;
   }
   operator const Tensor&() const { return value(); }
 
@@ -85,15 +99,15 @@ class Variable {
   // C++ scalars take the Variable's dtype and are broadcast (v.assign(0) zeroes v).
   template <Scalar S>
   void assign(S s) {
-    assign(broadcast_to(scalar_like(value_, static_cast<double>(s), "assign"), shape()));
+    assign(broadcast_to(scalar_like(value(), static_cast<double>(s), "assign"), shape()));
   }
   template <Scalar S>
   void assign_add(S s) {
-    assign_add(scalar_like(value_, static_cast<double>(s), "assign_add"));
+    assign_add(scalar_like(value(), static_cast<double>(s), "assign_add"));
   }
   template <Scalar S>
   void assign_sub(S s) {
-    assign_sub(scalar_like(value_, static_cast<double>(s), "assign_sub"));
+    assign_sub(scalar_like(value(), static_cast<double>(s), "assign_sub"));
   }
 
   // Sliced access: v["0, 1"].assign(42), v[":, 2"].assign(t), v.index({0, kiln::all}).
@@ -115,10 +129,12 @@ class Variable {
   // value := value op delta (add/sub), in place when the storage is not shared.
   void update(ir::OpKind kind, std::string_view op, const Tensor& delta);
 
-  std::string name_;
-  bool trainable_;
-  uint64_t id_;
-  Tensor value_;
+  // Checks that `x` is a defined Tensor of the Variable's dtype (for `op`'s message).
+  void check_value(std::string_view op, const Tensor& x) const;
+  // value() while a tape or a trace is active.
+  const Tensor& read_hooked() const;
+
+  std::shared_ptr<internal::VariableState> state_;
 };
 
 template <Scalar S>
