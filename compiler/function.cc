@@ -365,6 +365,13 @@ static void record_trace(FunctionCore::State& st, const FunctionOptions& options
   st.totals.trace_seconds += impl.trace_seconds;
   st.totals.pass_seconds += impl.pass_seconds;
   st.totals.compile_seconds += impl.compile_seconds;
+  if (options.on_retrace == RetracePolicy::kWarn && options.warn_after_traces > 0 &&
+      rec.index + 1 >= options.warn_after_traces) {
+    std::cerr << "kiln: warning: " << rec.index + 1 << " traces of " << options.name
+              << " so far; the latest " << rec.signature << " because " << rec.reason
+              << ". Tracing is expensive: keep Tensor shapes and dtypes and the non-Tensor "
+                 "arguments the same from call to call.\n";
+  }
   if (const char* env = std::getenv("KILN_LOG_RETRACES"); env && *env && *env != '0') {
     std::cerr << "kiln: tracing " << options.name << rec.signature << " #" << rec.index << ": "
               << rec.reason << "\n";
@@ -440,6 +447,13 @@ std::shared_ptr<ConcreteImpl> FunctionCore::get_or_build(
       entry->last_use = ++state_->clock;
       if (count_hit) ++state_->hits;
       return entry->impl.get();  // waits while another thread builds it; rethrows its error
+    }
+    if (options_.on_retrace == RetracePolicy::kError && !state_->traced_signatures.empty()) {
+      const std::vector<ir::Type> types = types_fn();
+      throw FailedPreconditionError(cat(
+          options_.name, ": unexpected retrace for ", signature_string(describe(types, statics)),
+          " (", retrace_reason(state_->traced_signatures, describe(types, statics)),
+          "); this function's RetracePolicy is kError"));
     }
     auto entry = std::make_shared<State::Entry>();
     entry->impl = promise.get_future().share();

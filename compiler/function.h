@@ -39,6 +39,13 @@ struct TensorSpec {
   DType dtype;
 };
 
+// What a retrace (a trace after the first) does beyond being logged with its reason.
+enum class RetracePolicy {
+  kAllow,  // trace silently
+  kWarn,   // from the `warn_after_traces`-th trace on, print a warning with the reason (as TF)
+  kError,  // throw FailedPreconditionError naming the reason; the cache stays as it was
+};
+
 struct FunctionOptions {
   std::string name = "fn";  // the IR function's name (@name) and the name in error messages
   // The pass pipeline run on every trace (see passes/pass_manager.h, kDefaultPipeline).
@@ -46,6 +53,8 @@ struct FunctionOptions {
   // The cache keeps at most this many specializations, dropping the least recently used
   // (0 = unbounded).
   int64_t max_cache_entries = 64;
+  RetracePolicy on_retrace = RetracePolicy::kWarn;
+  int warn_after_traces = 5;
 };
 
 namespace config {

@@ -13,6 +13,7 @@
 
 #include "runtime/ops.h"
 #include "support/error.h"
+#include "tests/unit/error_util.h"
 
 namespace kiln {
 namespace {
@@ -162,6 +163,37 @@ TEST(FunctionTest, TraceLogSaysWhyEachTraceHappened) {
   EXPECT_EQ(stats.hits, 1);
   EXPECT_EQ(stats.traces, 3);
   EXPECT_GT(stats.compile_seconds, 0);
+}
+
+TEST(FunctionTest, RetraceErrorPolicy) {
+  auto f = function([](const Tensor& x) { return x * 2; },
+                    {.name = "strict", .on_retrace = RetracePolicy::kError});
+  f(constant({1.f, 2.f}));
+  f(constant({3.f, 4.f}));  // same signature: fine
+  EXPECT_EQ(error_of([&] {
+              f(constant({1.f, 2.f, 3.f}));
+            }),
+            "strict: unexpected retrace for (f32[3]) (arg 0: shape [2] -> [3]); this function's "
+            "RetracePolicy is kError");
+  EXPECT_EQ(f.trace_count(), 1);
+  EXPECT_EQ(f.cache_stats().entries, 1);
+}
+
+TEST(FunctionTest, ManyRetracesWarn) {
+  auto f =
+      function([](const Tensor& x) { return x * 2; }, {.name = "shapes", .warn_after_traces = 3});
+  ::testing::internal::CaptureStderr();
+  f(constant({1.f}));
+  f(constant({1.f, 2.f}));
+  const std::string quiet = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(quiet, "");
+  ::testing::internal::CaptureStderr();
+  f(constant({1.f, 2.f, 3.f}));
+  const std::string warned = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(warned.find("kiln: warning: 3 traces of shapes so far; the latest (f32[3]) because "
+                        "arg 0: shape [2] -> [3]."),
+            std::string::npos)
+      << warned;
 }
 
 TEST(FunctionTest, KilnDumpWritesNumberedFiles) {
