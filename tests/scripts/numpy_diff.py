@@ -46,9 +46,10 @@ SKIP = {
 
 # Tolerances per op for float results: an element passes if it is within `ulp` float32 ulps of
 # the reference or within `atol` of it (atol covers results near 0 of ops that lose relative
-# accuracy there, e.g. sin near a multiple of pi). The references of transcendental ops are
-# computed in float64 and rounded once, so `ulp` is kiln's own error. Ops not listed are exact:
-# IEEE arithmetic (add sub mul div sqrt), rounding, comparisons, data movement.
+# accuracy there, e.g. sin near a multiple of pi); ulps are those of the result's dtype. The
+# references of transcendental ops are computed in float64 and rounded once, so `ulp` is kiln's
+# own error. Ops not listed are exact: IEEE arithmetic (add sub mul div sqrt), rounding,
+# comparisons, data movement.
 TOL = {
     "exp": (2, 0), "log": (2, 0), "expm1": (2, 0), "log1p": (2, 0), "rsqrt": (2, 0),
     "pow": (2, 0),
@@ -173,9 +174,13 @@ def kir_function(op, cases):
 
 
 def ordered_bits(x):
-    """float32 -> int64 such that adjacent floats differ by 1 (-0 and +0 coincide)."""
-    i = np.asarray(x, dtype=np.float32).view(np.int32).astype(np.int64)
-    return np.where(i < 0, -(i & 0x7FFFFFFF), i)
+    """Floats -> int64 such that adjacent floats of x's dtype differ by 1 (-0 and +0 coincide).
+    Works for any IEEE dtype of up to 64 bits (float16/32/64)."""
+    x = np.asarray(x)
+    bits = 8 * x.dtype.itemsize
+    i = x.view(np.dtype(f"i{x.dtype.itemsize}")).astype(np.int64)
+    mag = i & ((1 << (bits - 1)) - 1)
+    return np.where(i < 0, -mag, mag)
 
 
 def compare(op, got, want, sum_scale):
@@ -356,9 +361,9 @@ def ignore(f):
         return f()
 
 
-def f64(f, dt="f32"):
-    """An elementwise reference computed in float64 and rounded once to `dt`."""
-    return lambda x: ignore(lambda: np.asarray(f(x.astype(np.float64))).astype(NP_DTYPE[dt]))
+def f64(f):
+    """An elementwise reference computed in float64 and rounded once to x's dtype."""
+    return lambda x: ignore(lambda: np.asarray(f(x.astype(np.float64))).astype(x.dtype))
 
 
 # ---- Elementwise ---------------------------------------------------------------------------
