@@ -31,7 +31,8 @@ using kiln::cat;
 
 constexpr const char* kUsage = R"(usage: kiln-run FILE.kir [options]
   --inputs=a.npy,b.npy      one .npy file per function argument, in order
-  --outputs=DIR/            write result i to DIR/<mode>.<i>.npy (mode: eager or compiled)
+  --outputs=DIR/            write result i to DIR/<mode>.<i>.npy (mode: eager or compiled);
+                            a name ending in '/' is created if missing
   --outputs=r0.npy,r1.npy   ... or to these files (one per result; --mode=eager|compiled only)
   --mode=eager|compiled|both
                             eager: the reference interpreter over the eager kernels;
@@ -278,6 +279,11 @@ int run(const Flags& flags) {
   const size_t num_results = fn->result_types().size();
   if (!flags.outputs.empty()) {
     const std::vector<std::string> files = split_list(flags.outputs);
+    if (files.size() == 1 && files[0].back() == '/' && !std::filesystem::is_directory(files[0])) {
+      std::error_code ec;
+      std::filesystem::create_directories(files[0], ec);
+      if (ec) throw Failure{cat("cannot create directory '", files[0], "': ", ec.message())};
+    }
     const bool dir = files.size() == 1 && std::filesystem::is_directory(files[0]);
     if (!dir && flags.mode == "both") {
       throw Failure{"--mode=both writes eager and compiled results: --outputs must be a directory"};
