@@ -283,11 +283,14 @@ def check_op(tool, workdir, op, cases, verbose):
     results = run_each(tool, workdir, op, cases, None, failures)
     if op in ELEMENTWISE:
         # The default pipeline fuses elementwise ops into loops; without passes each op lowers
-        # on its own, another code path. Its cases with broadcasts, rank-0 operands or edge
-        # values (the rest would add run time, not coverage) run again that way.
-        picked = [k for k, c in enumerate(cases)
-                  if c.bcast is not None or k == len(cases) - 1
-                  or any(x.ndim == 0 or (x.ndim == 1 and x.size > 20) for x in c.inputs)]
+        # on its own, another code path. A sample runs again that way (all cases would double
+        # the run time): the first case with a broadcast, the first with a rank-0 operand, and
+        # the edge values (the longest 1-D input).
+        bcast = [k for k, c in enumerate(cases) if c.bcast is not None]
+        scalar = [k for k, c in enumerate(cases) if any(x.ndim == 0 for x in c.inputs)]
+        edge = max(range(len(cases)), key=lambda k: max(
+            [x.size if x.ndim == 1 else 0 for x in cases[k].inputs] + [0]))
+        picked = sorted(set(bcast[:1] + scalar[:1] + [edge]))
         unfused = run_each(tool, os.path.join(workdir, "unfused"), op,
                            [cases[k] for k in picked], "", failures)
         for k, r in zip(picked, unfused):
