@@ -771,6 +771,22 @@ def gen_arg(op):
     return cases
 
 
+def cumsum_ref(x, axis, exclusive, reverse):
+    """TF's cumsum in float64 / int64 (rounded or wrapped once at the end); also returns the
+    running sums of |x| that bound the float rounding error."""
+    wide = x.astype(np.float64 if x.dtype.kind == "f" else np.int64)
+    if x.ndim == 0:
+        return (np.zeros_like(x) if exclusive else x.copy()), np.abs(wide)
+    v = np.flip(wide, axis) if reverse else wide
+    if exclusive:  # shift by one along the axis, starting from 0
+        zero = np.zeros_like(np.take(v, [0], axis=axis))
+        v = np.concatenate([zero, np.take(v, range(v.shape[axis] - 1), axis=axis)], axis)
+    s, a = np.cumsum(v, axis=axis), np.cumsum(np.abs(v), axis=axis)
+    if reverse:
+        s, a = np.flip(s, axis), np.flip(a, axis)
+    return s.astype(x.dtype), a
+
+
 def gen_cumsum(op):
     cases = []
     for dt in FLOATS + INTS:
@@ -779,23 +795,16 @@ def gen_cumsum(op):
             for exclusive in (False, True):
                 for reverse in (False, True):
                     x = rand(dt, shape)
-                    x64 = x.astype(np.float64 if dt in FLOATS else np.int64)
-                    ax = axis if x.ndim else None
-                    y = x64 if x.ndim == 0 else (np.flip(x64, ax) if reverse else x64)
-                    s = y if x.ndim == 0 else np.cumsum(y, axis=ax)
-                    a = np.abs(y) if x.ndim == 0 else np.cumsum(np.abs(y), axis=ax)
-                    if exclusive:
-                        s = s - y if dt in FLOATS else s - y
-                        a = a - np.abs(y)
-                    if reverse and x.ndim:
-                        s, a = np.flip(s, ax), np.flip(a, ax)
-                    want = s.astype(x.dtype)  # int32 wraps, float rounds once
+                    want, scale = cumsum_ref(x, axis, exclusive, reverse)
                     attrs = {"axis": axis}
                     if exclusive:
                         attrs["exclusive"] = True
                     if reverse:
                         attrs["reverse"] = True
-                    cases.append(Case([x], want, attrs, sum_scale=a))
+                    cases.append(Case([x], want, attrs, sum_scale=scale))
+    big = rand_i32((3, 5), 2**29, 2**30)  # int32 running sums wrap
+    want, _ = cumsum_ref(big, 1, False, False)
+    cases.append(Case([big], want, {"axis": 1}))
     return cases
 
 
