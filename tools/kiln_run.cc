@@ -17,6 +17,7 @@
 
 #include "compiler/compile.h"
 #include "ir/evaluator.h"
+#include "ir/ops.h"
 #include "ir/parser.h"
 #include "ir/verifier.h"
 #include "passes/pass_manager.h"
@@ -42,6 +43,7 @@ constexpr const char* kUsage = R"(usage: kiln-run FILE.kir [options]
   --rtol=R --atol=A         --mode=both: float results agree if |e - c| <= A + R * |e|
                             (default 1e-5 and 1e-6); integer and bool results must be equal
   --function=NAME           the function to run when the file has several
+Arguments with unknown dims ('?') take the input's shape; compiled code is specialized to it.
   --print                   print each result (NumPy-style) to stdout
 )";
 
@@ -133,17 +135,51 @@ std::vector<kiln::ir::Literal> run_eager(const kiln::ir::Function& fn,
   return std::move(*results);
 }
 
+// Gives the ops of `block` the types inferred from its (already set) argument types.
+absl::Status reinfer_types(kiln::ir::Block& block) {
+  for (auto& op : block.ops()) {
+    const kiln::ir::OpClass cls = kiln::ir::op_info(op->kind()).cls;
+    if (cls == kiln::ir::OpClass::kConstant || cls == kiln::ir::OpClass::kTerminator) continue;
+    std::vector<kiln::ir::Type> in;
+    for (int i = 0; i < op->num_operands(); ++i) in.push_back(op->operand(i)->type());
+    std::vector<kiln::ir::Type> out;
+    if (cls == kiln::ir::OpClass::kFusion) {
+      kiln::ir::Block& region = *op->region();
+      for (int i = 0; i < region.num_arguments(); ++i) region.argument(i)->set_type(in[i]);
+      if (absl::Status s = reinfer_types(region); !s.ok()) return s;
+      const kiln::ir::Op& yield = *region.ops().back();
+      for (int i = 0; i < yield.num_operands(); ++i) out.push_back(yield.operand(i)->type());
+    } else {
+      absl::StatusOr<std::vector<kiln::ir::Type>> types =
+          kiln::ir::infer_types(op->kind(), in, op->attrs());
+      if (!types.ok()) return types.status();
+      out = std::move(*types);
+    }
+    for (int i = 0; i < op->num_results(); ++i) op->result(i)->set_type(out[i]);
+  }
+  return absl::OkStatus();
+}
+
+// Compiled code needs fully defined types: arguments with unknown dims take the inputs' shapes
+// and every op's type is inferred again.
+void specialize(kiln::ir::Module& module, kiln::ir::Function& fn,
+                const std::vector<kiln::ir::Literal>& args) {
+  bool changed = false;
+  for (int i = 0; i < fn.body().num_arguments(); ++i) {
+    kiln::ir::Value* a = fn.body().argument(i);
+    if (!(a->type() == args[i].type())) a->set_type(args[i].type()), changed = true;
+  }
+  if (!changed) return;
+  absl::Status s = reinfer_types(fn.body());
+  if (s.ok()) s = kiln::ir::verify(module);
+  if (!s.ok()) throw Failure{cat("compiled: specializing to the input shapes: ", s.message())};
+}
+
 // Runs the pass pipeline on `module` (changing it), compiles `fn` and runs it.
 std::vector<kiln::ir::Literal> run_compiled(kiln::ir::Module& module, kiln::ir::Function& fn,
                                             const std::vector<kiln::ir::Literal>& args,
                                             const Flags& flags) {
-  for (int i = 0; i < fn.body().num_arguments(); ++i) {
-    const kiln::ir::Type& t = fn.body().argument(i)->type();
-    if (!t.shape.is_fully_defined()) {
-      throw Failure{cat("compiled: argument ", argument_name(fn, i), " has type ", t.to_string(),
-                        "; compiling needs fully defined types (use --mode=eager)")};
-    }
-  }
+  specialize(module, fn, args);
   kiln::KernelEvaluator evaluator;
   kiln::passes::PassManager pm(kiln::passes::PassContext{.evaluator = &evaluator});
   if (absl::Status s = pm.add_pipeline(flags.passes); !s.ok()) throw Failure{cat(s.message())};
