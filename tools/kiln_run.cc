@@ -43,8 +43,8 @@ constexpr const char* kUsage = R"(usage: kiln-run FILE.kir [options]
   --rtol=R --atol=A         --mode=both: float results agree if |e - c| <= A + R * |e|
                             (default 1e-5 and 1e-6); integer and bool results must be equal
   --function=NAME           the function to run when the file has several
-Arguments with unknown dims ('?') take the input's shape; compiled code is specialized to it.
   --print                   print each result (NumPy-style) to stdout
+Arguments with unknown dims ('?') take the input's shape; compiled code is specialized to it.
 )";
 
 struct Flags {
