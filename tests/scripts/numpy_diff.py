@@ -929,7 +929,7 @@ def gen_tile(op):
 
 def gen_pad(op):
     cases = []
-    for dt in FLOATS + INTS:
+    for dt in FLOATS + INTS + ["bool"]:  # a bool pad value is constant_value != 0
         for shape, pads, value in [((2, 3), [1, 0, 0, 2], 0.0), ((2, 3), [0, 0, 0, 0], 1.0),
                                    ((3,), [2, 3], -1.5 if dt in FLOATS else -2.0),
                                    ((2, 3, 4), [1, 1, 0, 2, 3, 0], 7.0), ((), [], 0.0),
