@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <limits>
 #include <span>
 #include <tuple>
 #include <utility>
@@ -323,6 +324,11 @@ void exp_or_log_block(const float* in, float* out, int64_t n) {
       }
     } else {
       y = x.log();
+      // Eigen's packet log raises subnormal inputs to the smallest normal float (so every
+      // 0 < x < 2^-126 gave -87.34); those take libm, as the compiled log scales them.
+      for (int64_t j = 0; j < m; ++j) {
+        if (x[j] > 0.0f && x[j] < std::numeric_limits<float>::min()) y[j] = std::log(x[j]);
+      }
     }
     std::copy(y.data(), y.data() + m, out + i);
   }

@@ -81,6 +81,11 @@ TEST(Unary, Float) {
   EXPECT_EQ(l[0], -std::numeric_limits<double>::infinity());
   EXPECT_TRUE(std::isnan(l[1]));
   EXPECT_EQ(l[2], std::numeric_limits<double>::infinity());
+  // Subnormal inputs keep their own logarithm (not that of the smallest normal float).
+  Literal tiny = f32({3}, {1e-40, 1.5e-45, std::numeric_limits<float>::min()});
+  expect_near(eval_values(OpKind::kLog, {&tiny}),
+              {std::log(1e-40f), std::log(1.5e-45f), std::log(std::numeric_limits<float>::min())},
+              1e-6);
 }
 
 TEST(Unary, ExpLogLongVectorsMatchLibm) {
