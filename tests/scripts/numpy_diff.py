@@ -44,6 +44,7 @@ SKIP = {
     "fusion": "made by the fuse pass from the other ops; every compiled case runs through it",
     "yield": "terminator of a fusion region, no value of its own",
     "return": "terminator; every case uses it",
+    "grad": "no kernel: the autodiff pass expands it (tests/lit/passes/autodiff.kir)",
 }
 
 # Tolerances per op for float results: an element passes if it is within `ulp` float32 ulps of
@@ -891,6 +892,12 @@ def gen_expand_dims(op):
     return any_dtype_cases(make)
 
 
+def gen_stop_gradient(op):
+    def make(dt):
+        return [Case([x], x.copy(), {}) for x in (rand(dt, (3, 4)), rand(dt, ()), rand(dt, (0, 2)))]
+    return any_dtype_cases(make)
+
+
 def gen_squeeze(op):
     def make(dt):
         cases = []
@@ -1066,6 +1073,7 @@ def gen_strided_slice(op):
 
 GENERATORS = {
     "const": gen_const,
+    "stop_gradient": gen_stop_gradient,
     "select": gen_select,
     "broadcast": gen_broadcast,
     "cast": gen_cast,
