@@ -193,15 +193,19 @@ void register_array_rules(RuleTable& t) {
     std::vector<Tensor> parts = split(*d[0], sizes, axis);
     return Cotangents(parts.begin(), parts.end());
   });
-  // split: the pieces' cotangents concatenated (zeros for pieces no cotangent reached).
-  set(t, OpKind::kSplit, [](const OpCall& c, Dys d) -> Cotangents {
-    std::vector<Tensor> parts;
-    for (size_t i = 0; i < c.outputs.size(); ++i) {
-      const Tensor& o = c.outputs[i];
-      parts.push_back(d[i] ? *d[i] : broadcast_to(scalar_of(o, 0.0), o.shape()));
-    }
-    return {concat(parts, axis_of(c, x0(c).rank()))};
-  });
+  // split: the pieces' cotangents concatenated (zeros for pieces no cotangent reached, hence
+  // masks).
+  set(
+      t, OpKind::kSplit,
+      [](const OpCall& c, Dys d) -> Cotangents {
+        std::vector<Tensor> parts;
+        for (size_t i = 0; i < c.outputs.size(); ++i) {
+          const Tensor& o = c.outputs[i];
+          parts.push_back(d[i] ? *d[i] : broadcast_to(scalar_of(o, 0.0), o.shape()));
+        }
+        return {concat(parts, axis_of(c, x0(c).rank()))};
+      },
+      /*masks=*/true);
   // tile: dy viewed as [m0, d0, m1, d1, ...], summed over the copies (the m axes).
   set(t, OpKind::kTile, [](const OpCall& c, Dys d) -> Cotangents {
     const Tensor& x = x0(c);
@@ -228,23 +232,27 @@ void register_array_rules(RuleTable& t) {
     return {box(*d[0], begin, end)};
   });
   // gather: the cotangent rows summed into the gathered positions (unsorted_segment_sum over the
-  // index dims moved to the front), TF's GatherV2Grad; the indices get none.
-  set(t, OpKind::kGather, [](const OpCall& c, Dys d) -> Cotangents {
-    const Tensor &params = c.inputs[0], &indices = c.inputs[1];
-    const int axis = axis_of(c, params.rank());
-    const int q = indices.rank();
-    const Tensor& dy = *d[0];
-    std::vector<int64_t> perm;  // [index dims..., params dims before axis..., after axis...]
-    for (int i = 0; i < q; ++i) perm.push_back(axis + i);
-    for (int i = 0; i < axis; ++i) perm.push_back(i);
-    for (int i = axis + q; i < dy.rank(); ++i) perm.push_back(i);
-    const Tensor sums = unsorted_segment_sum(permuted(dy, perm), indices, params.shape()[axis]);
-    std::vector<int64_t> back;  // [N, before..., after...] -> [before..., N, after...]
-    for (int i = 0; i < axis; ++i) back.push_back(i + 1);
-    back.push_back(0);
-    for (int i = axis + 1; i < params.rank(); ++i) back.push_back(i);
-    return {permuted(sums, back), std::nullopt};
-  });
+  // index dims moved to the front), TF's GatherV2Grad; rows never gathered get exact zeros
+  // (masks); the indices get none.
+  set(
+      t, OpKind::kGather,
+      [](const OpCall& c, Dys d) -> Cotangents {
+        const Tensor &params = c.inputs[0], &indices = c.inputs[1];
+        const int axis = axis_of(c, params.rank());
+        const int q = indices.rank();
+        const Tensor& dy = *d[0];
+        std::vector<int64_t> perm;  // [index dims..., params dims before axis..., after axis...]
+        for (int i = 0; i < q; ++i) perm.push_back(axis + i);
+        for (int i = 0; i < axis; ++i) perm.push_back(i);
+        for (int i = axis + q; i < dy.rank(); ++i) perm.push_back(i);
+        const Tensor sums = unsorted_segment_sum(permuted(dy, perm), indices, params.shape()[axis]);
+        std::vector<int64_t> back;  // [N, before..., after...] -> [before..., N, after...]
+        for (int i = 0; i < axis; ++i) back.push_back(i + 1);
+        back.push_back(0);
+        for (int i = axis + 1; i < params.rank(); ++i) back.push_back(i);
+        return {permuted(sums, back), std::nullopt};
+      },
+      /*masks=*/true);
   // unsorted_segment_sum: each row reads the cotangent of its segment (0 for dropped rows).
   set(
       t, OpKind::kUnsortedSegmentSum,

@@ -109,9 +109,12 @@ void register_elementwise_rules(RuleTable& t) {
   });
 
   // TF's SignGrad: zeros (sign is flat wherever it is differentiable).
-  set(t, OpKind::kSign, [](const OpCall& c, Dys) -> Cotangents {
-    return {broadcast_to(scalar_of(x0(c), 0.0), x0(c).shape())};
-  });
+  set(
+      t, OpKind::kSign,
+      [](const OpCall& c, Dys) -> Cotangents {
+        return {broadcast_to(scalar_of(x0(c), 0.0), x0(c).shape())};
+      },
+      /*masks=*/true);
   set(t, OpKind::kExpm1,
       [](const OpCall& c, Dys d) -> Cotangents { return {scale(c, *d[0], exp(x0(c)))}; });
   set(t, OpKind::kLog1p, [](const OpCall& c, Dys d) -> Cotangents {
