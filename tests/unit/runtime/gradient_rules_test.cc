@@ -4,17 +4,22 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <map>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "ir/evaluator.h"
 #include "runtime/array_ops.h"
+#include "runtime/dispatch.h"
+#include "runtime/evaluator.h"
 #include "runtime/gradient_check.h"
 #include "runtime/gradient_tape.h"
 #include "runtime/gradients/rules.h"
 #include "runtime/math_ops.h"
 #include "runtime/ops.h"
+#include "runtime/trace.h"
 #include "support/error.h"
 #include "tests/unit/error_util.h"
 
@@ -302,6 +307,139 @@ TEST(GradientRulesTest, EveryOpHasARuleCheckedByFiniteDifferences) {
     }
   }
   EXPECT_GE(checked, 80);
+}
+
+// Evaluates ops with the eager kernels and keeps the operands and attributes of the first op of
+// `kind` it sees.
+class CapturingEvaluator : public ir::Evaluator {
+ public:
+  explicit CapturingEvaluator(OpKind kind) : kind_(kind) {}
+  absl::StatusOr<std::vector<ir::Literal>> evaluate(
+      const ir::Op& op, std::span<const ir::Literal* const> operands) override {
+    if (op.kind() == kind_ && !found) {
+      found = true;
+      attrs = op.attrs();
+      for (const ir::Literal* l : operands) inputs.push_back(*l);
+    }
+    return kernels_.evaluate(op, operands);
+  }
+  bool found = false;
+  ir::Attrs attrs;
+  std::vector<ir::Literal> inputs;
+
+ private:
+  OpKind kind_;
+  KernelEvaluator kernels_;
+};
+
+Tensor tensor_of(const ir::Literal& l) {
+  return from_buffer(l.data(), l.type().dtype, l.type().shape);
+}
+ir::Literal literal_of(const Tensor& t) {
+  ir::Literal l(ir::Type{t.dtype(), t.shape()});
+  std::memcpy(l.data(), t.raw_data(), l.size_bytes());
+  return l;
+}
+std::vector<Tensor> apply(OpKind kind, std::span<const Tensor> in, const ir::Attrs& attrs) {
+  if (ir::has_multiple_results(kind)) return dispatch_multi(kind, in, attrs);
+  return {dispatch(kind, in, attrs)};
+}
+
+// Each rule traced into IR (as the autodiff pass uses it) computes what it computes eagerly.
+// The op's operands and attributes come from tracing and running the op's first check case,
+// which also shows that the case really applies the op.
+TEST(GradientRulesTest, RulesTraceToTheSameValues) {
+  int traced_rules = 0;
+  for (const auto& [kind, cases] : all_cases()) {
+    const std::string op(ir::mnemonic(kind));
+    SCOPED_TRACE(op);
+    const Case& c = cases.front();
+    ir::Function fn("check_case");
+    std::vector<ir::Literal> args;
+    {
+      TraceContext trace(&fn);
+      std::vector<Tensor> xs;
+      for (const Tensor& x : c.inputs) {
+        xs.push_back(trace.add_argument(ir::Type{x.dtype(), x.shape()}));
+        args.push_back(literal_of(x));
+      }
+      trace.set_results(std::vector<Tensor>{c.fn(xs)});
+    }
+    CapturingEvaluator capture(kind);
+    ASSERT_TRUE(ir::interpret(fn, args, capture).ok()) << op;
+    ASSERT_TRUE(capture.found) << "the check case of '" << op << "' does not apply it";
+
+    // Eagerly.
+    std::vector<Tensor> inputs;
+    for (const ir::Literal& l : capture.inputs) inputs.push_back(tensor_of(l));
+    const std::vector<Tensor> outputs = apply(kind, inputs, capture.attrs);
+    std::vector<std::optional<Tensor>> dys;
+    for (size_t i = 0; i < outputs.size(); ++i) {
+      if (is_floating(outputs[i].dtype())) {
+        dys.emplace_back(uniform(outputs[i].shape(), -1, 1, 500 + i));
+      } else {
+        dys.emplace_back();
+      }
+    }
+    const gradients::Rule rule = gradients::rule_for(kind);
+    const gradients::OpCall call{kind, capture.attrs, inputs, outputs};
+    const gradients::Cotangents eager = rule(call, dys);
+
+    // Traced, then interpreted.
+    ir::Function g("rule");
+    std::vector<ir::Literal> g_args;
+    std::vector<size_t> present;
+    {
+      TraceContext trace(&g);
+      std::vector<Tensor> sym_inputs;
+      for (const Tensor& x : inputs) {
+        sym_inputs.push_back(trace.add_argument(ir::Type{x.dtype(), x.shape()}));
+        g_args.push_back(literal_of(x));
+      }
+      std::vector<std::optional<Tensor>> sym_dys;
+      for (const auto& dy : dys) {
+        if (!dy) {
+          sym_dys.emplace_back();
+          continue;
+        }
+        sym_dys.emplace_back(trace.add_argument(ir::Type{dy->dtype(), dy->shape()}));
+        g_args.push_back(literal_of(*dy));
+      }
+      const std::vector<Tensor> sym_outputs = apply(kind, sym_inputs, capture.attrs);
+      const gradients::OpCall sym_call{kind, capture.attrs, sym_inputs, sym_outputs};
+      const gradients::Cotangents traced = rule(sym_call, sym_dys);
+      ASSERT_EQ(traced.size(), eager.size());
+      std::vector<Tensor> results;
+      for (size_t i = 0; i < traced.size(); ++i) {
+        ASSERT_EQ(traced[i].has_value(), eager[i].has_value()) << "input " << i;
+        if (!traced[i]) continue;
+        present.push_back(i);
+        results.push_back(*traced[i]);
+      }
+      trace.set_results(results);
+    }
+    KernelEvaluator kernels;
+    auto values = ir::interpret(g, g_args, kernels);
+    ASSERT_TRUE(values.ok()) << values.status();
+    ASSERT_EQ(values->size(), present.size());
+    for (size_t r = 0; r < present.size(); ++r) {
+      const Tensor& want = *eager[present[r]];
+      const Tensor got = tensor_of((*values)[r]);
+      ASSERT_EQ(got.shape(), want.shape()) << "input " << present[r];
+      const std::vector<float> a = got.to_vector<float>(), b = want.to_vector<float>();
+      for (size_t e = 0; e < a.size(); ++e) {
+        EXPECT_NEAR(a[e], b[e], 1e-6 * std::max(1.f, std::abs(b[e])))
+            << "input " << present[r] << " element " << e;
+      }
+    }
+    ++traced_rules;
+  }
+  int with_rules = 0;
+  for (int k = 0; k < ir::kNumOpKinds; ++k) {
+    with_rules +=
+        gradients::rule_entry(static_cast<OpKind>(k)).kind == gradients::Differentiability::kRule;
+  }
+  EXPECT_EQ(traced_rules, with_rules);
 }
 
 // Ops marked not differentiable: the tape connects nothing through them.
