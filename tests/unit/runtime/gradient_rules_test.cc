@@ -616,6 +616,42 @@ TEST(GradientRulesTest, GatherAndTopKScatterTheCotangent) {
             (std::vector<float>{1.f, 0.f, 1.f, 0.f, 1.f}));
 }
 
+// The rules' own ops are differentiable: second derivatives through nested tapes also match
+// finite differences (of the first derivative).
+TEST(GradientRulesTest, SecondDerivativesMatchFiniteDifferences) {
+  const std::vector<std::pair<std::string, Fn1>> fns = {
+      {"sin", [](auto& x) { return sin(x); }},
+      {"tanh", [](auto& x) { return tanh(x); }},
+      {"sigmoid", [](auto& x) { return sigmoid(x); }},
+      {"softplus", [](auto& x) { return softplus(x); }},
+      {"gelu", [](auto& x) { return gelu(x); }},
+      {"elu", [](auto& x) { return elu(x); }},
+      {"log1p", [](auto& x) { return log1p(square(x)); }},
+      {"pow", [](auto& x) { return pow(abs(x) + 0.5f, x); }},
+      {"reduce_prod", [](auto& x) { return reduce_prod(x, {{1}}); }},
+      {"log_softmax", [](auto& x) { return log_softmax(x); }},
+      {"reduce_logsumexp", [](auto& x) { return reduce_logsumexp(x, {{0}}); }},
+      {"matmul", [](auto& x) { return matmul(x, x, false, true); }},
+      {"gather",
+       [](auto& x) {
+         return square(gather(x, constant({2, 0, 2}), 1));
+       }},
+      {"strided_slice", [](auto& x) { return exp(x["::-1, 1:"]); }},
+  };
+  for (const auto& [name, f] : fns) {
+    SCOPED_TRACE(name);
+    const GradientFunction first = [f](std::span<const Tensor> in) {
+      GradientTape inner;
+      inner.watch(in[0]);
+      const Tensor y = f(in[0]);
+      return *inner.gradient(y, in[0]);
+    };
+    const testing::GradientCheckReport r =
+        check_gradients(first, {away_from_zero(Shape{2, 3}, 0.2, 1.5, 9)});
+    EXPECT_TRUE(r.passed) << name << ": " << r.to_string();
+  }
+}
+
 TEST(GradientRulesTest, MissingRuleNamesTheOp) {
   EXPECT_EQ(invalid_argument_of([] { gradients::rule_for(OpKind::kFusion); }),
             "gradient: op 'fusion' has no gradient rule; cannot differentiate through it");
