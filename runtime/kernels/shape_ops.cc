@@ -328,6 +328,10 @@ absl::Status run_shape_op(ir::OpKind kind, const ir::Attrs& attrs, std::span<con
           cat(op, ": rank ", v.shape->rank(), " is above the ", "supported ", kMaxRank));
     }
   }
+  // Its ids are checked even when the result is empty.
+  if (kind == ir::OpKind::kUnsortedSegmentSum) {
+    return unsorted_segment_sum(attrs, in[0], in[1], out);
+  }
   if (out.shape->num_elements() == 0) return absl::OkStatus();
   switch (kind) {
     case ir::OpKind::kReshape:
@@ -352,8 +356,6 @@ absl::Status run_shape_op(ir::OpKind kind, const ir::Attrs& attrs, std::span<con
       return one_hot(attrs, in[0], out);
     case ir::OpKind::kAddN:
       return add_n(in, out);
-    case ir::OpKind::kUnsortedSegmentSum:
-      return unsorted_segment_sum(attrs, in[0], in[1], out);
     default:
       break;
   }

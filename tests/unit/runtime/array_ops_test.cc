@@ -240,6 +240,16 @@ TEST(ArrayOpsTest, UnsortedSegmentSum) {
             "unsorted_segment_sum: data.shape = [2, 3] does not start with segment_ids.shape = "
             "[3]");
   EXPECT_EQ(error_of([] {
+              unsorted_segment_sum(zeros({2, 0}), constant({0, 1}), 1);
+            }),
+            "unsorted_segment_sum: segment_ids[1] = 1 is not in [0, 1)");
+  EXPECT_EQ(unsorted_segment_sum(zeros({2, 0}), constant({0, -1}), 1).shape(), (Shape{1, 0}));
+  EXPECT_EQ(error_of([] {
+              unsorted_segment_sum(constant(std::vector<bool>{true}, Shape{1}), constant({0}), 1);
+            }),
+            "unsorted_segment_sum: input #0 (zero-based) is a bool tensor; expected float32 or "
+            "int32");
+  EXPECT_EQ(error_of([] {
               unsorted_segment_sum(m23(), constant({0, 1}), -1);
             }),
             "unsorted_segment_sum: num_segments must be non-negative, got: -1");

@@ -720,6 +720,27 @@ TEST(GradientCheckTest, SkipsNonFloatingInputsAndRejectsBadOnes) {
               check_gradients([](std::span<const Tensor> in) { return in[0]; }, {Tensor()});
             }),
             "check_gradients: input #0 is empty");
+  EXPECT_EQ(invalid_argument_of([] {
+              check_gradients([](std::span<const Tensor>) { return Tensor(); }, {constant({1.f})});
+            }),
+            "check_gradients: the function returned no tensor");
+  EXPECT_EQ(invalid_argument_of([] {
+              check_gradients([](std::span<const Tensor> in) { return in[0]; }, {constant({1.f})},
+                              {.dtype = DType::kInt32});
+            }),
+            "check_gradients: the evaluation dtype must be floating, got int32");
+  ir::Function fn("f");
+  TraceContext trace(&fn);
+  const Tensor symbolic = trace.add_argument(ir::Type{float32, Shape{2}});
+  EXPECT_EQ(invalid_argument_of([&] {
+              check_gradients([](std::span<const Tensor> in) { return in[0]; }, {symbolic});
+            }),
+            "check_gradients: input #0 is symbolic; pass concrete tensors");
+  EXPECT_EQ(invalid_argument_of([] {
+              testing::numeric_gradient([](std::span<const Tensor> in) { return in[0]; },
+                                        {constant(1.f), Tensor()}, 1e-2);
+            }),
+            "numeric_gradient: input #1 is empty");
 }
 
 // The chapter's example f(w1, w2) = 3 w1^2 + 2 w1 w2 at (5, 3): the true partials are 36 and
