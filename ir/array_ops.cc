@@ -218,6 +218,28 @@ absl::StatusOr<Type> infer_add_n(std::span<const Type> t) {
   return t[0];
 }
 
+// unsorted_segment_sum(data, segment_ids) {num_segments}: [num_segments] + data.shape[r:] where
+// segment_ids (int32, rank r) is a prefix of data.shape.
+absl::StatusOr<Type> infer_unsorted_segment_sum(std::span<const Type> t, const Attrs& attrs) {
+  constexpr std::string_view op = "unsorted_segment_sum";
+  if (t[0].dtype == DType::kBool) return unsupported(op, 0, t[0].dtype, "float32 or int32");
+  if (t[1].dtype != DType::kInt32) return dtype_mismatch(op, 1, DType::kInt32, t[1].dtype);
+  const int64_t num = attr_or<int64_t>(attrs, "num_segments", -1);
+  if (num < 0) return invalid(op, "num_segments must be non-negative, got: ", num);
+  const Shape& data = t[0].shape;
+  const Shape& ids = t[1].shape;
+  bool prefix = ids.rank() <= data.rank();
+  for (int d = 0; prefix && d < ids.rank(); ++d) {
+    prefix = ids[d] < 0 || data[d] < 0 || ids[d] == data[d];
+  }
+  if (!prefix) {
+    return invalid(op, "data.shape = ", data, " does not start with segment_ids.shape = ", ids);
+  }
+  std::vector<int64_t> dims{num};
+  for (int d = ids.rank(); d < data.rank(); ++d) dims.push_back(data[d]);
+  return Type{t[0].dtype, Shape(std::move(dims))};
+}
+
 }  // namespace
 
 absl::StatusOr<int> single_axis(std::string_view op, const Attrs& attrs, std::string_view name,
@@ -411,6 +433,8 @@ absl::StatusOr<Type> infer_array_type(OpKind kind, std::span<const Type> t, cons
       return infer_one_hot(t[0], attrs);
     case OpKind::kAddN:
       return infer_add_n(t);
+    case OpKind::kUnsortedSegmentSum:
+      return infer_unsorted_segment_sum(t, attrs);
     case OpKind::kStopGradient:
       return t[0];
     case OpKind::kSplit:

@@ -1,6 +1,7 @@
 // kiln — the signature face of the array ops (ops.def class kArray): reductions beyond
 // sum/mean, argmax/argmin, cumsum, and shape/array ops (transpose reshape expand_dims squeeze
-// concat tile pad gather one_hot add_n). Attributes are documented in docs/ir-format.md.
+// concat tile pad gather one_hot add_n unsorted_segment_sum). Attributes are documented in
+// docs/ir-format.md.
 #pragma once
 
 #include <cstdint>

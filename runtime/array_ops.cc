@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "runtime/dispatch.h"
+#include "runtime/gradient_tape.h"
 #include "runtime/kernels/kernels_internal.h"
 #include "support/error.h"
 #include "support/str.h"
@@ -77,7 +78,9 @@ Tensor reduce_any(const Tensor& x, std::optional<std::vector<int64_t>> axis, boo
 Tensor reduce_logsumexp(const Tensor& x, std::optional<std::vector<int64_t>> axis, bool keepdims) {
   require_floating(x, "reduce_logsumexp");
   const std::vector<int64_t> axes = resolved_axes(axis, x.rank(), "reduce_logsumexp");
-  Tensor m = reduce_max(x, axes, /*keepdims=*/true);
+  // The shift is a constant for differentiation (the result does not depend on it), so the
+  // gradient is exactly softmax(x) and never sees the max's tie-breaking or the where below.
+  Tensor m = stop_gradient(reduce_max(x, axes, /*keepdims=*/true));
   // A non-finite max (all -inf, or inf/nan) is replaced by 0 so x - m stays meaningful, as TF.
   const Tensor inf = scalar_like(m, std::numeric_limits<double>::infinity(), "reduce_logsumexp");
   m = where(less(abs(m), inf), m, scalar_like(m, 0.0, "reduce_logsumexp"));
@@ -172,6 +175,11 @@ Tensor gather(const Tensor& params, const Tensor& indices, int axis) {
   return dispatch(OpKind::kGather, {params, indices}, ir::Attrs{{"axis", int64_t{axis}}});
 }
 
+Tensor unsorted_segment_sum(const Tensor& data, const Tensor& segment_ids, int64_t num_segments) {
+  return dispatch(OpKind::kUnsortedSegmentSum, {data, segment_ids},
+                  ir::Attrs{{"num_segments", num_segments}});
+}
+
 Tensor one_hot(const Tensor& indices, int64_t depth, double on_value, double off_value, int axis) {
   ir::Attrs attrs{{"depth", depth}};
   if (on_value != 1.0) attrs["on_value"] = on_value;
@@ -195,14 +203,15 @@ Tensor cumsum(const Tensor& x, int axis, bool exclusive, bool reverse) {
 Tensor softmax(const Tensor& logits, int axis) {
   require_floating(logits, "softmax");
   const std::vector<int64_t> axes{axis};
-  const Tensor e = exp(sub(logits, reduce_max(logits, axes, true)));
+  // The max shift is invisible to the result, so it carries no gradient (as in reduce_logsumexp).
+  const Tensor e = exp(sub(logits, stop_gradient(reduce_max(logits, axes, true))));
   return div(e, reduce_sum(e, axes, true));
 }
 
 Tensor log_softmax(const Tensor& logits, int axis) {
   require_floating(logits, "log_softmax");
   const std::vector<int64_t> axes{axis};
-  const Tensor s = sub(logits, reduce_max(logits, axes, true));
+  const Tensor s = sub(logits, stop_gradient(reduce_max(logits, axes, true)));
   return sub(s, log(reduce_sum(exp(s), axes, true)));
 }
 

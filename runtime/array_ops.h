@@ -57,6 +57,11 @@ Tensor pad(const Tensor& x, const std::vector<std::pair<int64_t, int64_t>>& padd
            double constant_values = 0);
 // params[..., indices, ...] along `axis`; indices are int32.
 Tensor gather(const Tensor& params, const Tensor& indices, int axis = 0);
+// out[segment_ids[j...], ...] = sum of the rows data[j..., ...] with that id (TF's
+// unsorted_segment_sum): segment_ids (int32) is a prefix of data.shape; the result is
+// [num_segments] + data.shape[segment_ids.rank:]. Negative ids are dropped; ids >= num_segments
+// are an InvalidArgumentError. The gradient of gather is one of these.
+Tensor unsorted_segment_sum(const Tensor& data, const Tensor& segment_ids, int64_t num_segments);
 // float32 one-hot vectors of `depth` at `axis` (-1: last); out-of-range indices give off_value.
 Tensor one_hot(const Tensor& indices, int64_t depth, double on_value = 1.0, double off_value = 0.0,
                int axis = -1);

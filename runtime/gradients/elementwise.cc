@@ -1,6 +1,7 @@
 // kiln — gradient rules of the elementwise ops.
 #include "runtime/array_ops.h"
 #include "runtime/gradients/rules.h"
+#include "runtime/kernels/math_functions.h"
 #include "runtime/math_ops.h"
 
 namespace kiln::gradients {
@@ -105,6 +106,101 @@ void register_elementwise_rules(RuleTable& t) {
   set(t, OpKind::kCast, [](const OpCall& c, Dys d) -> Cotangents {
     if (!is_floating(x0(c).dtype()) || !is_floating(y0(c).dtype())) return {std::nullopt};
     return {cast(*d[0], x0(c).dtype())};
+  });
+
+  // TF's SignGrad: zeros (sign is flat wherever it is differentiable).
+  set(
+      t, OpKind::kSign,
+      [](const OpCall& c, Dys) -> Cotangents {
+        return {broadcast_to(scalar_of(x0(c), 0.0), x0(c).shape())};
+      },
+      /*masks=*/true);
+  set(t, OpKind::kExpm1,
+      [](const OpCall& c, Dys d) -> Cotangents { return {scale(c, *d[0], exp(x0(c)))}; });
+  set(t, OpKind::kLog1p, [](const OpCall& c, Dys d) -> Cotangents {
+    return {scaled_div(c, *d[0], add(scalar_of(x0(c), 1.0), x0(c)))};
+  });
+  set(t, OpKind::kSin,
+      [](const OpCall& c, Dys d) -> Cotangents { return {scale(c, *d[0], cos(x0(c)))}; });
+  set(t, OpKind::kCos,
+      [](const OpCall& c, Dys d) -> Cotangents { return {scale(c, *d[0], neg(sin(x0(c))))}; });
+  // relu6: the cotangent passes where 0 < x < 6 (TF's Relu6Grad; 0 at both kinks).
+  set(
+      t, OpKind::kRelu6,
+      [](const OpCall& c, Dys d) -> Cotangents {
+        const Tensor& x = x0(c);
+        const Tensor inside =
+            logical_and(greater(x, scalar_of(x, 0.0)), less(x, scalar_of(x, 6.0)));
+        return {where(inside, *d[0], scalar_of(x, 0.0))};
+      },
+      /*masks=*/true);
+  // leaky_relu: slope 1 where x > 0, else alpha (TF's LeakyReluGrad).
+  set(t, OpKind::kLeakyRelu, [](const OpCall& c, Dys d) -> Cotangents {
+    const Tensor& x = x0(c);
+    const double alpha = ir::attr_or<double>(c.attrs, "alpha", 0.2);
+    return {where(greater(x, scalar_of(x, 0.0)), *d[0], mul(*d[0], scalar_of(x, alpha)))};
+  });
+  // elu'(x) = exp(x) = y + 1 for x < 0 (TF's EluGrad uses the output), 1 elsewhere.
+  set(t, OpKind::kElu, [](const OpCall& c, Dys d) -> Cotangents {
+    const Tensor& y = y0(c);
+    return {where(less(y, scalar_of(y, 0.0)), scale(c, *d[0], add(y, scalar_of(y, 1.0))), *d[0])};
+  });
+  // selu'(x) = y + scale * alpha for x < 0, scale elsewhere (TF's SeluGrad).
+  set(t, OpKind::kSelu, [](const OpCall& c, Dys d) -> Cotangents {
+    const Tensor& y = y0(c);
+    const Tensor neg_part = scale(
+        c, *d[0], add(y, scalar_of(y, kernels::math::kSeluScale * kernels::math::kSeluAlpha)));
+    return {where(less(y, scalar_of(y, 0.0)), neg_part,
+                  mul(*d[0], scalar_of(y, kernels::math::kSeluScale)))};
+  });
+  // gelu(x) = x Phi(x), gelu'(x) = Phi(x) + x phi(x). Phi comes from the op itself as
+  // gelu(x) / x (kiln has no public erf), and from its Taylor series 1/2 + x phi(0) near 0 where
+  // the quotient is inexact (the series' error there is below float precision).
+  set(t, OpKind::kGelu, [](const OpCall& c, Dys d) -> Cotangents {
+    const Tensor& x = x0(c);
+    const Tensor& y = y0(c);
+    const double inv_sqrt_2pi = 0.39894228040143267794;
+    const Tensor near0 = less(abs(x), scalar_of(x, 1e-3));
+    const Tensor safe_x = where(near0, scalar_of(x, 1.0), x);
+    const Tensor cdf =
+        where(near0, add(scalar_of(x, 0.5), mul(x, scalar_of(x, inv_sqrt_2pi))), div(y, safe_x));
+    const Tensor pdf = mul(exp(mul(square(x), scalar_of(x, -0.5))), scalar_of(x, inv_sqrt_2pi));
+    return {scale(c, *d[0], add(cdf, mul(x, pdf)))};
+  });
+
+  // pow(x, p): d/dx = p x^(p-1); d/dp = z log(x) where x > 0 and 0 elsewhere (TF's PowGrad).
+  set(t, OpKind::kPow, [](const OpCall& c, Dys d) -> Cotangents {
+    const Tensor &x = c.inputs[0], &p = c.inputs[1], &z = y0(c);
+    const Tensor& dy = *d[0];
+    Tensor dx = scale(c, dy, mul(p, pow(x, sub(p, scalar_of(p, 1.0)))));
+    const Tensor positive = greater(x, scalar_of(x, 0.0));
+    const Tensor log_x =
+        where(positive, log(where(positive, x, scalar_of(x, 1.0))), scalar_of(x, 0.0));
+    Tensor dp = scale(c, dy, mul(z, log_x));
+    return binary(c, dx, dp);
+  });
+  // minimum/maximum: the cotangent goes to x where x wins or ties (x <= y for minimum, x >= y
+  // for maximum, as TF), to y elsewhere.
+  set(
+      t, OpKind::kMaximum,
+      [](const OpCall& c, Dys d) -> Cotangents {
+        const Tensor to_x = greater_equal(c.inputs[0], c.inputs[1]);
+        const Tensor zero = scalar_of(*d[0], 0.0);
+        return binary(c, where(to_x, *d[0], zero), where(to_x, zero, *d[0]));
+      },
+      /*masks=*/true);
+  set(
+      t, OpKind::kMinimum,
+      [](const OpCall& c, Dys d) -> Cotangents {
+        const Tensor to_x = less_equal(c.inputs[0], c.inputs[1]);
+        const Tensor zero = scalar_of(*d[0], 0.0);
+        return binary(c, where(to_x, *d[0], zero), where(to_x, zero, *d[0]));
+      },
+      /*masks=*/true);
+  // floormod: x - floor(x / y) y, so (dy, -dy floor(x / y)) (TF's FloorModGrad).
+  set(t, OpKind::kMod, [](const OpCall& c, Dys d) -> Cotangents {
+    const Tensor &x = c.inputs[0], &y = c.inputs[1];
+    return binary(c, *d[0], neg(scale(c, *d[0], floordiv(x, y))));
   });
 
   for (OpKind k :

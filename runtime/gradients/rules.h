@@ -42,8 +42,11 @@ enum class Differentiability : uint8_t {
 struct RuleEntry {
   Differentiability kind = Differentiability::kMissing;
   Rule rule = nullptr;
-  // The op's cotangents may be zero where the op masked its input out (select, relu, maximum,
-  // ...): downstream rules must keep such zeros exact (see OpCall::masked).
+  // The op's cotangents may be zero where the op masked its input out: select, relu, relu6,
+  // abs, sign, maximum/minimum, reduce_max/min, top_k, gather, split, strided_slice and
+  // unsorted_segment_sum set it. Downstream rules must keep such zeros exact (see
+  // OpCall::masked), so where(x > 0, log(x), 0) has gradient 0, not NaN, at x = 0. Ops whose
+  // cotangents are dense (leaky_relu, pad, tile, ...) leave it false.
   bool masks = false;
 };
 

@@ -12,7 +12,8 @@ namespace kiln::kernels::internal {
 // reduce_max/min/prod/all/any, argmax/argmin, cumsum.
 absl::Status run_reduce_more(ir::OpKind kind, const ir::Attrs& attrs, const View& in,
                              const MutableView& out);
-// transpose reshape expand_dims squeeze concat tile pad gather one_hot add_n.
+// transpose reshape expand_dims squeeze concat tile pad gather one_hot add_n
+// unsorted_segment_sum.
 absl::Status run_shape_op(ir::OpKind kind, const ir::Attrs& attrs, std::span<const View> in,
                           const MutableView& out);
 

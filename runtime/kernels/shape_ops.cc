@@ -1,6 +1,6 @@
 // kiln — eager kernels for the data-movement array ops: transpose reshape expand_dims squeeze
-// concat tile pad gather (any dtype, by element size), one_hot, add_n; and run_array, the
-// kernel face of every kArray op.
+// concat tile pad gather (any dtype, by element size), one_hot, add_n, unsorted_segment_sum;
+// and run_array, the kernel face of every kArray op.
 //
 // transpose and tile are one strided copy: the output is walked in row-major order over
 // (merged) dims with per-dim input strides; a contiguous innermost run is memcpy'd, otherwise
@@ -278,6 +278,38 @@ absl::Status add_n(std::span<const View> in, const MutableView& out) {
   return absl::OkStatus();
 }
 
+// out[ids[j], ...] += data[j, ...] (rows of data after the ids' dims); negative ids are dropped,
+// as TF's. The ids are checked before anything is written.
+absl::Status unsorted_segment_sum(const ir::Attrs& attrs, const View& data, const View& ids,
+                                  const MutableView& out) {
+  const int64_t num = ir::attr_or<int64_t>(attrs, "num_segments", 0);
+  const int64_t count = ids.shape->num_elements();
+  int64_t row = 1;
+  for (int d = ids.shape->rank(); d < data.shape->rank(); ++d) row *= (*data.shape)[d];
+  const auto* idx = static_cast<const int32_t*>(ids.data);
+  for (int64_t j = 0; j < count; ++j) {
+    if (idx[j] >= num) {
+      return absl::InvalidArgumentError(cat("unsorted_segment_sum: segment_ids[",
+                                            coords(j, *ids.shape), "] = ", idx[j],
+                                            " is not in [0, ", num, ")"));
+    }
+  }
+  visit_dtype(out.dtype, [&]<typename T>(T) {
+    if constexpr (!std::is_same_v<T, bool>) {
+      using U = std::conditional_t<std::is_same_v<T, int32_t>, uint32_t, T>;  // int32 wraps
+      U* y = static_cast<U*>(out.data);
+      const U* x = static_cast<const U*>(data.data);
+      std::fill(y, y + num * row, U{0});
+      for (int64_t j = 0; j < count; ++j, x += row) {
+        if (idx[j] < 0) continue;
+        U* dst = y + idx[j] * row;
+        KILN_IVDEP for (int64_t i = 0; i < row; ++i) dst[i] += x[i];
+      }
+    }
+  });
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status run_shape_op(ir::OpKind kind, const ir::Attrs& attrs, std::span<const View> in,
@@ -295,6 +327,10 @@ absl::Status run_shape_op(ir::OpKind kind, const ir::Attrs& attrs, std::span<con
       return absl::UnimplementedError(
           cat(op, ": rank ", v.shape->rank(), " is above the ", "supported ", kMaxRank));
     }
+  }
+  // Its ids are checked even when the result is empty.
+  if (kind == ir::OpKind::kUnsortedSegmentSum) {
+    return unsorted_segment_sum(attrs, in[0], in[1], out);
   }
   if (out.shape->num_elements() == 0) return absl::OkStatus();
   switch (kind) {

@@ -82,6 +82,8 @@ TEST(ArrayOpsCompiledTest, ShapeOps) {
   check([](const Tensor& t) { return tile(t, {1, 2, 3}); }, x);
   check([](const Tensor& t) { return pad(t, {{0, 1}, {2, 0}, {1, 1}}, 0.5); }, x);
   check([](const Tensor& t, const Tensor& i) { return gather(t, i, 2); }, x, idx);
+  check([](const Tensor& t, const Tensor& i) { return unsorted_segment_sum(t, i, 3); }, x,
+        constant({2, -1}));
   check([](const Tensor& i) { return one_hot(i, 3, 2.0, -1.0); }, idx);
   check([](const Tensor& t) { return add_n({t, t, t, t, t, t}); }, x);
   check([](const Tensor& t) { return softmax(t); }, x);

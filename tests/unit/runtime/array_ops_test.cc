@@ -219,6 +219,47 @@ TEST(ArrayOpsTest, Gather) {
             "tensor");
 }
 
+TEST(ArrayOpsTest, UnsortedSegmentSum) {
+  // Row 0 goes to segment 1, row 1 is dropped (negative id), segments 0 and 2 stay 0.
+  Tensor s = unsorted_segment_sum(m23(), constant({1, -1}), 3);
+  EXPECT_EQ(s.shape(), (Shape{3, 3}));
+  EXPECT_EQ(s.to_vector<float>(), (F{0, 0, 0, 1, 5, 3, 0, 0, 0}));
+  EXPECT_EQ(
+      unsorted_segment_sum(constant({1, 2, 3, 4}), constant({2, 0, 2, 2}), 3).to_vector<int32_t>(),
+      (I{2, 0, 8}));
+  // ids with the data's full shape: elementwise segments.
+  EXPECT_EQ(unsorted_segment_sum(m23(), constant({{0, 1, 0}, {1, 1, 0}}), 2).to_vector<float>(),
+            (F{1 + 3 + 6, 5 + 4 + 2}));
+  EXPECT_EQ(error_of([] {
+              unsorted_segment_sum(m23(), constant({0, 3}), 3);
+            }),
+            "unsorted_segment_sum: segment_ids[1] = 3 is not in [0, 3)");
+  EXPECT_EQ(error_of([] {
+              unsorted_segment_sum(m23(), constant({0, 1, 0}), 3);
+            }),
+            "unsorted_segment_sum: data.shape = [2, 3] does not start with segment_ids.shape = "
+            "[3]");
+  EXPECT_EQ(error_of([] {
+              unsorted_segment_sum(zeros({2, 0}), constant({0, 1}), 1);
+            }),
+            "unsorted_segment_sum: segment_ids[1] = 1 is not in [0, 1)");
+  EXPECT_EQ(unsorted_segment_sum(zeros({2, 0}), constant({0, -1}), 1).shape(), (Shape{1, 0}));
+  EXPECT_EQ(error_of([] {
+              unsorted_segment_sum(constant(std::vector<bool>{true}, Shape{1}), constant({0}), 1);
+            }),
+            "unsorted_segment_sum: input #0 (zero-based) is a bool tensor; expected float32 or "
+            "int32");
+  EXPECT_EQ(error_of([] {
+              unsorted_segment_sum(m23(), constant({0, 1}), -1);
+            }),
+            "unsorted_segment_sum: num_segments must be non-negative, got: -1");
+  EXPECT_EQ(error_of([] {
+              unsorted_segment_sum(m23(), constant({0.f, 1.f}), 2);
+            }),
+            "unsorted_segment_sum: input #1 (zero-based) was expected to be a int32 tensor but is "
+            "a float32 tensor");
+}
+
 TEST(ArrayOpsTest, OneHot) {
   Tensor o = one_hot(constant({0, 2, 5}), 3);
   EXPECT_EQ(o.dtype(), float32);
