@@ -962,6 +962,26 @@ def gen_gather(op):
     return any_dtype_cases(make)
 
 
+def gen_unsorted_segment_sum(op):
+    # Small integer values keep the float sums exact whatever the summation order.
+    def make(dt):
+        cases = []
+        for shape, ids_rank, segments in [((4, 5), 1, 6), ((4,), 1, 3), ((2, 3, 5), 2, 4),
+                                          ((0, 3), 1, 2), ((5, 2), 1, 0)]:
+            x = RNG.integers(-8, 9, size=shape).astype(NP_DTYPE[dt])
+            ids = RNG.integers(-1, max(segments, 1), size=shape[:ids_rank]).astype(np.int32)
+            if segments == 0:
+                ids = np.full(shape[:ids_rank], -1, np.int32)
+            want = np.zeros((segments,) + shape[ids_rank:], NP_DTYPE[dt])
+            flat_x = x.reshape((-1,) + shape[ids_rank:])
+            for row, i in zip(flat_x, ids.reshape(-1)):
+                if i >= 0:
+                    want[i] += row
+            cases.append(Case([x, ids], want, {"num_segments": segments}))
+        return cases
+    return [c for dt in FLOATS + INTS for c in make(dt)]
+
+
 def gen_one_hot(op):
     cases = []
     for shape, depth, axis, on, off in [((4,), 3, -1, 1.0, 0.0), ((2, 3), 4, 0, 2.0, -1.0),
@@ -1074,6 +1094,7 @@ def gen_strided_slice(op):
 GENERATORS = {
     "const": gen_const,
     "stop_gradient": gen_stop_gradient,
+    "unsorted_segment_sum": gen_unsorted_segment_sum,
     "select": gen_select,
     "broadcast": gen_broadcast,
     "cast": gen_cast,
