@@ -52,14 +52,14 @@ Tensor cast(const Tensor& x, DType dtype);
 // minimum(maximum(x, lo), hi).
 Tensor clip_by_value(const Tensor& x, const Tensor& lo, const Tensor& hi);
 
-#define KILN_SCALAR_OVERLOADS(fn)                              \
-  template <Scalar S>                                          \
-  Tensor fn(const Tensor& a, S s) {                            \
-    return fn(a, scalar_like(a, static_cast<double>(s), #fn)); \
-  }                                                            \
-  template <Scalar S>                                          \
-  Tensor fn(S s, const Tensor& b) {                            \
-    return fn(scalar_like(b, static_cast<double>(s), #fn), b); \
+#define KILN_SCALAR_OVERLOADS(fn)            \
+  template <Scalar S>                        \
+  Tensor fn(const Tensor& a, S s) {          \
+    return fn(a, scalar_operand(a, s, #fn)); \
+  }                                          \
+  template <Scalar S>                        \
+  Tensor fn(S s, const Tensor& b) {          \
+    return fn(scalar_operand(b, s, #fn), b); \
   }
 KILN_SCALAR_OVERLOADS(pow)
 KILN_SCALAR_OVERLOADS(minimum)
@@ -74,8 +74,8 @@ KILN_SCALAR_OVERLOADS(greater_equal)
 
 template <Scalar L, Scalar H>
 Tensor clip_by_value(const Tensor& x, L lo, H hi) {
-  return clip_by_value(x, scalar_like(x, static_cast<double>(lo), "clip_by_value"),
-                       scalar_like(x, static_cast<double>(hi), "clip_by_value"));
+  return clip_by_value(x, scalar_operand(x, lo, "clip_by_value"),
+                       scalar_operand(x, hi, "clip_by_value"));
 }
 
 // Operators <= and >= (== and != stay Tensor identity-free: use equal / not_equal).
