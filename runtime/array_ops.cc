@@ -177,9 +177,9 @@ Tensor pad(const Tensor& x, const std::vector<std::pair<int64_t, int64_t>>& padd
   }
   ir::Attrs attrs{{"paddings", std::move(flat)}};
   if (constant_values != 0) {
-    if (x.dtype() == DType::kInt32 && constant_values != std::trunc(constant_values)) {
-      throw InvalidArgumentError(
-          cat("pad: cannot convert ", constant_values, " to an int32 constant value"));
+    if (is_integer(x.dtype()) && constant_values != std::trunc(constant_values)) {
+      throw InvalidArgumentError(cat("pad: cannot convert ", constant_values, " to an ",
+                                     dtype_name(x.dtype()), " constant value"));
     }
     attrs["constant_value"] = constant_values;
   }
@@ -249,8 +249,8 @@ Tensor zeros(const Shape& shape, DType dtype) { return fill(shape, 0.0, dtype); 
 Tensor ones(const Shape& shape, DType dtype) { return fill(shape, 1.0, dtype); }
 
 Tensor fill(const Shape& shape, double value, DType dtype) {
-  if (dtype == DType::kInt32 && value != std::trunc(value)) {
-    throw InvalidArgumentError(cat("fill: cannot convert ", value, " to int32"));
+  if (is_integer(dtype) && value != std::trunc(value)) {
+    throw InvalidArgumentError(cat("fill: cannot convert ", value, " to ", dtype_name(dtype)));
   }
   return filled(shape, dtype, [&](int64_t) { return value; });
 }

@@ -216,8 +216,24 @@ bool run_widened(const Plan& p, R* out, F f, const T*... in) {
 
 template <typename R, typename F, typename... T>
 void run_plan(const Plan& p, R* out, F f, const T*... in) {
-  if (run_widened(p, out, f, in...)) return;
-  run_rows(p, out, f, in...);
+  if constexpr (sizeof(R) == 8 || ((sizeof(T) == 8) || ...)) {
+    // float64 and int64: one loop per op, with the innermost strides read at run time (no
+    // per-contiguity or widened instantiations, which would double this file's compile time
+    // for the less common 8-byte dtypes).
+    constexpr int N = sizeof...(T);
+    int64_t inner[N];
+    for (int k = 0; k < N; ++k) inner[k] = p.strides[k][p.rank - 1];
+    for_each_row<N>(p, [&](int64_t o, const int64_t* off, int64_t n) {
+      [&]<size_t... I>(std::index_sequence<I...>) {
+        R* y = out + o;
+        for (int64_t i = 0; i < n; ++i) y[i] = f((in + off[I])[i * inner[I]]...);
+      }
+      (std::make_index_sequence<N>{});
+    });
+  } else {
+    if (run_widened(p, out, f, in...)) return;
+    run_rows(p, out, f, in...);
+  }
 }
 
 // ---- Scalar functions. Integer arithmetic wraps (computed unsigned), as TF's does. ----------

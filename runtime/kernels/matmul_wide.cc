@@ -1,6 +1,7 @@
 // kiln — matmul of float64 and int64 operands: [...,m,k] x [...,k,n] -> [...,m,n], batch dims
-// broadcast, transpose flags read through strides. float64 runs Eigen's product on mapped
-// (possibly transposed) matrices; int64 a wrapping i-k-j loop (uint64 arithmetic, as TF's).
+// broadcast. float64 runs Eigen's product on mapped matrices (transposed operands copied
+// first); int64 a wrapping i-k-j loop reading transposes through strides (uint64 arithmetic,
+// as TF's).
 #include <algorithm>
 #include <cstdint>
 #include <vector>
@@ -15,22 +16,27 @@ namespace {
 using RowMajorD =
     Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor | Eigen::AutoAlign>;
 
-// C[m,n] = op(A) op(B) for one batch; A is ar x ac and B is br x bc, row-major.
-void matmul_f64(const double* a, const double* b, double* c, int64_t ar, int64_t ac, int64_t br,
-                int64_t bc, bool ta, bool tb) {
-  Eigen::Map<const RowMajorD> lhs(a, ar, ac);
-  Eigen::Map<const RowMajorD> rhs(b, br, bc);
-  const int64_t m = ta ? ac : ar, n = tb ? br : bc;
-  Eigen::Map<RowMajorD> out(c, m, n);
-  if (ta && tb) {
-    out.noalias() = lhs.transpose() * rhs.transpose();
-  } else if (ta) {
-    out.noalias() = lhs.transpose() * rhs;
-  } else if (tb) {
-    out.noalias() = lhs * rhs.transpose();
-  } else {
-    out.noalias() = lhs * rhs;
+// dst (c x r) = src (r x c) transposed, row-major.
+void transpose_into(const double* src, double* dst, int64_t r, int64_t c) {
+  for (int64_t i = 0; i < r; ++i) {
+    for (int64_t j = 0; j < c; ++j) dst[j * r + i] = src[i * c + j];
   }
+}
+
+// C[m,n] = op(A) op(B) for one batch; A is ar x ac and B is br x bc, row-major. Transposed
+// operands are copied first, so Eigen's product is instantiated once.
+void matmul_f64(const double* a, const double* b, double* c, int64_t ar, int64_t ac, int64_t br,
+                int64_t bc, bool ta, bool tb, std::vector<double>& scratch) {
+  const int64_t m = ta ? ac : ar, k = ta ? ar : ac, n = tb ? br : bc;
+  scratch.resize(static_cast<size_t>((ta ? m * k : 0) + (tb ? k * n : 0)));
+  if (ta) transpose_into(a, scratch.data(), ar, ac), a = scratch.data();
+  if (tb)
+    transpose_into(b, scratch.data() + (ta ? m * k : 0), br, bc),
+        b = scratch.data() + (ta ? m * k : 0);
+  Eigen::Map<const RowMajorD> lhs(a, m, k);
+  Eigen::Map<const RowMajorD> rhs(b, k, n);
+  Eigen::Map<RowMajorD> out(c, m, n);
+  out.noalias() = lhs * rhs;
 }
 
 void matmul_i64(const uint64_t* a, const uint64_t* b, uint64_t* c, int64_t ar, int64_t ac,
@@ -91,11 +97,12 @@ absl::Status run_matmul_wide(const ir::Attrs& attrs, const View& a, const View& 
   for (int d = 0; d < nb; ++d) batches *= size[d];
   int64_t idx[kMaxRank] = {};
   int64_t oa = 0, ob = 0;
+  std::vector<double> scratch;
   for (int64_t t = 0; t < batches; ++t) {
     if (a.dtype == DType::kFloat64) {
       matmul_f64(static_cast<const double*>(a.data) + oa * ar * ac,
                  static_cast<const double*>(b.data) + ob * br * bc,
-                 static_cast<double*>(out.data) + t * m * n, ar, ac, br, bc, ta, tb);
+                 static_cast<double*>(out.data) + t * m * n, ar, ac, br, bc, ta, tb, scratch);
     } else {
       matmul_i64(static_cast<const uint64_t*>(a.data) + oa * ar * ac,
                  static_cast<const uint64_t*>(b.data) + ob * br * bc,

@@ -274,6 +274,22 @@ TEST(DTypesTest, DtypeErrorsNameTheNewDtypes) {
   EXPECT_EQ((a + cast(b, a.dtype())).item<Half>().to_float(), 4.f);
 }
 
+TEST(DTypesTest, AttributeAndArgumentErrors) {
+  EXPECT_EQ(message_of([] { one_hot(constant({1}, int64), 2, 1.0, 0.0, -1, bool_); }),
+            "one_hot: attribute 'dtype' must name a numeric dtype, got \"bool\"");
+  EXPECT_EQ(message_of([] {
+              argmax(constant({1.0, 2.0}), 0, float32);
+            }),
+            "argmax: attribute 'output_type' must be \"i32\" or \"i64\", got \"f32\"");
+  EXPECT_EQ(message_of([] { fill({2}, 0.5, int64); }), "fill: cannot convert 0.5 to int64");
+  EXPECT_EQ(message_of([] {
+              pad(constant({1, 2}, int64), {{1, 0}}, 0.5);
+            }),
+            "pad: cannot convert 0.5 to an int64 constant value");
+  EXPECT_EQ(message_of([] { random::uniform({2}, {.minval = 0.5, .maxval = 3, .dtype = int64}); }),
+            "random.uniform: int64 bounds must be integers in int64 range, got [0.5, 3)");
+}
+
 TEST(DTypesTest, RandomFloatDtypes) {
   for (DType d : {float16, bfloat16, float64}) {
     const Tensor n = random::normal({1000}, {.seed = 3, .dtype = d});
