@@ -217,16 +217,24 @@ bool run_widened(const Plan& p, R* out, F f, const T*... in) {
 template <typename R, typename F, typename... T>
 void run_plan(const Plan& p, R* out, F f, const T*... in) {
   if constexpr (sizeof(R) == 8 || ((sizeof(T) == 8) || ...)) {
-    // float64 and int64: one loop per op, with the innermost strides read at run time (no
-    // per-contiguity or widened instantiations, which would double this file's compile time
-    // for the less common 8-byte dtypes).
+    // float64 and int64: a contiguous loop and one with the innermost strides read at run time
+    // (no per-contiguity or widened instantiations, which would double this file's compile
+    // time for the less common 8-byte dtypes).
     constexpr int N = sizeof...(T);
     int64_t inner[N];
-    for (int k = 0; k < N; ++k) inner[k] = p.strides[k][p.rank - 1];
+    bool contiguous = true;
+    for (int k = 0; k < N; ++k) {
+      inner[k] = p.strides[k][p.rank - 1];
+      contiguous &= inner[k] == 1;
+    }
     for_each_row<N>(p, [&](int64_t o, const int64_t* off, int64_t n) {
       [&]<size_t... I>(std::index_sequence<I...>) {
         R* y = out + o;
-        for (int64_t i = 0; i < n; ++i) y[i] = f((in + off[I])[i * inner[I]]...);
+        if (contiguous) {
+          row_loop(y, n, f, make_arg<true>(in + off[I])...);
+        } else {
+          for (int64_t i = 0; i < n; ++i) y[i] = f((in + off[I])[i * inner[I]]...);
+        }
       }
       (std::make_index_sequence<N>{});
     });
