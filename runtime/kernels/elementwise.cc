@@ -214,12 +214,24 @@ bool run_widened(const Plan& p, R* out, F f, const T*... in) {
   return true;
 }
 
+// y[i] = f(x[i * inner]...) for the 8-byte dtypes' broadcast rows: left scalar (GCC's vectorizer
+// would otherwise try gathers for every op and input pattern, doubling the file's compile time).
+#if defined(__GNUC__) && !defined(__clang__)
+#define KILN_SCALAR_LOOP __attribute__((noinline, optimize("no-tree-vectorize")))
+#else
+#define KILN_SCALAR_LOOP __attribute__((noinline))
+#endif
+template <size_t... I, typename R, typename F, typename... T>
+KILN_SCALAR_LOOP void strided_row(R* y, int64_t n, F f, const int64_t* inner, const T*... x) {
+  for (int64_t i = 0; i < n; ++i) y[i] = f(x[i * inner[I]]...);
+}
+
 template <typename R, typename F, typename... T>
 void run_plan(const Plan& p, R* out, F f, const T*... in) {
   if constexpr (sizeof(R) == 8 || ((sizeof(T) == 8) || ...)) {
-    // float64 and int64: a contiguous loop and one with the innermost strides read at run time
-    // (no per-contiguity or widened instantiations, which would double this file's compile
-    // time for the less common 8-byte dtypes).
+    // float64 and int64: a contiguous (vectorized) loop and a scalar one with the innermost
+    // strides read at run time (no per-contiguity or widened instantiations, which would double
+    // this file's compile time for the less common 8-byte dtypes).
     constexpr int N = sizeof...(T);
     int64_t inner[N];
     bool contiguous = true;
@@ -233,7 +245,7 @@ void run_plan(const Plan& p, R* out, F f, const T*... in) {
         if (contiguous) {
           row_loop(y, n, f, make_arg<true>(in + off[I])...);
         } else {
-          for (int64_t i = 0; i < n; ++i) y[i] = f((in + off[I])[i * inner[I]]...);
+          strided_row<I...>(y, n, f, inner, in + off[I]...);
         }
       }
       (std::make_index_sequence<N>{});
