@@ -146,6 +146,25 @@ TEST(DTypesCompiledTest, FloatMathOps) {
   }
 }
 
+// Ops compiled as calls of the eager kernels (reductions, matmul, argmax, top_k, gather) take
+// the new dtypes too, mixed with lowered elementwise ops.
+TEST(DTypesCompiledTest, KernelCallsTakeTheNewDtypes) {
+  auto fn = [](const Tensor& x) {
+    const Tensor m = reshape(x, {8, 16});
+    const Tensor p = matmul(m, m, /*transpose_a=*/false, /*transpose_b=*/true);  // [8, 8]
+    const Tensor s =
+        reduce_sum(p, std::vector<int64_t>{1}) + reduce_max(p, std::vector<int64_t>{0});
+    const Tensor g = gather(s, argmax(p, 1, int64));
+    return g * 2 + top_k(s, 3).values[":1"];
+  };
+  auto compiled = function(fn, {.name = "calls"});
+  for (DType d : {float16, bfloat16, float64, int64}) {
+    const Tensor x =
+        d == int64 ? cast(values(float64, 128, -50, 50, 8), int64) : values(d, 128, -2, 2, 8);
+    expect_agree("kernel calls", fn(x), compiled(x));
+  }
+}
+
 TEST(DTypesCompiledTest, EveryCast) {
   std::vector<double> v = {0, 1, -2.75, 3.5, 1000, -0.5, 70000, 1e10, -1e30, 0.1, 2.5, -3.5};
   v.push_back(std::nan(""));
