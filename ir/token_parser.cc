@@ -223,9 +223,8 @@ absl::Status TokenParser::set_element(const Token& t, Literal& lit, int64_t i) c
       if (std::from_chars(first, last, v).ec != std::errc()) {
         return error(t, cat("float ", t.text, " is out of range for ", ir_name));
       }
-      const double stored = dtype == DType::kFloat32 ? v : static_cast<double>(v);
-      lit.set(i, stored);
-      if (dtype != DType::kFloat32 && std::isinf(lit.get(i)) && !std::isinf(v)) {
+      lit.set(i, v);
+      if (std::isinf(lit.get(i)) && !std::isinf(v)) {  // beyond float16's or bfloat16's range
         return error(t, cat("float ", t.text, " is out of range for ", ir_name));
       }
       return absl::OkStatus();

@@ -12,6 +12,7 @@
 #include "runtime/math_ops.h"
 #include "runtime/ops.h"
 #include "runtime/random.h"
+#include "runtime/variable.h"
 #include "support/error.h"
 #include "support/half.h"
 
@@ -211,6 +212,78 @@ TEST(DTypesTest, MatmulEveryNumericDtype) {
             0);
 }
 
+// Every numeric dtype gives the float32 results on small integers (exact in all of them).
+TEST(DTypesTest, ArrayOpsAgreeWithFloat32OnSmallIntegers) {
+  using Fn = Tensor (*)(const Tensor&);
+  const std::pair<const char*, Fn> ops[] = {
+      {"concat",
+       [](const Tensor& x) {
+         return concat({x, x * 2}, 1);
+       }},
+      {"stack",
+       [](const Tensor& x) {
+         return stack({x, -x}, 1);
+       }},
+      {"tile",
+       [](const Tensor& x) {
+         return tile(x, {2, 1});
+       }},
+      {"pad",
+       [](const Tensor& x) {
+         return pad(x, {{1, 0}, {0, 2}}, 3);
+       }},
+      {"split", [](const Tensor& x) { return split(x, 2, 1)[1]; }},
+      {"transpose", [](const Tensor& x) { return transpose(x); }},
+      {"squeeze", [](const Tensor& x) { return squeeze(expand_dims(x, 0)); }},
+      {"slice", [](const Tensor& x) { return x["::-1, 1:"]; }},
+      {"reduce_prod", [](const Tensor& x) { return reduce_prod(x, std::vector<int64_t>{0}); }},
+      {"reduce_min", [](const Tensor& x) { return reduce_min(x, std::vector<int64_t>{1}); }},
+      {"reduce_mean", [](const Tensor& x) { return reduce_mean(x * 4, std::vector<int64_t>{1}); }},
+      {"cumsum", [](const Tensor& x) { return cumsum(x, 1, true, true); }},
+      {"add_n",
+       [](const Tensor& x) {
+         return add_n({x, x, -x});
+       }},
+      {"clip", [](const Tensor& x) { return clip_by_value(x, -2, 3); }},
+      {"minmax", [](const Tensor& x) { return maximum(x, 1) - minimum(x, -1); }},
+      {"compare", [](const Tensor& x) { return cast(logical_or(equal(x, 2), x >= 3), x.dtype()); }},
+      {"sign_relu", [](const Tensor& x) { return sign(x) + relu6(x) + relu(x) + round(x); }},
+      {"square_abs", [](const Tensor& x) { return square(x) + abs(x); }},
+      {"mod_floordiv", [](const Tensor& x) { return mod(x, 3) + floordiv(x, 2); }},
+      {"argmin", [](const Tensor& x) { return cast(argmin(x, 1), x.dtype()); }},
+      {"top_k", [](const Tensor& x) { return top_k(x, 2).values; }},
+      {"gather",
+       [](const Tensor& x) {
+         return gather(x, constant({3, 0}), 1);
+       }},
+      {"where", [](const Tensor& x) { return where(x > 0, x, zeros_like(x)); }},
+      {"broadcast_to",
+       [](const Tensor& x) {
+         return broadcast_to(x[":1"], Shape{3, 4});
+       }},
+      {"matmul", [](const Tensor& x) { return matmul(x, x, false, true); }},
+  };
+  const Tensor base = constant({{3, -1, 4, 1}, {-5, 0, 2, 6}, {5, -3, 5, 8}}, float32);
+  for (auto [name, op] : ops) {
+    const Tensor want = op(base);
+    for (DType d : {float16, bfloat16, float64, int32, int64}) {
+      const Tensor got = op(cast(base, d));
+      ASSERT_EQ(got.dtype(), d) << name;
+      ASSERT_EQ(got.shape(), want.shape()) << name;
+      for (int64_t i = 0; i < want.num_elements(); ++i) {
+        EXPECT_EQ(at(got, i), at(want, i)) << name << " " << dtype_name(d) << " element " << i;
+      }
+    }
+  }
+  // Float-only composites on the float dtypes.
+  for (DType d : {float16, bfloat16, float64}) {
+    const Tensor x = cast(base, d);
+    EXPECT_NEAR(at(reduce_sum(softmax(x), std::vector<int64_t>{1}), 0), 1.0, 0.01);
+    EXPECT_NEAR(at(reduce_logsumexp(x), 0), at(reduce_logsumexp(base), 0), 0.1);
+    EXPECT_NEAR(at(log_softmax(x), 0), at(log_softmax(base), 0), 0.05);
+  }
+}
+
 TEST(DTypesTest, HalfTypesRoundEveryOp) {
   // 0.1 + 0.2 in float32 is 0.2999267578125 exactly between two float16 values: to even.
   EXPECT_EQ((constant(0.1, float16) + constant(0.2, float16)).item<Half>().to_float(),
@@ -315,6 +388,21 @@ TEST(DTypesTest, RandomFloatDtypes) {
   EXPECT_GT(not_float, 90);
   EXPECT_EQ(message_of([] { random::normal({2}, {.dtype = int64}); }),
             "random.normal: dtype must be floating point, got int64");
+}
+
+TEST(DTypesTest, Variables) {
+  Variable h(constant({1.0, 2.0}, float16));
+  h.assign_add(0.5);
+  h["1"].assign(-3);
+  EXPECT_EQ(at(h.value(), 0), 1.5);
+  EXPECT_EQ(at(h.value(), 1), -3.0);
+  const int64_t big = (int64_t{1} << 62) + 3;
+  Variable n(constant(int64_t{0}));
+  n.assign(big);
+  n.assign_sub(1);
+  EXPECT_EQ(n.value().item<int64_t>(), big - 1);
+  EXPECT_EQ(message_of([&] { n.assign(constant(1)); }),
+            "assign: variable 'Variable' has dtype int64 but the value is a int32 tensor");
 }
 
 TEST(DTypesTest, Int64Indices) {
