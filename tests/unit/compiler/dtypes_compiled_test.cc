@@ -146,6 +146,23 @@ TEST(DTypesCompiledTest, FloatMathOps) {
   }
 }
 
+// A non-scalar constant inside a fused loop is read from a global of the constant's dtype.
+TEST(DTypesCompiledTest, TensorConstantsInLoops) {
+  for (DType d : {float16, bfloat16, float64, int64}) {
+    auto fn = [d](const Tensor& x) { return x * constant({1.5, -2.0, 0.5, 3.0}, d) + 1; };
+    auto compiled = function(fn);
+    const Tensor x = cast(constant({{1.0, 2.0, 3.0, 4.0}, {-1.0, 0.25, 8.0, 7.0}}, float64), d);
+    expect_agree("constant", fn(x), compiled(x));
+    const std::string ir = compiled.get_concrete_function(TensorSpec({2, 4}, d)).ir();
+    // (broadcast to [2, 4] by constant folding)
+    const std::string row = d == int64 ? "1, -2, 0, 3, " : "1.5, -2.0, 0.5, 3.0, ";
+    EXPECT_NE(ir.find("const [" + row + row.substr(0, row.size() - 2) +
+                      "] : " + std::string(dtype_ir_name(d)) + "[2,4]"),
+              std::string::npos)
+        << ir;
+  }
+}
+
 // Ops compiled as calls of the eager kernels (reductions, matmul, argmax, top_k, gather) take
 // the new dtypes too, mixed with lowered elementwise ops.
 TEST(DTypesCompiledTest, KernelCallsTakeTheNewDtypes) {
