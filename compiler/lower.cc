@@ -241,7 +241,7 @@ absl::Status EntryLowering::lower_elementwise(const ir::Op& op) {
     for (const ir::Op* inner : group.ops) {
       const ir::OpKind k = inner->kind();
       if ((k == ir::OpKind::kDiv || k == ir::OpKind::kMod || k == ir::OpKind::kFloorDiv) &&
-          inner->result()->type().dtype != DType::kFloat32) {
+          is_integer(inner->result()->type().dtype)) {
         divider = inner->mnemonic();
         break;
       }

@@ -69,6 +69,10 @@ class LoopNestEmitter {
   llvm::Value* offset(Buffer& buf, int level);
   llvm::Value* element_ptr(Buffer& buf, int level);
   llvm::Type* memory_type(DType dtype);
+  llvm::Value* from_memory(llvm::Value* x, DType dtype);
+  llvm::Value* to_memory(llvm::Value* x, DType dtype);
+  llvm::Value* float_to_bf16_bits(llvm::Value* x);
+  llvm::Value* round_to(llvm::Value* x, DType dtype);
   absl::Status emit_op(const ir::Op& op);
   absl::StatusOr<llvm::Value*> compute(const ir::Op& op, const std::vector<llvm::Value*>& args);
 
@@ -250,12 +254,66 @@ llvm::Type* LoopNestEmitter::memory_type(DType dtype) {
   switch (dtype) {
     case DType::kFloat32:
       return b_.getFloatTy();
+    case DType::kFloat64:
+      return b_.getDoubleTy();
+    case DType::kFloat16:
+      return b_.getHalfTy();
+    case DType::kBFloat16:
+      return b_.getInt16Ty();  // converted by bit manipulation (see bf16_to_float)
     case DType::kInt32:
       return b_.getInt32Ty();
+    case DType::kInt64:
+      return b_.getInt64Ty();
     case DType::kBool:
       return b_.getInt8Ty();
   }
   return b_.getInt8Ty();
+}
+
+// Loaded memory value -> the value computations use: bool as i1, float16 and bfloat16 as float.
+llvm::Value* LoopNestEmitter::from_memory(llvm::Value* x, DType dtype) {
+  switch (dtype) {
+    case DType::kBool:
+      return b_.CreateICmpNE(x, b_.getInt8(0));
+    case DType::kFloat16:
+      return b_.CreateFPExt(x, b_.getFloatTy());
+    case DType::kBFloat16:
+      return b_.CreateBitCast(b_.CreateShl(b_.CreateZExt(x, b_.getInt32Ty()), 16), b_.getFloatTy());
+    default:
+      return x;
+  }
+}
+
+// float -> bfloat16 bits, rounded to nearest even (nan stays a quiet nan), as kiln::BFloat16.
+llvm::Value* LoopNestEmitter::float_to_bf16_bits(llvm::Value* x) {
+  llvm::Value* bits = b_.CreateBitCast(x, b_.getInt32Ty());
+  llvm::Value* lsb = b_.CreateAnd(b_.CreateLShr(bits, 16), b_.getInt32(1));
+  llvm::Value* rounded =
+      b_.CreateLShr(b_.CreateAdd(bits, b_.CreateAdd(lsb, b_.getInt32(0x7fff))), 16);
+  llvm::Value* quiet = b_.CreateOr(b_.CreateLShr(bits, 16), b_.getInt32(0x40));
+  llvm::Value* nan = b_.CreateFCmpUNO(x, x);
+  return b_.CreateTrunc(b_.CreateSelect(nan, quiet, rounded), b_.getInt16Ty());
+}
+
+// Computed value -> memory value of `dtype`.
+llvm::Value* LoopNestEmitter::to_memory(llvm::Value* x, DType dtype) {
+  switch (dtype) {
+    case DType::kBool:
+      return b_.CreateZExt(x, b_.getInt8Ty());
+    case DType::kFloat16:
+      return b_.CreateFPTrunc(x, b_.getHalfTy());
+    case DType::kBFloat16:
+      return float_to_bf16_bits(x);
+    default:
+      return x;
+  }
+}
+
+// A float16/bfloat16 result is rounded to its dtype after every op (as the eager kernels,
+// which compute in float32 and store 16 bits); other dtypes are computed exactly as stored.
+llvm::Value* LoopNestEmitter::round_to(llvm::Value* x, DType dtype) {
+  if (!is_half(dtype)) return x;
+  return from_memory(to_memory(x, dtype), dtype);
 }
 
 // Pointer to the buffer's element for the current iteration of `level`.
@@ -269,7 +327,10 @@ absl::StatusOr<llvm::Value*> LoopNestEmitter::compute(const ir::Op& op,
                                                       const std::vector<llvm::Value*>& a) {
   using ir::OpKind;
   const DType dt = op.operand(0)->type().dtype;
-  const bool fp = dt == DType::kFloat32;
+  const bool fp = is_floating(dt);
+  const auto int_const = [&](int64_t v) {
+    return llvm::ConstantInt::get(a.back()->getType(), v, /*IsSigned=*/true);
+  };
   switch (op.kind()) {
     case OpKind::kBroadcast:
       return a[0];
@@ -281,9 +342,9 @@ absl::StatusOr<llvm::Value*> LoopNestEmitter::compute(const ir::Op& op,
     case OpKind::kSquare:
       return fp ? b_.CreateFMul(a[0], a[0]) : b_.CreateMul(a[0], a[0]);
     case OpKind::kExp:
-      return emit_exp_f32(b_, a[0]);
     case OpKind::kLog:
-      return emit_log_f32(b_, a[0]);
+      if (dt == DType::kFloat64) return emit_libm_f64(b_, op.kind(), a);
+      return op.kind() == OpKind::kExp ? emit_exp_f32(b_, a[0]) : emit_log_f32(b_, a[0]);
     case OpKind::kAdd:
       return fp ? b_.CreateFAdd(a[0], a[1]) : b_.CreateAdd(a[0], a[1]);
     case OpKind::kSub:
@@ -295,14 +356,14 @@ absl::StatusOr<llvm::Value*> LoopNestEmitter::compute(const ir::Op& op,
       // Integer division truncates toward zero and INT_MIN / -1 wraps, as in the eager kernel.
       // A zero divisor sets the error flag (the entry then fails with the kernel's message); the
       // divisor is made safe first, since a trap is not an option.
-      llvm::Value* zero = b_.CreateICmpEQ(a[1], b_.getInt32(0));
+      llvm::Value* zero = b_.CreateICmpEQ(a[1], int_const(0));
       llvm::Value* flag = b_.CreateLoad(b_.getInt8Ty(), div_flag_);
       b_.CreateStore(b_.CreateOr(flag, b_.CreateZExt(zero, b_.getInt8Ty())), div_flag_);
-      llvm::Value* minus1 = b_.CreateICmpEQ(a[1], b_.getInt32(-1));
-      llvm::Value* d = b_.CreateSelect(b_.CreateOr(zero, minus1), b_.getInt32(1), a[1]);
+      llvm::Value* minus1 = b_.CreateICmpEQ(a[1], int_const(-1));
+      llvm::Value* d = b_.CreateSelect(b_.CreateOr(zero, minus1), int_const(1), a[1]);
       llvm::Value* q = b_.CreateSDiv(a[0], d);
       q = b_.CreateSelect(minus1, b_.CreateNeg(a[0]), q);
-      return b_.CreateSelect(zero, b_.getInt32(0), q);
+      return b_.CreateSelect(zero, int_const(0), q);
     }
     case OpKind::kLess:
       return fp ? b_.CreateFCmpOLT(a[0], a[1]) : b_.CreateICmpSLT(a[0], a[1]);
@@ -329,10 +390,18 @@ absl::Status LoopNestEmitter::emit_op(const ir::Op& op) {
       llvm::Value* c = nullptr;
       switch (lit.type().dtype) {
         case DType::kFloat32:
+        case DType::kFloat16:  // exact as float, the type they are computed in
+        case DType::kBFloat16:
           c = llvm::ConstantFP::get(b_.getFloatTy(), static_cast<float>(lit.get(0)));
           break;
+        case DType::kFloat64:
+          c = llvm::ConstantFP::get(b_.getDoubleTy(), lit.get(0));
+          break;
         case DType::kInt32:
-          c = b_.getInt32(static_cast<int32_t>(lit.get(0)));
+          c = b_.getInt32(static_cast<int32_t>(lit.get_int64(0)));
+          break;
+        case DType::kInt64:
+          c = b_.getInt64(lit.get_int64(0));
           break;
         case DType::kBool:
           c = b_.getInt1(lit.get(0) != 0);
@@ -352,8 +421,7 @@ absl::Status LoopNestEmitter::emit_op(const ir::Op& op) {
     const int k = add_buffer(gv, lit.type().dtype, lit.type().shape);
     Buffer& buf = buffers_[k];
     llvm::Value* v = b_.CreateLoad(memory_type(buf.dtype), element_ptr(buf, buf.level));
-    if (buf.dtype == DType::kBool) v = b_.CreateICmpNE(v, b_.getInt8(0));
-    values_[result] = {v, buf.level};
+    values_[result] = {from_memory(v, buf.dtype), buf.level};
     return absl::OkStatus();
   }
   const ir::OpClass cls = ir::op_info(op.kind()).cls;
@@ -391,7 +459,7 @@ absl::Status LoopNestEmitter::emit_op(const ir::Op& op) {
                                                       : value_dt;
   bool ok = result->type().dtype == result_dt;
   ok = ok && !(cls == ir::OpClass::kLogical && dt != DType::kBool);
-  ok = ok && !(float_only && dt != DType::kFloat32) && !(numeric && dt == DType::kBool);
+  ok = ok && !(float_only && !is_floating(dt)) && !(numeric && dt == DType::kBool);
   ok = ok && !(is_select && dt != DType::kBool);
   for (int i = is_select ? 1 : 0; ok && i < arity; ++i) {
     ok = op.operand(i)->type().dtype == value_dt;
@@ -402,7 +470,7 @@ absl::Status LoopNestEmitter::emit_op(const ir::Op& op) {
   }
   set_level(level);
   KILN_ASSIGN_OR_RETURN(llvm::Value * v, compute(op, args));
-  values_[result] = {v, level};
+  values_[result] = {round_to(v, result->type().dtype), level};
   return absl::OkStatus();
 }
 
@@ -413,7 +481,7 @@ absl::StatusOr<ElementwiseFunction> LoopNestEmitter::emit(const std::string& nam
   for (const ir::Op* op : group_.ops) {
     if ((op->kind() == ir::OpKind::kDiv || op->kind() == ir::OpKind::kMod ||
          op->kind() == ir::OpKind::kFloorDiv) &&
-        op->num_operands() == 2 && op->operand(0)->type().dtype == DType::kInt32) {
+        op->num_operands() == 2 && is_integer(op->operand(0)->type().dtype)) {
       result.checks_division = true;
     }
   }
@@ -446,8 +514,7 @@ absl::StatusOr<ElementwiseFunction> LoopNestEmitter::emit(const std::string& nam
         add_buffer(fn->getArg(static_cast<unsigned>(n_out + i)), v->type().dtype, v->type().shape);
     Buffer& buf = buffers_[k];
     llvm::Value* x = b_.CreateLoad(memory_type(buf.dtype), element_ptr(buf, buf.level));
-    if (buf.dtype == DType::kBool) x = b_.CreateICmpNE(x, b_.getInt8(0));
-    values_[v] = {x, buf.level};
+    values_[v] = {from_memory(x, buf.dtype), buf.level};
   }
   for (const ir::Op* op : group_.ops) KILN_RETURN_IF_ERROR(emit_op(*op));
 
@@ -461,9 +528,7 @@ absl::StatusOr<ElementwiseFunction> LoopNestEmitter::emit(const std::string& nam
     const int k =
         add_buffer(fn->getArg(static_cast<unsigned>(i)), v->type().dtype, v->type().shape);
     llvm::Value* ptr = element_ptr(buffers_[k], innermost);
-    llvm::Value* x = it->second.value;
-    if (v->type().dtype == DType::kBool) x = b_.CreateZExt(x, b_.getInt8Ty());
-    b_.CreateStore(x, ptr);
+    b_.CreateStore(to_memory(it->second.value, v->type().dtype), ptr);
   }
   return result;
 }

@@ -3,6 +3,9 @@
 // Vectorizable IR throughout, except four ops that call libm per element (correct, but the loop
 // containing them stays scalar): sin, cos (sinf/cosf), pow (powf) and float mod (fmodf). The
 // functions are called through their addresses, since the JIT resolves no libm symbols.
+// float64 calls libm's double functions for every transcendental (exp log expm1 log1p tanh erf
+// sin cos pow fmod): accurate to float64, and what the eager float64 kernels call. float16 and
+// bfloat16 compute as float32; lower_elementwise.cc rounds each result back to 16 bits.
 //   sqrt rsqrt floor ceil round      llvm.sqrt / floor / ceil / roundeven (one instruction)
 //   expm1 log1p                      Kahan's corrections on the exp/log polynomials
 //   tanh sigmoid softplus elu selu   exp/log polynomials plus a small tanh polynomial
@@ -16,6 +19,7 @@
 
 #include <cstdint>
 #include <limits>
+#include <type_traits>
 
 #include "compiler/lower.h"
 #include "llvm/IR/Constants.h"
@@ -32,11 +36,17 @@ using ir::OpKind;
 
 class Emitter {
  public:
-  explicit Emitter(llvm::IRBuilderBase& b) : b_(b) {}
+  // `f64`: float values are double (float64) rather than float (float32, float16, bfloat16).
+  Emitter(llvm::IRBuilderBase& b, bool f64)
+      : b_(b), f64_(f64), fty_(f64 ? b.getDoubleTy() : b.getFloatTy()) {}
 
-  llvm::Value* f(double v) { return llvm::ConstantFP::get(b_.getFloatTy(), v); }
+  llvm::Value* f(double v) { return llvm::ConstantFP::get(fty_, v); }
+  // An integer constant of x's type.
+  llvm::Value* i(llvm::Value* x, int64_t v) {
+    return llvm::ConstantInt::get(x->getType(), v, /*IsSigned=*/true);
+  }
   llvm::Value* fma(llvm::Value* x, llvm::Value* y, llvm::Value* z) {
-    return b_.CreateIntrinsic(llvm::Intrinsic::fmuladd, {b_.getFloatTy()}, {x, y, z});
+    return b_.CreateIntrinsic(llvm::Intrinsic::fmuladd, {fty_}, {x, y, z});
   }
   template <size_t N>
   llvm::Value* horner(llvm::Value* x, const double (&c)[N]) {
@@ -55,11 +65,12 @@ class Emitter {
   llvm::Value* eq(llvm::Value* x, double v) { return b_.CreateFCmpOEQ(x, f(v)); }
   llvm::Value* is_nan(llvm::Value* x) { return b_.CreateFCmpUNO(x, x); }
 
-  // A float libm function called through its address.
-  template <typename... A>
-  llvm::Value* libm(float (*fn)(A...), std::vector<llvm::Value*> args) {
-    std::vector<llvm::Type*> params(sizeof...(A), b_.getFloatTy());
-    auto* type = llvm::FunctionType::get(b_.getFloatTy(), params, false);
+  // A libm function called through its address (float or double, by its signature).
+  template <typename R, typename... A>
+  llvm::Value* libm(R (*fn)(A...), std::vector<llvm::Value*> args) {
+    llvm::Type* t = std::is_same_v<R, double> ? b_.getDoubleTy() : b_.getFloatTy();
+    std::vector<llvm::Type*> params(sizeof...(A), t);
+    auto* type = llvm::FunctionType::get(t, params, false);
     llvm::Value* callee =
         b_.CreateIntToPtr(b_.getInt64(reinterpret_cast<uintptr_t>(fn)), b_.getPtrTy());
     llvm::CallInst* call = b_.CreateCall(type, callee, args);
@@ -68,7 +79,16 @@ class Emitter {
     return call;
   }
 
+  // exp and log: the float32 polynomials, or libm's double functions for float64.
+  llvm::Value* exp(llvm::Value* x) {
+    return f64_ ? libm<double, double>(&::exp, {x}) : emit_exp_f32(b_, x);
+  }
+  llvm::Value* log(llvm::Value* x) {
+    return f64_ ? libm<double, double>(&::log, {x}) : emit_log_f32(b_, x);
+  }
+
   llvm::Value* expm1(llvm::Value* x) {
+    if (f64_) return libm<double, double>(&::expm1, {x});
     llvm::Value* u = emit_exp_f32(b_, x);
     llvm::Value* um1 = b_.CreateFSub(u, f(1.0));
     llvm::Value* r = b_.CreateFMul(um1, b_.CreateFDiv(x, emit_log_f32(b_, u)));
@@ -77,12 +97,14 @@ class Emitter {
     return sel(eq(u, 1.0), x, r);
   }
   llvm::Value* log1p(llvm::Value* x) {
+    if (f64_) return libm<double, double>(&::log1p, {x});
     llvm::Value* x1 = b_.CreateFAdd(x, f(1.0));
     llvm::Value* r =
         b_.CreateFMul(x, b_.CreateFDiv(emit_log_f32(b_, x1), b_.CreateFSub(x1, f(1.0))));
     return sel(b_.CreateOr(eq(x1, 1.0), eq(x1, km::kInf)), x, r);
   }
   llvm::Value* tanh(llvm::Value* x) {
+    if (f64_) return libm<double, double>(&::tanh, {x});
     llvm::Value* ax = unary(llvm::Intrinsic::fabs, x);
     llvm::Value* z = b_.CreateFMul(x, x);
     llvm::Value* small = fma(b_.CreateFMul(horner(z, km::kTanhPoly), z), x, x);
@@ -92,15 +114,19 @@ class Emitter {
     return sel(lt(ax, km::kTanhSmall), small, large);
   }
   llvm::Value* sigmoid(llvm::Value* x) {
-    llvm::Value* e = emit_exp_f32(b_, b_.CreateFNeg(x));
+    llvm::Value* e = exp(b_.CreateFNeg(x));
     return b_.CreateFDiv(f(1.0), b_.CreateFAdd(f(1.0), e));
   }
   llvm::Value* softplus(llvm::Value* x) {
     llvm::Value* relu = sel(gt(x, 0.0), x, f(0.0));
-    llvm::Value* e = emit_exp_f32(b_, b_.CreateFNeg(unary(llvm::Intrinsic::fabs, x)));
+    llvm::Value* e = exp(b_.CreateFNeg(unary(llvm::Intrinsic::fabs, x)));
     return b_.CreateFAdd(relu, log1p(e));
   }
   llvm::Value* gelu(llvm::Value* x) {
+    if (f64_) {
+      llvm::Value* erf = libm<double, double>(&::erf, {b_.CreateFMul(x, f(km::kSqrtHalf))});
+      return b_.CreateFMul(b_.CreateFMul(f(0.5), x), b_.CreateFAdd(f(1.0), erf));
+    }
     llvm::Value* t = b_.CreateFMul(x, f(km::kSqrtHalf));
     t = sel(gt(t, 4.0), f(4.0), t);
     t = sel(lt(t, -4.0), f(-4.0), t);
@@ -122,61 +148,93 @@ class Emitter {
 
   // int32 mod / floordiv: a zero divisor sets the flag and gives 0; MIN / -1 wraps.
   llvm::Value* int_floor_div_mod(llvm::Value* x, llvm::Value* y, bool mod, llvm::Value* flag) {
-    llvm::Value* zero = b_.CreateICmpEQ(y, b_.getInt32(0));
+    llvm::Value* zero = b_.CreateICmpEQ(y, i(y, 0));
     llvm::Value* old = b_.CreateLoad(b_.getInt8Ty(), flag);
     b_.CreateStore(b_.CreateOr(old, b_.CreateZExt(zero, b_.getInt8Ty())), flag);
-    llvm::Value* minus1 = b_.CreateICmpEQ(y, b_.getInt32(-1));
-    llvm::Value* d = sel(b_.CreateOr(zero, minus1), b_.getInt32(1), y);
+    llvm::Value* minus1 = b_.CreateICmpEQ(y, i(y, -1));
+    llvm::Value* d = sel(b_.CreateOr(zero, minus1), i(y, 1), y);
     llvm::Value* rem = b_.CreateSRem(x, d);
-    llvm::Value* neg_rem = b_.CreateICmpSLT(rem, b_.getInt32(0));
-    llvm::Value* neg_y = b_.CreateICmpSLT(y, b_.getInt32(0));
+    llvm::Value* neg_rem = b_.CreateICmpSLT(rem, i(y, 0));
+    llvm::Value* neg_y = b_.CreateICmpSLT(y, i(y, 0));
     llvm::Value* adjust =
-        b_.CreateAnd(b_.CreateICmpNE(rem, b_.getInt32(0)), b_.CreateICmpNE(neg_y, neg_rem));
+        b_.CreateAnd(b_.CreateICmpNE(rem, i(y, 0)), b_.CreateICmpNE(neg_y, neg_rem));
     llvm::Value* r;
     if (mod) {
       r = sel(adjust, b_.CreateAdd(rem, y), rem);
     } else {
       llvm::Value* q = b_.CreateSDiv(x, d);
       q = sel(minus1, b_.CreateNeg(x), q);
-      r = b_.CreateSub(q, b_.CreateZExt(adjust, b_.getInt32Ty()));
+      r = b_.CreateSub(q, b_.CreateZExt(adjust, y->getType()));
     }
-    return sel(zero, b_.getInt32(0), r);
+    return sel(zero, i(y, 0), r);
   }
 
+  // Values are computed as i1 (bool), i32/i64, float (float32, float16, bfloat16) or double
+  // (float64); a float16/bfloat16 result is rounded by the caller.
   llvm::Value* cast(llvm::Value* x, DType from, DType to) {
     if (from == to) return x;
-    switch (to) {
-      case DType::kBool:
-        return from == DType::kFloat32 ? b_.CreateFCmpUNE(x, f(0.0))
-                                       : b_.CreateICmpNE(x, b_.getInt32(0));
-      case DType::kFloat32:
-        return from == DType::kBool ? b_.CreateUIToFP(x, b_.getFloatTy())
-                                    : b_.CreateSIToFP(x, b_.getFloatTy());
-      case DType::kInt32: {
-        if (from == DType::kBool) return b_.CreateZExt(x, b_.getInt32Ty());
-        // Truncation; nan and out-of-range values give INT32_MIN (the eager kernel's rule).
-        // The select keeps fptosi's poison for those inputs out of the result.
-        llvm::Value* in_range = b_.CreateAnd(b_.CreateFCmpOGE(x, f(-2147483648.0)),
-                                             b_.CreateFCmpOLT(x, f(2147483648.0)));
-        return sel(in_range, b_.CreateFPToSI(x, b_.getInt32Ty()),
-                   b_.getInt32(std::numeric_limits<int32_t>::min()));
-      }
+    llvm::Type* to_type = compute_type(to);
+    if (to == DType::kBool) {
+      return is_floating(from) ? b_.CreateFCmpUNE(x, llvm::ConstantFP::get(x->getType(), 0.0))
+                               : b_.CreateICmpNE(x, i(x, 0));
     }
-    return x;
+    if (is_floating(to)) {
+      if (from == DType::kBool) return b_.CreateUIToFP(x, to_type);
+      if (is_integer(from)) return b_.CreateSIToFP(x, to_type);
+      return b_.CreateFPCast(x, to_type);  // fpext, fptrunc, or nothing (float16 -> float32)
+    }
+    // To an integer.
+    if (from == DType::kBool) return b_.CreateZExt(x, to_type);
+    if (is_integer(from)) return b_.CreateSExtOrTrunc(x, to_type);
+    // Truncation; nan and out-of-range values give the lowest value (the eager kernel's rule).
+    // The select keeps fptosi's poison for those inputs out of the result.
+    const double limit = to == DType::kInt64 ? 9223372036854775808.0 : 2147483648.0;
+    llvm::Value* in_range =
+        b_.CreateAnd(b_.CreateFCmpOGE(x, llvm::ConstantFP::get(x->getType(), -limit)),
+                     b_.CreateFCmpOLT(x, llvm::ConstantFP::get(x->getType(), limit)));
+    llvm::Value* lowest =
+        llvm::ConstantInt::get(to_type,
+                               to == DType::kInt64 ? std::numeric_limits<int64_t>::min()
+                                                   : std::numeric_limits<int32_t>::min(),
+                               /*IsSigned=*/true);
+    return sel(in_range, b_.CreateFPToSI(x, to_type), lowest);
+  }
+
+  llvm::Type* compute_type(DType dtype) {
+    switch (dtype) {
+      case DType::kBool:
+        return b_.getInt1Ty();
+      case DType::kInt32:
+        return b_.getInt32Ty();
+      case DType::kInt64:
+        return b_.getInt64Ty();
+      case DType::kFloat64:
+        return b_.getDoubleTy();
+      default:
+        return b_.getFloatTy();
+    }
   }
 
  private:
   llvm::IRBuilderBase& b_;
+  bool f64_;
+  llvm::Type* fty_;
 };
 
 }  // namespace
 
+llvm::Value* emit_libm_f64(llvm::IRBuilderBase& b, ir::OpKind kind,
+                           const std::vector<llvm::Value*>& args) {
+  Emitter e(b, /*f64=*/true);
+  return kind == OpKind::kExp ? e.exp(args[0]) : e.log(args[0]);
+}
+
 absl::StatusOr<llvm::Value*> emit_math_op(llvm::IRBuilderBase& b, const ir::Op& op,
                                           const std::vector<llvm::Value*>& a,
                                           llvm::Value* div_flag) {
-  Emitter e(b);
   const DType dt = op.operand(0)->type().dtype;
-  const bool fp = dt == DType::kFloat32;
+  const bool fp = is_floating(dt);
+  Emitter e(b, dt == DType::kFloat64);
   auto unsupported = [&]() -> absl::Status {
     return absl::UnimplementedError(
         cat("'", op.mnemonic(), "' cannot be lowered inside an elementwise loop"));
@@ -184,15 +242,15 @@ absl::StatusOr<llvm::Value*> emit_math_op(llvm::IRBuilderBase& b, const ir::Op& 
   switch (op.kind()) {
     case OpKind::kSign:
       if (fp) return e.sel(e.gt(a[0], 0.0), e.f(1.0), e.sel(e.lt(a[0], 0.0), e.f(-1.0), a[0]));
-      return b.CreateSub(b.CreateZExt(b.CreateICmpSGT(a[0], b.getInt32(0)), b.getInt32Ty()),
-                         b.CreateZExt(b.CreateICmpSLT(a[0], b.getInt32(0)), b.getInt32Ty()));
+      return b.CreateSub(b.CreateZExt(b.CreateICmpSGT(a[0], e.i(a[0], 0)), a[0]->getType()),
+                         b.CreateZExt(b.CreateICmpSLT(a[0], e.i(a[0], 0)), a[0]->getType()));
     case OpKind::kRelu:
       if (fp) return e.sel(e.lt(a[0], 0.0), e.f(0.0), a[0]);
-      return e.sel(b.CreateICmpSLT(a[0], b.getInt32(0)), b.getInt32(0), a[0]);
+      return e.sel(b.CreateICmpSLT(a[0], e.i(a[0], 0)), e.i(a[0], 0), a[0]);
     case OpKind::kRelu6:
       if (fp) return e.sel(e.lt(a[0], 0.0), e.f(0.0), e.sel(e.gt(a[0], 6.0), e.f(6.0), a[0]));
-      return e.sel(b.CreateICmpSLT(a[0], b.getInt32(0)), b.getInt32(0),
-                   e.sel(b.CreateICmpSGT(a[0], b.getInt32(6)), b.getInt32(6), a[0]));
+      return e.sel(b.CreateICmpSLT(a[0], e.i(a[0], 0)), e.i(a[0], 0),
+                   e.sel(b.CreateICmpSGT(a[0], e.i(a[0], 6)), e.i(a[0], 6), a[0]));
     case OpKind::kRound:
       return fp ? e.unary(llvm::Intrinsic::roundeven, a[0]) : a[0];
     case OpKind::kSqrt:
@@ -208,9 +266,11 @@ absl::StatusOr<llvm::Value*> emit_math_op(llvm::IRBuilderBase& b, const ir::Op& 
     case OpKind::kLog1p:
       return e.log1p(a[0]);
     case OpKind::kSin:
-      return e.libm(&::sinf, {a[0]});
+      if (dt == DType::kFloat64) return e.libm<double, double>(&::sin, {a[0]});
+      return e.libm<float, float>(&::sinf, {a[0]});
     case OpKind::kCos:
-      return e.libm(&::cosf, {a[0]});
+      if (dt == DType::kFloat64) return e.libm<double, double>(&::cos, {a[0]});
+      return e.libm<float, float>(&::cosf, {a[0]});
     case OpKind::kTanh:
       return e.tanh(a[0]);
     case OpKind::kSigmoid:
@@ -220,20 +280,26 @@ absl::StatusOr<llvm::Value*> emit_math_op(llvm::IRBuilderBase& b, const ir::Op& 
     case OpKind::kElu:
       return e.sel(e.lt(a[0], 0.0), e.expm1(a[0]), a[0]);
     case OpKind::kSelu: {
-      const auto scale = static_cast<float>(km::kSeluScale);
-      const auto scale_alpha = static_cast<float>(km::kSeluScale * km::kSeluAlpha);
+      // float32 rounds the constants as the eager float kernel does.
+      const double scale =
+          dt == DType::kFloat64 ? km::kSeluScale : static_cast<float>(km::kSeluScale);
+      const double scale_alpha = dt == DType::kFloat64
+                                     ? km::kSeluScale * km::kSeluAlpha
+                                     : static_cast<float>(km::kSeluScale * km::kSeluAlpha);
       return e.sel(e.lt(a[0], 0.0), b.CreateFMul(e.f(scale_alpha), e.expm1(a[0])),
                    b.CreateFMul(e.f(scale), a[0]));
     }
     case OpKind::kGelu:
       return e.gelu(a[0]);
     case OpKind::kLeakyRelu: {
-      const auto alpha = static_cast<float>(ir::attr_or<double>(op.attrs(), "alpha", 0.2));
+      const double alpha_attr = ir::attr_or<double>(op.attrs(), "alpha", 0.2);
+      const double alpha = dt == DType::kFloat64 ? alpha_attr : static_cast<float>(alpha_attr);
       return e.sel(e.lt(a[0], 0.0), b.CreateFMul(e.f(alpha), a[0]), a[0]);
     }
     case OpKind::kPow:
       if (!fp) return unsupported();
-      return e.libm(&::powf, {a[0], a[1]});
+      if (dt == DType::kFloat64) return e.libm<double, double, double>(&::pow, {a[0], a[1]});
+      return e.libm<float, float, float>(&::powf, {a[0], a[1]});
     case OpKind::kMinimum:
       return e.minimum(a[0], a[1], fp);
     case OpKind::kMaximum:
@@ -243,7 +309,8 @@ absl::StatusOr<llvm::Value*> emit_math_op(llvm::IRBuilderBase& b, const ir::Op& 
         if (!div_flag) return unsupported();
         return e.int_floor_div_mod(a[0], a[1], /*mod=*/true, div_flag);
       }
-      llvm::Value* r = e.libm(&::fmodf, {a[0], a[1]});
+      llvm::Value* r = dt == DType::kFloat64 ? e.libm<double, double, double>(&::fmod, {a[0], a[1]})
+                                             : e.libm<float, float, float>(&::fmodf, {a[0], a[1]});
       llvm::Value* adjust =
           b.CreateAnd(b.CreateFCmpUNE(r, e.f(0.0)), b.CreateXor(e.lt(a[1], 0.0), e.lt(r, 0.0)));
       return e.sel(adjust, b.CreateFAdd(r, a[1]), r);

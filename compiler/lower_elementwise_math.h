@@ -15,9 +15,13 @@ class Value;
 namespace kiln::compiler {
 
 // The value of elementwise `op` on one element, from its operands' values `args` (float for
-// f32, i32 for i32, i1 for bool), emitted at `builder`'s insertion point. `div_flag` is the i8
-// error flag an int32 mod/floordiv sets on a zero divisor (see ElementwiseFunction). Unimplemented
-// for ops this file does not know.
+// f32/f16/bf16, double for f64, i32/i64 for the integers, i1 for bool), emitted at `builder`'s
+// insertion point. `div_flag` is the i8 error flag an int32 mod/floordiv sets on a zero divisor
+// (see ElementwiseFunction). Unimplemented for ops this file does not know. float64 exp or log
+// (`kind`) of args[0] through libm.
+llvm::Value* emit_libm_f64(llvm::IRBuilderBase& builder, ir::OpKind kind,
+                           const std::vector<llvm::Value*>& args);
+
 absl::StatusOr<llvm::Value*> emit_math_op(llvm::IRBuilderBase& builder, const ir::Op& op,
                                           const std::vector<llvm::Value*>& args,
                                           llvm::Value* div_flag);

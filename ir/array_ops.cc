@@ -32,7 +32,7 @@ absl::StatusOr<Type> infer_reduction(OpKind kind, std::string_view op, const Typ
                                      const Attrs& attrs) {
   const bool logical = kind == OpKind::kReduceAll || kind == OpKind::kReduceAny;
   if (logical && in.dtype != DType::kBool) return unsupported(op, 0, in.dtype, "bool");
-  if (!logical && in.dtype == DType::kBool) return unsupported(op, 0, in.dtype, "float32 or int32");
+  if (!logical && in.dtype == DType::kBool) return unsupported(op, 0, in.dtype, kNumericDTypes);
   auto axes = reduction_axes(op, attrs, in.shape.rank());
   if (!axes.ok()) return axes.status();
   const bool keepdims = attr_or<bool>(attrs, "keepdims", false);
@@ -177,7 +177,7 @@ absl::StatusOr<Type> infer_pad(const Type& in, const Attrs& attrs) {
 }
 
 absl::StatusOr<Type> infer_gather(std::span<const Type> t, const Attrs& attrs) {
-  if (t[1].dtype != DType::kInt32) return dtype_mismatch("gather", 1, DType::kInt32, t[1].dtype);
+  if (!is_integer(t[1].dtype)) return unsupported("gather", 1, t[1].dtype, "int32 or int64");
   const int rank = t[0].shape.rank();
   if (rank == 0) return invalid("gather", "params must be at least 1 dimensional");
   auto axis = single_axis("gather", attrs, "axis", 0, rank);
@@ -189,7 +189,13 @@ absl::StatusOr<Type> infer_gather(std::span<const Type> t, const Attrs& attrs) {
 }
 
 absl::StatusOr<Type> infer_one_hot(const Type& in, const Attrs& attrs) {
-  if (in.dtype != DType::kInt32) return dtype_mismatch("one_hot", 0, DType::kInt32, in.dtype);
+  if (!is_integer(in.dtype)) return unsupported("one_hot", 0, in.dtype, "int32 or int64");
+  const std::string dtype_attr = attr_or<std::string>(attrs, "dtype", "f32");
+  const auto out_dtype = dtype_from_ir_name(dtype_attr);
+  if (!out_dtype || *out_dtype == DType::kBool) {
+    return invalid("one_hot", "attribute 'dtype' must name a numeric dtype, got \"", dtype_attr,
+                   "\"");
+  }
   const int64_t depth = attr_or<int64_t>(attrs, "depth", -1);
   if (depth < 0) return invalid("one_hot", "depth must be non-negative, got: ", depth);
   const int rank = in.shape.rank() + 1;
@@ -200,12 +206,12 @@ absl::StatusOr<Type> infer_one_hot(const Type& in, const Attrs& attrs) {
   }
   std::vector<int64_t> dims = in.shape.dims();
   dims.insert(dims.begin() + (a == -1 ? rank - 1 : a), depth);
-  return Type{DType::kFloat32, Shape(std::move(dims))};
+  return Type{*out_dtype, Shape(std::move(dims))};
 }
 
 absl::StatusOr<Type> infer_add_n(std::span<const Type> t) {
   if (t.empty()) return invalid("add_n", "expected at least 1 input");
-  if (t[0].dtype == DType::kBool) return unsupported("add_n", 0, t[0].dtype, "float32 or int32");
+  if (t[0].dtype == DType::kBool) return unsupported("add_n", 0, t[0].dtype, kNumericDTypes);
   for (size_t i = 1; i < t.size(); ++i) {
     if (t[i].dtype != t[0].dtype) {
       return dtype_mismatch("add_n", static_cast<int>(i), t[0].dtype, t[i].dtype);
@@ -353,7 +359,7 @@ absl::StatusOr<std::vector<Type>> infer_array_types(OpKind kind, std::span<const
     return out;
   }
   if (kind == OpKind::kTopK) {
-    if (in.dtype == DType::kBool) return unsupported(op, 0, in.dtype, "float32 or int32");
+    if (in.dtype == DType::kBool) return unsupported(op, 0, in.dtype, kNumericDTypes);
     if (rank == 0) return invalid(op, "input must be at least rank 1");
     const int64_t k = attr_or<int64_t>(attrs, "k", 1);
     if (k < 0) return invalid(op, "Need k >= 0, got ", k);
@@ -381,7 +387,7 @@ absl::StatusOr<Type> infer_array_type(OpKind kind, std::span<const Type> t, cons
       return infer_reduction(kind, op, t[0], attrs);
     case OpKind::kArgmax:
     case OpKind::kArgmin: {
-      if (t[0].dtype == DType::kBool) return unsupported(op, 0, t[0].dtype, "float32 or int32");
+      if (t[0].dtype == DType::kBool) return unsupported(op, 0, t[0].dtype, kNumericDTypes);
       const int rank = t[0].shape.rank();
       if (rank == 0) return invalid(op, "input must be at least rank 1");
       auto axis = single_axis(op, attrs, "axis", 0, rank);
@@ -389,12 +395,18 @@ absl::StatusOr<Type> infer_array_type(OpKind kind, std::span<const Type> t, cons
       if (t[0].shape[*axis] == 0) {
         return invalid(op, "Reduction axis ", *axis, " is empty in shape ", t[0].shape);
       }
+      const std::string out_attr = attr_or<std::string>(attrs, "output_type", "i32");
+      const auto out_dtype = dtype_from_ir_name(out_attr);
+      if (!out_dtype || !is_integer(*out_dtype)) {
+        return invalid(op, "attribute 'output_type' must be \"i32\" or \"i64\", got \"", out_attr,
+                       "\"");
+      }
       std::vector<int64_t> dims = t[0].shape.dims();
       dims.erase(dims.begin() + *axis);
-      return Type{DType::kInt32, Shape(std::move(dims))};
+      return Type{*out_dtype, Shape(std::move(dims))};
     }
     case OpKind::kCumsum: {
-      if (t[0].dtype == DType::kBool) return unsupported(op, 0, t[0].dtype, "float32 or int32");
+      if (t[0].dtype == DType::kBool) return unsupported(op, 0, t[0].dtype, kNumericDTypes);
       auto axis = single_axis(op, attrs, "axis", 0, std::max(t[0].shape.rank(), 1));
       if (!axis.ok()) return axis.status();
       return t[0];

@@ -22,9 +22,13 @@ class Literal {
   const void* data() const { return bytes_.data(); }
   int64_t size_bytes() const { return static_cast<int64_t>(bytes_.size()); }
 
-  // Element i converted to/from double (exact for f32, i32 and bool).
+  // Element i converted to/from double (exact for every dtype but i64 beyond 2^53; set rounds
+  // to nearest for the float dtypes, truncates toward zero for the integer ones).
   double get(int64_t i) const;
   void set(int64_t i, double v);
+  // Integer element access, exact for i32 and i64 (bool reads 0/1; floats truncate).
+  int64_t get_int64(int64_t i) const;
+  void set_int64(int64_t i, int64_t v);
 
   static Literal scalar(DType dtype, double v);
   static Literal from_doubles(Type type, const std::vector<double>& values);

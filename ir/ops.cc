@@ -40,12 +40,12 @@ absl::StatusOr<Shape> broadcast_all(OpKind kind, std::span<const Type> types) {
 // Binary ops: both operands share one numeric dtype, shapes broadcast.
 absl::StatusOr<Shape> check_binary(OpKind kind, std::span<const Type> t) {
   if (t[1].dtype != t[0].dtype) return dtype_mismatch(kind, 1, t[0].dtype, t[1].dtype);
-  if (t[0].dtype == DType::kBool) return unsupported_dtype(kind, 0, t[0].dtype, "float32 or int32");
+  if (t[0].dtype == DType::kBool) return unsupported_dtype(kind, 0, t[0].dtype, kNumericDTypes);
   return broadcast_all(kind, t);
 }
 
 absl::StatusOr<Type> infer_reduce(OpKind kind, const Type& in, const Attrs& attrs) {
-  if (in.dtype == DType::kBool) return unsupported_dtype(kind, 0, in.dtype, "float32 or int32");
+  if (in.dtype == DType::kBool) return unsupported_dtype(kind, 0, in.dtype, kNumericDTypes);
   auto axes = reduction_axes(mnemonic(kind), attrs, in.shape.rank());
   if (!axes.ok()) return axes.status();
   const bool keepdims = attr_or<bool>(attrs, "keepdims", false);
@@ -64,7 +64,7 @@ absl::StatusOr<Type> infer_reduce(OpKind kind, const Type& in, const Attrs& attr
 // [..., m, k] x [..., k, n] (attrs transpose_a/transpose_b); batch dims broadcast.
 absl::StatusOr<Type> infer_matmul(OpKind kind, std::span<const Type> t, const Attrs& attrs) {
   if (t[1].dtype != t[0].dtype) return dtype_mismatch(kind, 1, t[0].dtype, t[1].dtype);
-  if (t[0].dtype == DType::kBool) return unsupported_dtype(kind, 0, t[0].dtype, "float32 or int32");
+  if (t[0].dtype == DType::kBool) return unsupported_dtype(kind, 0, t[0].dtype, kNumericDTypes);
   for (int i = 0; i < 2; ++i) {
     if (t[i].shape.rank() < 2) {
       return absl::InvalidArgumentError(cat("matmul: input #", i,
@@ -243,17 +243,17 @@ absl::StatusOr<Type> infer_type(OpKind kind, std::span<const Type> t, const Attr
   switch (info.cls) {
     case OpClass::kUnary:
       if (t[0].dtype == DType::kBool) {
-        return unsupported_dtype(kind, 0, t[0].dtype, "float32 or int32");
+        return unsupported_dtype(kind, 0, t[0].dtype, kNumericDTypes);
       }
       return t[0];
     case OpClass::kUnaryFloat:
-      if (!is_floating(t[0].dtype)) return unsupported_dtype(kind, 0, t[0].dtype, "float32");
+      if (!is_floating(t[0].dtype)) return unsupported_dtype(kind, 0, t[0].dtype, kFloatDTypes);
       return t[0];
     case OpClass::kBinary: {
       auto shape = check_binary(kind, t);
       if (!shape.ok()) return shape.status();
       if (kind == OpKind::kPow && !is_floating(t[0].dtype)) {
-        return unsupported_dtype(kind, 0, t[0].dtype, "float32");
+        return unsupported_dtype(kind, 0, t[0].dtype, kFloatDTypes);
       }
       return Type{t[0].dtype, *shape};
     }

@@ -82,6 +82,10 @@ absl::StatusOr<std::vector<Type>> infer_types(OpKind kind, std::span<const Type>
 //   "<op>: input #<i> (zero-based) was expected to be a <want> tensor but is a <got> tensor"
 //   "<op>: input #<i> (zero-based) is a <got> tensor; expected <allowed>"
 absl::Status dtype_mismatch_error(std::string_view op, int index, DType expected, DType got);
+// The <allowed> lists of unsupported_dtype_error.
+inline constexpr std::string_view kFloatDTypes = "float16, bfloat16, float32 or float64";
+inline constexpr std::string_view kNumericDTypes =
+    "float16, bfloat16, float32, float64, int32 or int64";
 absl::Status unsupported_dtype_error(std::string_view op, int index, DType got,
                                      std::string_view allowed);
 

@@ -312,8 +312,7 @@ class Parser : public text::TokenParser {
     }
     Literal literal(type);
     for (int64_t i = 0; i < n; ++i) {
-      KILN_ASSIGN_OR_RETURN(double v, element_value(elements[i], type.dtype));
-      literal.set(i, v);
+      KILN_RETURN_IF_ERROR(set_element(elements[i], literal, i));
     }
     Op* op = Builder(ctx.block).create_op(OpKind::kConst, {}, {std::move(type)}, std::move(attrs),
                                           std::move(loc));

@@ -7,6 +7,7 @@
 #include <sstream>
 #include <unordered_map>
 
+#include "support/half.h"
 #include "support/str.h"
 
 namespace kiln::ir {
@@ -74,14 +75,19 @@ std::string attribute_to_string(const Attribute& attr) {
 }
 
 std::string element_to_string(const Literal& lit, int64_t i) {
-  const double v = lit.get(i);
   switch (lit.type().dtype) {
     case DType::kFloat32:
-      return format_float(static_cast<float>(v));
+      return format_float(static_cast<float>(lit.get(i)));
+    case DType::kFloat64:
+      return format_double(lit.get(i));
+    case DType::kFloat16:
+    case DType::kBFloat16:
+      return format_half(static_cast<float>(lit.get(i)), lit.type().dtype);
     case DType::kInt32:
-      return std::to_string(static_cast<int64_t>(v));
+    case DType::kInt64:
+      return std::to_string(lit.get_int64(i));
     case DType::kBool:
-      return v != 0 ? "true" : "false";
+      return lit.get(i) != 0 ? "true" : "false";
   }
   return "?";
 }
@@ -287,6 +293,28 @@ std::string format_float(float v) {
   char buf[64];
   auto r = std::to_chars(buf, buf + sizeof(buf), v);
   std::string s(buf, r.ptr);
+  if (s.find_first_of(".e") == std::string::npos) s += ".0";
+  return s;
+}
+
+std::string format_half(float v, DType dtype) {
+  if (std::isnan(v) || std::isinf(v)) return format_float(v);
+  // Integral values print exactly ("65504.0" rather than "6.55e+04").
+  if (v == std::trunc(v) && std::fabs(v) < 16777216.0f) return format_float(v);
+  // Otherwise the fewest significant digits that read back (text -> float -> 16 bits) to the same
+  // value.
+  const auto round16 = [dtype](float f) {
+    return dtype == DType::kBFloat16 ? BFloat16(f).to_float() : Half(f).to_float();
+  };
+  char buf[64];
+  std::string s;
+  for (int precision = 1; precision <= 9; ++precision) {
+    auto r = std::to_chars(buf, buf + sizeof(buf), v, std::chars_format::general, precision);
+    s.assign(buf, r.ptr);
+    float back = 0;
+    std::from_chars(buf, r.ptr, back);
+    if (round16(back) == v) break;
+  }
   if (s.find_first_of(".e") == std::string::npos) s += ".0";
   return s;
 }

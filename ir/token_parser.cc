@@ -46,7 +46,8 @@ absl::StatusOr<Type> TokenParser::parse_type() {
   const Token t = tok_;
   auto dtype = dtype_from_ir_name(t.text);
   if (!dtype) {
-    return error(t, cat("unknown element type '", t.text, "' (expected f32, i32 or bool)"));
+    return error(t, cat("unknown element type '", t.text,
+                        "' (expected f16, bf16, f32, f64, i32, i64 or bool)"));
   }
   advance();
   KILN_RETURN_IF_ERROR(expect(Tok::kLSquare, "after the element type"));
@@ -176,32 +177,57 @@ absl::Status TokenParser::parse_optional_loc(Location& loc) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<double> TokenParser::element_value(const Token& t, DType dtype) const {
+absl::Status TokenParser::set_element(const Token& t, Literal& lit, int64_t i) const {
+  const DType dtype = lit.type().dtype;
+  const std::string_view ir_name = dtype_ir_name(dtype);
   switch (dtype) {
     case DType::kBool:
       if (t.kind == Tok::kIdent && (t.text == "true" || t.text == "false")) {
-        return t.text == "true" ? 1.0 : 0.0;
+        lit.set(i, t.text == "true" ? 1.0 : 0.0);
+        return absl::OkStatus();
       }
       return error(t, cat("invalid bool element '", t.text, "' (expected true or false)"));
-    case DType::kInt32: {
+    case DType::kInt32:
+    case DType::kInt64: {
       if (t.kind != Tok::kInteger) {
-        return error(t, cat("invalid i32 element '", t.text, "' (expected an integer)"));
+        return error(t, cat("invalid ", ir_name, " element '", t.text, "' (expected an integer)"));
       }
       KILN_ASSIGN_OR_RETURN(int64_t v, integer(t));
-      if (v < INT32_MIN || v > INT32_MAX) {
+      if (dtype == DType::kInt32 && (v < INT32_MIN || v > INT32_MAX)) {
         return error(t, cat("integer ", v, " does not fit in i32"));
       }
-      return static_cast<double>(v);
+      lit.set_int64(i, v);
+      return absl::OkStatus();
     }
-    case DType::kFloat32: {
+    case DType::kFloat32:
+    case DType::kFloat64:
+    case DType::kFloat16:
+    case DType::kBFloat16: {
       const bool named = t.kind == Tok::kIdent && (t.text == "inf" || t.text == "nan");
       if (t.kind != Tok::kInteger && t.kind != Tok::kFloat && !named) {
-        return error(t, cat("invalid f32 element '", t.text, "' (expected a number, inf or nan)"));
+        return error(
+            t, cat("invalid ", ir_name, " element '", t.text, "' (expected a number, inf or nan)"));
       }
+      const char* first = t.text.data();
+      const char* last = first + t.text.size();
+      if (dtype == DType::kFloat64) {
+        double v = 0;
+        if (std::from_chars(first, last, v).ec != std::errc()) {
+          return error(t, cat("float ", t.text, " is out of range for f64"));
+        }
+        lit.set(i, v);
+        return absl::OkStatus();
+      }
+      // f16 and bf16 read through float, as the printer writes them.
       float v = 0;
-      auto r = std::from_chars(t.text.data(), t.text.data() + t.text.size(), v);
-      if (r.ec != std::errc()) return error(t, cat("float ", t.text, " is out of range for f32"));
-      return static_cast<double>(v);
+      if (std::from_chars(first, last, v).ec != std::errc()) {
+        return error(t, cat("float ", t.text, " is out of range for ", ir_name));
+      }
+      lit.set(i, v);
+      if (std::isinf(lit.get(i)) && !std::isinf(v)) {  // beyond float16's or bfloat16's range
+        return error(t, cat("float ", t.text, " is out of range for ", ir_name));
+      }
+      return absl::OkStatus();
     }
   }
   return error(t, "unknown element type");

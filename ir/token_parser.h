@@ -53,8 +53,8 @@ class TokenParser {
   absl::Status parse_optional_loc(Location& loc);
   // True at a token that can be a literal element: a number, true, false, inf or nan.
   bool at_literal_element() const;
-  // The value of literal element `t` as a `dtype` element.
-  absl::StatusOr<double> element_value(const Token& t, DType dtype) const;
+  // Stores literal element `t` as element `i` of `lit` (of lit's dtype).
+  absl::Status set_element(const Token& t, Literal& lit, int64_t i) const;
 
   Lexer lexer_;
   const ParseOptions& options_;

@@ -7,50 +7,59 @@
 
 namespace kiln {
 
-std::string_view dtype_name(DType dtype) {
-  switch (dtype) {
-    case DType::kFloat32:
-      return "float32";
-    case DType::kInt32:
-      return "int32";
-    case DType::kBool:
-      return "bool";
+namespace {
+
+struct DTypeInfo {
+  DType dtype;
+  std::string_view name, ir_name;
+  int64_t size;
+};
+
+constexpr DTypeInfo kDTypeInfos[] = {
+    {DType::kFloat16, "float16", "f16", 2}, {DType::kBFloat16, "bfloat16", "bf16", 2},
+    {DType::kFloat32, "float32", "f32", 4}, {DType::kFloat64, "float64", "f64", 8},
+    {DType::kInt32, "int32", "i32", 4},     {DType::kInt64, "int64", "i64", 8},
+    {DType::kBool, "bool", "bool", 1},
+};
+
+const DTypeInfo* info_of(DType dtype) {
+  for (const DTypeInfo& info : kDTypeInfos) {
+    if (info.dtype == dtype) return &info;
   }
-  return "?";
+  return nullptr;
+}
+
+}  // namespace
+
+std::string_view dtype_name(DType dtype) {
+  const DTypeInfo* info = info_of(dtype);
+  return info ? info->name : "?";
 }
 
 std::string_view dtype_ir_name(DType dtype) {
-  switch (dtype) {
-    case DType::kFloat32:
-      return "f32";
-    case DType::kInt32:
-      return "i32";
-    case DType::kBool:
-      return "bool";
-  }
-  return "?";
+  const DTypeInfo* info = info_of(dtype);
+  return info ? info->ir_name : "?";
 }
 
 std::optional<DType> dtype_from_ir_name(std::string_view name) {
-  if (name == "f32") return DType::kFloat32;
-  if (name == "i32") return DType::kInt32;
-  if (name == "bool") return DType::kBool;
+  for (const DTypeInfo& info : kDTypeInfos) {
+    if (info.ir_name == name) return info.dtype;
+  }
   return std::nullopt;
 }
 
 int64_t dtype_size(DType dtype) {
-  switch (dtype) {
-    case DType::kFloat32:
-      return 4;
-    case DType::kInt32:
-      return 4;
-    case DType::kBool:
-      return 1;
-  }
-  return 0;
+  const DTypeInfo* info = info_of(dtype);
+  return info ? info->size : 0;
 }
 
-bool is_floating(DType dtype) { return dtype == DType::kFloat32; }
+bool is_floating(DType dtype) {
+  return dtype == DType::kFloat32 || dtype == DType::kFloat64 || is_half(dtype);
+}
+
+bool is_integer(DType dtype) { return dtype == DType::kInt32 || dtype == DType::kInt64; }
+
+bool is_half(DType dtype) { return dtype == DType::kFloat16 || dtype == DType::kBFloat16; }
 
 bool Shape::is_fully_defined() const {
   return std::none_of(dims_.begin(), dims_.end(), [](int64_t d) { return d < 0; });

@@ -13,21 +13,37 @@
 
 namespace kiln {
 
-// Element types. The IR spells them f32/i32/bool; users see float32/int32/bool.
-enum class DType : uint8_t { kFloat32, kInt32, kBool };
+// Element types. The IR spells them f16/bf16/f32/f64/i32/i64/bool; users see float16, bfloat16,
+// float32, float64, int32, int64, bool. float16 and bfloat16 tensors hold kiln::Half and
+// kiln::BFloat16 (support/half.h); ops compute them in float32 and round each result back.
+enum class DType : uint8_t { kFloat32, kInt32, kBool, kFloat16, kBFloat16, kFloat64, kInt64 };
 
+inline constexpr DType float16 = DType::kFloat16;
+inline constexpr DType bfloat16 = DType::kBFloat16;
 inline constexpr DType float32 = DType::kFloat32;
+inline constexpr DType float64 = DType::kFloat64;
 inline constexpr DType int32 = DType::kInt32;
+inline constexpr DType int64 = DType::kInt64;
 inline constexpr DType bool_ = DType::kBool;
 
-// "float32", "int32", "bool" — the names used in user-facing messages.
+// Every dtype, in the order of the names above (for tests and tables).
+inline constexpr DType kAllDTypes[] = {DType::kFloat16, DType::kBFloat16, DType::kFloat32,
+                                       DType::kFloat64, DType::kInt32,    DType::kInt64,
+                                       DType::kBool};
+
+// "float32", "int64", "bool" ... — the names used in user-facing messages.
 std::string_view dtype_name(DType dtype);
-// "f32", "i32", "bool" — the names used in IR text.
+// "f32", "i64", "bool" ... — the names used in IR text.
 std::string_view dtype_ir_name(DType dtype);
 std::optional<DType> dtype_from_ir_name(std::string_view name);
 // Bytes per element.
 int64_t dtype_size(DType dtype);
+// float16, bfloat16, float32, float64.
 bool is_floating(DType dtype);
+// int32, int64.
+bool is_integer(DType dtype);
+// float16 and bfloat16: stored in 16 bits, computed in float32.
+bool is_half(DType dtype);
 
 // A tensor shape: a list of dimensions, each >= 0 or kUnknownDim ("?" in IR text).
 class Shape {

@@ -20,7 +20,7 @@ namespace {
 void require_floating(const Tensor& x, const char* op) {
   if (!is_floating(x.dtype())) {
     throw InvalidArgumentError(cat(op, ": input #0 (zero-based) is a ", dtype_name(x.dtype()),
-                                   " tensor; expected float32"));
+                                   " tensor; expected ", ir::kFloatDTypes));
   }
 }
 
@@ -50,10 +50,20 @@ Tensor filled(const Shape& shape, DType dtype, auto&& value_at) {
   }
   Tensor t = Tensor::empty(dtype, shape);
   const int64_t n = shape.num_elements();
-  kernels::internal::visit_dtype(dtype, [&]<typename T>(T) {
+  auto fill_as = [&]<typename T>(T) {
     T* p = static_cast<T*>(t.mutable_raw_data());
-    for (int64_t i = 0; i < n; ++i) p[i] = static_cast<T>(value_at(i));
-  });
+    for (int64_t i = 0; i < n; ++i) p[i] = static_cast<T>(static_cast<float>(value_at(i)));
+  };
+  if (dtype == DType::kFloat16) {
+    fill_as(Half{});
+  } else if (dtype == DType::kBFloat16) {
+    fill_as(BFloat16{});
+  } else {
+    kernels::internal::visit_dtype(dtype, [&]<typename T>(T) {
+      T* p = static_cast<T*>(t.mutable_raw_data());
+      for (int64_t i = 0; i < n; ++i) p[i] = static_cast<T>(value_at(i));
+    });
+  }
   return t;
 }
 
@@ -89,11 +99,19 @@ Tensor reduce_logsumexp(const Tensor& x, std::optional<std::vector<int64_t>> axi
   return squeeze(r, axes);
 }
 
-Tensor argmax(const Tensor& x, int axis) {
-  return dispatch(OpKind::kArgmax, {x}, ir::Attrs{{"axis", int64_t{axis}}});
+namespace {
+ir::Attrs arg_attrs(int axis, DType output_type) {
+  ir::Attrs attrs{{"axis", int64_t{axis}}};
+  if (output_type != DType::kInt32) attrs["output_type"] = std::string(dtype_ir_name(output_type));
+  return attrs;
 }
-Tensor argmin(const Tensor& x, int axis) {
-  return dispatch(OpKind::kArgmin, {x}, ir::Attrs{{"axis", int64_t{axis}}});
+}  // namespace
+
+Tensor argmax(const Tensor& x, int axis, DType output_type) {
+  return dispatch(OpKind::kArgmax, {x}, arg_attrs(axis, output_type));
+}
+Tensor argmin(const Tensor& x, int axis, DType output_type) {
+  return dispatch(OpKind::kArgmin, {x}, arg_attrs(axis, output_type));
 }
 
 Tensor matmul(const Tensor& a, const Tensor& b, bool transpose_a, bool transpose_b) {
@@ -162,9 +180,9 @@ Tensor pad(const Tensor& x, const std::vector<std::pair<int64_t, int64_t>>& padd
   }
   ir::Attrs attrs{{"paddings", std::move(flat)}};
   if (constant_values != 0) {
-    if (x.dtype() == DType::kInt32 && constant_values != std::trunc(constant_values)) {
-      throw InvalidArgumentError(
-          cat("pad: cannot convert ", constant_values, " to an int32 constant value"));
+    if (is_integer(x.dtype()) && constant_values != std::trunc(constant_values)) {
+      throw InvalidArgumentError(cat("pad: cannot convert ", constant_values, " to an ",
+                                     dtype_name(x.dtype()), " constant value"));
     }
     attrs["constant_value"] = constant_values;
   }
@@ -180,8 +198,10 @@ Tensor unsorted_segment_sum(const Tensor& data, const Tensor& segment_ids, int64
                   ir::Attrs{{"num_segments", num_segments}});
 }
 
-Tensor one_hot(const Tensor& indices, int64_t depth, double on_value, double off_value, int axis) {
+Tensor one_hot(const Tensor& indices, int64_t depth, double on_value, double off_value, int axis,
+               DType dtype) {
   ir::Attrs attrs{{"depth", depth}};
+  if (dtype != DType::kFloat32) attrs["dtype"] = std::string(dtype_ir_name(dtype));
   if (on_value != 1.0) attrs["on_value"] = on_value;
   if (off_value != 0.0) attrs["off_value"] = off_value;
   if (axis != -1) attrs["axis"] = int64_t{axis};
@@ -238,8 +258,8 @@ Tensor zeros(const Shape& shape, DType dtype) { return fill(shape, 0.0, dtype); 
 Tensor ones(const Shape& shape, DType dtype) { return fill(shape, 1.0, dtype); }
 
 Tensor fill(const Shape& shape, double value, DType dtype) {
-  if (dtype == DType::kInt32 && value != std::trunc(value)) {
-    throw InvalidArgumentError(cat("fill: cannot convert ", value, " to int32"));
+  if (is_integer(dtype) && value != std::trunc(value)) {
+    throw InvalidArgumentError(cat("fill: cannot convert ", value, " to ", dtype_name(dtype)));
   }
   return filled(shape, dtype, [&](int64_t) { return value; });
 }

@@ -34,9 +34,9 @@ Tensor reduce_logsumexp(const Tensor& x, std::optional<std::vector<int64_t>> axi
                         bool keepdims = false);
 
 // Index of the largest/smallest element along `axis`; the first one on ties. The result is
-// int32 (TF's default output_type is int64, which kiln does not have yet).
-Tensor argmax(const Tensor& x, int axis = 0);
-Tensor argmin(const Tensor& x, int axis = 0);
+// int32 unless `output_type` is int64 (TF's default output_type is int64).
+Tensor argmax(const Tensor& x, int axis = 0, DType output_type = DType::kInt32);
+Tensor argmin(const Tensor& x, int axis = 0, DType output_type = DType::kInt32);
 
 // [..., m, k] x [..., k, n] with broadcast batch dims; the flags transpose the last two dims of
 // an operand first.
@@ -55,16 +55,17 @@ Tensor tile(const Tensor& x, std::vector<int64_t> multiples);
 // paddings: (before, after) per dim, filled with `constant_values`.
 Tensor pad(const Tensor& x, const std::vector<std::pair<int64_t, int64_t>>& paddings,
            double constant_values = 0);
-// params[..., indices, ...] along `axis`; indices are int32.
+// params[..., indices, ...] along `axis`; indices are int32 or int64.
 Tensor gather(const Tensor& params, const Tensor& indices, int axis = 0);
 // out[segment_ids[j...], ...] = sum of the rows data[j..., ...] with that id (TF's
 // unsorted_segment_sum): segment_ids (int32) is a prefix of data.shape; the result is
 // [num_segments] + data.shape[segment_ids.rank:]. Negative ids are dropped; ids >= num_segments
 // are an InvalidArgumentError. The gradient of gather is one of these.
 Tensor unsorted_segment_sum(const Tensor& data, const Tensor& segment_ids, int64_t num_segments);
-// float32 one-hot vectors of `depth` at `axis` (-1: last); out-of-range indices give off_value.
+// One-hot vectors of `depth` at `axis` (-1: last) of numeric `dtype`; indices are int32 or
+// int64, out-of-range ones give off_value.
 Tensor one_hot(const Tensor& indices, int64_t depth, double on_value = 1.0, double off_value = 0.0,
-               int axis = -1);
+               int axis = -1, DType dtype = DType::kFloat32);
 // Elementwise sum of tensors of one shape and dtype.
 Tensor add_n(const std::vector<Tensor>& inputs);
 Tensor cumsum(const Tensor& x, int axis = 0, bool exclusive = false, bool reverse = false);

@@ -1,8 +1,8 @@
 // kiln — the elementwise math ops of the public API (TF names): activations, rounding, pow,
 // minimum/maximum, floormod/floordiv, comparisons, logical ops, cast and clip_by_value.
 // Like runtime/ops.h, each goes through dispatch (eager or traced). A C++ number next to a
-// Tensor takes the tensor's dtype (scalar_like). Float-only ops reject int32 tensors with
-// "OP: input #0 (zero-based) is a int32 tensor; expected float32".
+// Tensor takes the tensor's dtype (scalar_like). Float-only ops reject integer tensors with
+// "OP: input #0 (zero-based) is a int32 tensor; expected float16, bfloat16, float32 or float64".
 #pragma once
 
 #include "runtime/ops.h"
@@ -10,7 +10,7 @@
 
 namespace kiln {
 
-// Unary. sign relu relu6 round accept float32 and int32; the rest are float-only.
+// Unary. sign relu relu6 round accept every numeric dtype; the rest are float-only.
 Tensor sign(const Tensor& x);
 Tensor sqrt(const Tensor& x);
 Tensor rsqrt(const Tensor& x);
@@ -32,7 +32,7 @@ Tensor ceil(const Tensor& x);
 Tensor round(const Tensor& x);  // half to even, as tf.round
 
 // Binary, NumPy broadcasting, one dtype.
-Tensor pow(const Tensor& x, const Tensor& y);  // float32 only
+Tensor pow(const Tensor& x, const Tensor& y);  // float dtypes only
 Tensor minimum(const Tensor& a, const Tensor& b);
 Tensor maximum(const Tensor& a, const Tensor& b);
 Tensor mod(const Tensor& a, const Tensor& b);       // tf.math.floormod: sign of the divisor
@@ -52,14 +52,14 @@ Tensor cast(const Tensor& x, DType dtype);
 // minimum(maximum(x, lo), hi).
 Tensor clip_by_value(const Tensor& x, const Tensor& lo, const Tensor& hi);
 
-#define KILN_SCALAR_OVERLOADS(fn)                              \
-  template <Scalar S>                                          \
-  Tensor fn(const Tensor& a, S s) {                            \
-    return fn(a, scalar_like(a, static_cast<double>(s), #fn)); \
-  }                                                            \
-  template <Scalar S>                                          \
-  Tensor fn(S s, const Tensor& b) {                            \
-    return fn(scalar_like(b, static_cast<double>(s), #fn), b); \
+#define KILN_SCALAR_OVERLOADS(fn)            \
+  template <Scalar S>                        \
+  Tensor fn(const Tensor& a, S s) {          \
+    return fn(a, scalar_operand(a, s, #fn)); \
+  }                                          \
+  template <Scalar S>                        \
+  Tensor fn(S s, const Tensor& b) {          \
+    return fn(scalar_operand(b, s, #fn), b); \
   }
 KILN_SCALAR_OVERLOADS(pow)
 KILN_SCALAR_OVERLOADS(minimum)
@@ -74,8 +74,8 @@ KILN_SCALAR_OVERLOADS(greater_equal)
 
 template <Scalar L, Scalar H>
 Tensor clip_by_value(const Tensor& x, L lo, H hi) {
-  return clip_by_value(x, scalar_like(x, static_cast<double>(lo), "clip_by_value"),
-                       scalar_like(x, static_cast<double>(hi), "clip_by_value"));
+  return clip_by_value(x, scalar_operand(x, lo, "clip_by_value"),
+                       scalar_operand(x, hi, "clip_by_value"));
 }
 
 // Operators <= and >= (== and != stay Tensor identity-free: use equal / not_equal).

@@ -22,19 +22,31 @@ constexpr char kMagic[] = "\x93NUMPY";
 
 std::string descr_of(DType dtype) {
   switch (dtype) {
+    case DType::kFloat16:
+      return "<f2";
     case DType::kFloat32:
       return "<f4";
+    case DType::kFloat64:
+      return "<f8";
     case DType::kInt32:
       return "<i4";
+    case DType::kInt64:
+      return "<i8";
     case DType::kBool:
       return "|b1";
+    case DType::kBFloat16:
+      break;
   }
-  throw UnimplementedError(cat("save_npy: no NumPy dtype for ", dtype_name(dtype)));
+  throw UnimplementedError(cat("save: NumPy has no ", dtype_name(dtype),
+                               " dtype; cast the tensor (e.g. to float32) to save it"));
 }
 
 std::optional<DType> dtype_of_descr(const std::string& d) {
+  if (d == "<f2") return DType::kFloat16;
   if (d == "<f4") return DType::kFloat32;
+  if (d == "<f8") return DType::kFloat64;
   if (d == "<i4") return DType::kInt32;
+  if (d == "<i8") return DType::kInt64;
   if (d == "|b1" || d == "<b1") return DType::kBool;
   return std::nullopt;
 }
@@ -256,7 +268,8 @@ Tensor from_npy_bytes(std::string_view b, const std::string& what) {
   if (fortran) bad_file(what, "Fortran-order arrays are not supported (save with order='C')");
   const std::optional<DType> dtype = dtype_of_descr(descr);
   if (!dtype) {
-    bad_file(what, cat("unsupported dtype '", descr, "' (kiln reads '<f4', '<i4' and '|b1')"));
+    bad_file(what, cat("unsupported dtype '", descr,
+                       "' (kiln reads '<f2', '<f4', '<f8', '<i4', '<i8' and '|b1')"));
   }
   Shape shape(dims);
   const size_t need = shape.num_elements() * dtype_size(*dtype);

@@ -1,6 +1,8 @@
 // kiln — NumPy interop on disk: .npy (one array) and .npz (an uncompressed zip of .npy files).
 //
-// Supported dtypes: float32 ('<f4'), int32 ('<i4'), bool ('|b1'); C order only. Files are
+// Supported dtypes: float16 ('<f2'), float32 ('<f4'), float64 ('<f8'), int32 ('<i4'), int64
+// ('<i8'), bool ('|b1'); C order only. bfloat16 has no NumPy dtype: saving it is an
+// UnimplementedError (cast it first). Files are
 // written atomically (a temporary file in the same directory, then rename). Loading rejects
 // malformed files with an InvalidArgumentError naming the file and the problem.
 #pragma once

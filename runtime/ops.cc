@@ -45,21 +45,44 @@ Tensor broadcast_to(const Tensor& x, const Shape& shape) {
   return dispatch(OpKind::kBroadcast, {x}, ir::Attrs{{"shape", shape.dims()}});
 }
 
+namespace {
+
+[[noreturn]] void not_representable(const char* op, auto value, DType dtype) {
+  // Only the integer dtypes reject numbers, and both names start with a vowel.
+  throw InvalidArgumentError(cat(op, ": cannot convert ", value, " to an ", dtype_name(dtype),
+                                 " operand (the other operand is an ", dtype_name(dtype),
+                                 " tensor); use kiln::cast"));
+}
+
+[[noreturn]] void bool_operand(const char* op) {
+  throw InvalidArgumentError(
+      cat(op, ": cannot combine a C++ number with a bool tensor; use kiln::cast"));
+}
+
+}  // namespace
+
 Tensor scalar_like(const Tensor& like, double value, const char* op) {
   const DType dtype = like.dtype();
-  switch (dtype) {
-    case DType::kFloat32:
-      break;
-    case DType::kInt32:
-      if (value != std::trunc(value) || value < std::numeric_limits<int32_t>::min() ||
-          value > std::numeric_limits<int32_t>::max()) {
-        throw InvalidArgumentError(cat(op, ": cannot convert ", value, " to an int32 operand (the ",
-                                       "other operand is an int32 tensor); use kiln::cast"));
-      }
-      break;
-    case DType::kBool:
-      throw InvalidArgumentError(
-          cat(op, ": cannot combine a C++ number with a bool tensor; use kiln::cast"));
+  if (dtype == DType::kBool) bool_operand(op);
+  if (dtype == DType::kInt32 &&
+      (value != std::trunc(value) || value < std::numeric_limits<int32_t>::min() ||
+       value > std::numeric_limits<int32_t>::max())) {
+    not_representable(op, value, dtype);
+  }
+  // [-2^63, 2^63): the double range that converts to int64 exactly.
+  if (dtype == DType::kInt64 && (value != std::trunc(value) || value < -9223372036854775808.0 ||
+                                 value >= 9223372036854775808.0)) {
+    not_representable(op, value, dtype);
+  }
+  return constant(value, dtype);
+}
+
+Tensor integer_scalar_like(const Tensor& like, int64_t value, const char* op) {
+  const DType dtype = like.dtype();
+  if (dtype == DType::kBool) bool_operand(op);
+  if (dtype == DType::kInt32 && (value < std::numeric_limits<int32_t>::min() ||
+                                 value > std::numeric_limits<int32_t>::max())) {
+    not_representable(op, value, dtype);
   }
   return constant(value, dtype);
 }

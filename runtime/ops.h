@@ -45,8 +45,21 @@ Tensor matmul(const Tensor& a, const Tensor& b);
 // Broadcasts `x` to `shape` (NumPy rules).
 Tensor broadcast_to(const Tensor& x, const Shape& shape);
 
-// A rank-0 tensor of `like`'s dtype holding `value`; throws if the dtype cannot represent it.
+// A rank-0 tensor of `like`'s dtype holding `value`; throws if the dtype cannot represent it
+// (a non-integral or out-of-range value for an integer dtype, any number for bool). Float
+// dtypes round to nearest (a value beyond float16's range becomes inf, as NumPy's conversion).
 Tensor scalar_like(const Tensor& like, double value, const char* op);
+// The same for an integer value, exact for int64.
+Tensor integer_scalar_like(const Tensor& like, int64_t value, const char* op);
+// C++ number `s` as a scalar operand of `like`'s dtype: integers exactly, floats as double.
+template <Scalar S>
+Tensor scalar_operand(const Tensor& like, S s, const char* op) {
+  if constexpr (std::integral<S> && !std::same_as<S, bool>) {
+    return integer_scalar_like(like, static_cast<int64_t>(s), op);
+  } else {
+    return scalar_like(like, static_cast<double>(s), op);
+  }
+}
 
 // Operators.
 inline Tensor operator-(const Tensor& x) { return neg(x); }
@@ -57,14 +70,14 @@ inline Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
 inline Tensor operator<(const Tensor& a, const Tensor& b) { return less(a, b); }
 inline Tensor operator>(const Tensor& a, const Tensor& b) { return greater(a, b); }
 
-#define KILN_SCALAR_OPERATOR(op, fn, name)                      \
-  template <Scalar S>                                           \
-  Tensor operator op(const Tensor& a, S s) {                    \
-    return fn(a, scalar_like(a, static_cast<double>(s), name)); \
-  }                                                             \
-  template <Scalar S>                                           \
-  Tensor operator op(S s, const Tensor& b) {                    \
-    return fn(scalar_like(b, static_cast<double>(s), name), b); \
+#define KILN_SCALAR_OPERATOR(op, fn, name)    \
+  template <Scalar S>                         \
+  Tensor operator op(const Tensor& a, S s) {  \
+    return fn(a, scalar_operand(a, s, name)); \
+  }                                           \
+  template <Scalar S>                         \
+  Tensor operator op(S s, const Tensor& b) {  \
+    return fn(scalar_operand(b, s, name), b); \
   }
 KILN_SCALAR_OPERATOR(+, add, "add")
 KILN_SCALAR_OPERATOR(-, sub, "sub")

@@ -25,6 +25,11 @@ class Words {
   }
   // Uniform in [0, 1) with 24 random bits (exact in float32).
   double unit() { return (next() >> 8) * 0x1p-24; }
+  // Uniform in [0, 1) with 53 random bits (for float64).
+  double unit53() {
+    const uint64_t x = (static_cast<uint64_t>(next()) << 32) | next();
+    return static_cast<double>(x >> 11) * 0x1p-53;
+  }
   // Uniform in (0, 1].
   double unit_open() { return ((next() >> 8) + 1) * 0x1p-24; }
   // A pair of standard normals (Box-Muller).
@@ -41,7 +46,7 @@ class Words {
 };
 
 void check_float(const char* op, DType dtype) {
-  if (dtype != DType::kFloat32) {
+  if (!is_floating(dtype)) {
     throw InvalidArgumentError(
         cat("random.", op, ": dtype must be floating point, got ", dtype_name(dtype)));
   }
@@ -59,6 +64,24 @@ void check_no_seed(const char* op, const std::optional<uint64_t>& seed) {
                                    ": a Generator has its own seed; pass .seed only to the "
                                    "free functions (kiln::random::",
                                    op, ")"));
+  }
+}
+
+// Stores `v` rounded to float dtype `dtype` as element i of `out`.
+void put_float(void* out, DType dtype, int64_t i, double v) {
+  switch (dtype) {
+    case DType::kFloat64:
+      static_cast<double*>(out)[i] = v;
+      break;
+    case DType::kFloat16:
+      static_cast<Half*>(out)[i] = Half(static_cast<float>(v));
+      break;
+    case DType::kBFloat16:
+      static_cast<BFloat16*>(out)[i] = BFloat16(static_cast<float>(v));
+      break;
+    default:
+      static_cast<float*>(out)[i] = static_cast<float>(v);
+      break;
   }
 }
 
@@ -123,13 +146,13 @@ Tensor Generator::normal(const Shape& shape, const NormalOptions& o) {
   check_float("normal", o.dtype);
   check_shape("normal", shape);
   Tensor t = Tensor::empty(o.dtype, shape);
-  float* out = static_cast<float*>(t.mutable_raw_data());
+  void* out = t.mutable_raw_data();
   Words w(*this);
   const int64_t n = t.num_elements();
   for (int64_t i = 0; i < n; i += 2) {
     const auto [z0, z1] = w.normals();
-    out[i] = static_cast<float>(o.mean + o.stddev * z0);
-    if (i + 1 < n) out[i + 1] = static_cast<float>(o.mean + o.stddev * z1);
+    put_float(out, o.dtype, i, o.mean + o.stddev * z0);
+    if (i + 1 < n) put_float(out, o.dtype, i + 1, o.mean + o.stddev * z1);
   }
   return t;
 }
@@ -139,13 +162,13 @@ Tensor Generator::truncated_normal(const Shape& shape, const NormalOptions& o) {
   check_float("truncated_normal", o.dtype);
   check_shape("truncated_normal", shape);
   Tensor t = Tensor::empty(o.dtype, shape);
-  float* out = static_cast<float*>(t.mutable_raw_data());
+  void* out = t.mutable_raw_data();
   Words w(*this);
   const int64_t n = t.num_elements();
   for (int64_t i = 0; i < n;) {
     const auto [z0, z1] = w.normals();
     for (double z : {z0, z1}) {
-      if (i < n && std::fabs(z) <= 2.0) out[i++] = static_cast<float>(o.mean + o.stddev * z);
+      if (i < n && std::fabs(z) <= 2.0) put_float(out, o.dtype, i++, o.mean + o.stddev * z);
     }
   }
   return t;
@@ -162,10 +185,33 @@ Tensor Generator::uniform(const Shape& shape, const UniformOptions& o) {
   Words w(*this);
   const int64_t n = t.num_elements();
   switch (o.dtype) {
-    case DType::kFloat32: {
-      float* out = static_cast<float*>(t.mutable_raw_data());
+    case DType::kFloat32:
+    case DType::kFloat64:
+    case DType::kFloat16:
+    case DType::kBFloat16: {
+      void* out = t.mutable_raw_data();
       for (int64_t i = 0; i < n; ++i) {
-        out[i] = static_cast<float>(o.minval + (o.maxval - o.minval) * w.unit());
+        const double u = o.dtype == DType::kFloat64 ? w.unit53() : w.unit();
+        put_float(out, o.dtype, i, o.minval + (o.maxval - o.minval) * u);
+      }
+      break;
+    }
+    case DType::kInt64: {
+      // [-2^63, 2^63]: bounds whose difference fits in uint64.
+      if (o.minval != std::trunc(o.minval) || o.maxval != std::trunc(o.maxval) ||
+          o.minval < -9223372036854775808.0 || o.maxval > 9223372036854775808.0) {
+        throw InvalidArgumentError(cat("random.uniform: int64 bounds must be integers in int64 ",
+                                       "range, got [", o.minval, ", ", o.maxval, ")"));
+      }
+      const auto lo = static_cast<int64_t>(o.minval);
+      const uint64_t range =
+          o.maxval >= 9223372036854775808.0
+              ? uint64_t{9223372036854775808u} - static_cast<uint64_t>(lo)
+              : static_cast<uint64_t>(static_cast<int64_t>(o.maxval)) - static_cast<uint64_t>(lo);
+      auto* out = static_cast<int64_t*>(t.mutable_raw_data());
+      for (int64_t i = 0; i < n; ++i) {
+        const uint64_t x = (static_cast<uint64_t>(w.next()) << 32) | w.next();
+        out[i] = static_cast<int64_t>(static_cast<uint64_t>(lo) + x % range);
       }
       break;
     }
@@ -187,7 +233,7 @@ Tensor Generator::uniform(const Shape& shape, const UniformOptions& o) {
     }
     default:
       throw InvalidArgumentError(
-          cat("random.uniform: dtype must be float32 or int32, got ", dtype_name(o.dtype)));
+          cat("random.uniform: dtype must be a float or integer dtype, got ", dtype_name(o.dtype)));
   }
   return t;
 }

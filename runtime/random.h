@@ -20,14 +20,15 @@ namespace kiln::random {
 struct NormalOptions {
   double mean = 0.0;
   double stddev = 1.0;
-  std::optional<uint64_t> seed;  // not allowed on Generator methods (the Generator is the seed)
-  DType dtype = DType::kFloat32;
+  std::optional<uint64_t> seed;   // not allowed on Generator methods (the Generator is the seed)
+  DType dtype = DType::kFloat32;  // float16, bfloat16, float32 or float64
 };
 
 struct UniformOptions {
   double minval = 0.0;
-  double maxval = 1.0;  // exclusive; for int32 the values are integers in [minval, maxval)
+  double maxval = 1.0;  // exclusive; for int32/int64 the values are integers in [minval, maxval)
   std::optional<uint64_t> seed;
+  // float dtypes (float64 draws 53 random bits, the others 24) or int32/int64.
   DType dtype = DType::kFloat32;
 };
 

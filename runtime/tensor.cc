@@ -1,11 +1,14 @@
 // kiln — Tensor storage, creation and printing.
 #include "runtime/tensor.h"
 
+#include <charconv>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <sstream>
 
 #include "ir/function.h"
+#include "ir/printer.h"
 #include "runtime/kernels/kernels.h"
 #include "support/error.h"
 #include "support/str.h"
@@ -24,30 +27,111 @@ void require(const std::shared_ptr<internal::TensorImpl>& impl) {
   if (!impl) throw FailedPreconditionError("use of an empty (default-constructed) Tensor");
 }
 
-// One element formatted NumPy-style: "1." for integral floats, "0.5", "nan", "inf".
+// An integral float below 1e16 as NumPy prints it: "3.", "-0.".
+std::string integral_float(double v) {
+  std::ostringstream os;
+  os.precision(17);
+  os << v;
+  return os.str() + ".";
+}
+
+// One element formatted NumPy-style: "1." for integral floats, "0.5", "nan", "inf"; float64 and
+// the 16-bit floats with the fewest digits that read back to the same value.
 std::string format_element(const Tensor& t, int64_t i) {
-  switch (t.dtype()) {
-    case DType::kFloat32: {
-      const float v = static_cast<const float*>(t.raw_data())[i];
-      if (std::isnan(v)) return "nan";
-      if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
-      if (v == std::floor(v) && std::fabs(v) < 1e16) {
-        std::ostringstream os;
-        os.precision(17);
-        os << static_cast<double>(v);
-        return os.str() + ".";
-      }
+  const DType dtype = t.dtype();
+  if (is_floating(dtype)) {
+    double v = 0;
+    switch (dtype) {
+      case DType::kFloat32:
+        v = static_cast<const float*>(t.raw_data())[i];
+        break;
+      case DType::kFloat64:
+        v = static_cast<const double*>(t.raw_data())[i];
+        break;
+      case DType::kFloat16:
+        v = static_cast<const Half*>(t.raw_data())[i].to_float();
+        break;
+      default:
+        v = static_cast<const BFloat16*>(t.raw_data())[i].to_float();
+        break;
+    }
+    if (std::isnan(v)) return "nan";
+    if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+    if (v == std::floor(v) && std::fabs(v) < 1e16) return integral_float(v);
+    if (dtype == DType::kFloat32) {
       std::ostringstream os;
       os.precision(8);
-      os << v;
+      os << static_cast<float>(v);
       return os.str();
     }
+    if (dtype == DType::kFloat64) {
+      char buf[64];
+      auto r = std::to_chars(buf, buf + sizeof(buf), v);
+      return std::string(buf, r.ptr);
+    }
+    return ir::format_half(static_cast<float>(v), dtype);
+  }
+  switch (dtype) {
     case DType::kInt32:
       return std::to_string(static_cast<const int32_t*>(t.raw_data())[i]);
+    case DType::kInt64:
+      return std::to_string(static_cast<const int64_t*>(t.raw_data())[i]);
     case DType::kBool:
       return static_cast<const bool*>(t.raw_data())[i] ? "True" : "False";
+    default:
+      return "?";
   }
-  return "?";
+}
+
+// double -> integer, truncating toward zero, saturating; nan gives 0.
+template <typename T>
+T saturate(double v) {
+  if (!(v == v)) return 0;
+  if (v <= static_cast<double>(std::numeric_limits<T>::min())) return std::numeric_limits<T>::min();
+  if (v >= static_cast<double>(std::numeric_limits<T>::max())) return std::numeric_limits<T>::max();
+  return static_cast<T>(v);
+}
+
+// Stores `v` converted to `dtype` as element i of `data`.
+void store(void* data, DType dtype, int64_t i, double v) {
+  switch (dtype) {
+    case DType::kFloat32:
+      static_cast<float*>(data)[i] = static_cast<float>(v);
+      break;
+    case DType::kFloat64:
+      static_cast<double*>(data)[i] = v;
+      break;
+    case DType::kFloat16:
+      static_cast<Half*>(data)[i] = Half(static_cast<float>(v));
+      break;
+    case DType::kBFloat16:
+      static_cast<BFloat16*>(data)[i] = BFloat16(static_cast<float>(v));
+      break;
+    case DType::kInt32:
+      static_cast<int32_t*>(data)[i] = saturate<int32_t>(v);
+      break;
+    case DType::kInt64:
+      static_cast<int64_t*>(data)[i] = saturate<int64_t>(v);
+      break;
+    case DType::kBool:
+      static_cast<bool*>(data)[i] = v != 0;
+      break;
+  }
+}
+
+// The same for an integer value (exact for int64).
+void store_int(void* data, DType dtype, int64_t i, int64_t v) {
+  switch (dtype) {
+    case DType::kInt32:
+      static_cast<int32_t*>(data)[i] = static_cast<int32_t>(v);
+      break;
+    case DType::kInt64:
+      static_cast<int64_t*>(data)[i] = v;
+      break;
+    default:
+      store(data, dtype, i, static_cast<double>(v));
+      break;
+  }
 }
 
 // Prints dims [dim, rank) of the block starting at element `offset`, NumPy-style, eliding
@@ -106,19 +190,7 @@ Tensor from_nested(std::initializer_list<std::initializer_list<U>> values, DType
     for (U v : row) flat.push_back(static_cast<double>(v));
   }
   Tensor t = Tensor::empty(dtype, Shape{rows, cols});
-  for (size_t i = 0; i < flat.size(); ++i) {
-    switch (dtype) {
-      case DType::kFloat32:
-        static_cast<float*>(t.mutable_raw_data())[i] = flat[i];
-        break;
-      case DType::kInt32:
-        static_cast<int32_t*>(t.mutable_raw_data())[i] = flat[i];
-        break;
-      case DType::kBool:
-        static_cast<bool*>(t.mutable_raw_data())[i] = flat[i] != 0;
-        break;
-    }
-  }
+  for (size_t i = 0; i < flat.size(); ++i) store(t.mutable_raw_data(), dtype, i, flat[i]);
   return t;
 }
 
@@ -127,16 +199,10 @@ Tensor from_list(std::initializer_list<U> values, DType dtype) {
   Tensor t = Tensor::empty(dtype, Shape{static_cast<int64_t>(values.size())});
   size_t i = 0;
   for (U v : values) {
-    switch (dtype) {
-      case DType::kFloat32:
-        static_cast<float*>(t.mutable_raw_data())[i] = v;
-        break;
-      case DType::kInt32:
-        static_cast<int32_t*>(t.mutable_raw_data())[i] = v;
-        break;
-      case DType::kBool:
-        static_cast<bool*>(t.mutable_raw_data())[i] = v != 0;
-        break;
+    if constexpr (std::is_integral_v<U>) {
+      store_int(t.mutable_raw_data(), dtype, i, v);
+    } else {
+      store(t.mutable_raw_data(), dtype, i, v);
     }
     ++i;
   }
@@ -231,23 +297,20 @@ std::string Tensor::to_string() const {
 
 std::ostream& operator<<(std::ostream& os, const Tensor& t) { return os << t.to_string(); }
 
-Tensor constant(int value) { return constant(static_cast<double>(value), DType::kInt32); }
+Tensor constant(int value) { return constant(static_cast<int64_t>(value), DType::kInt32); }
+Tensor constant(int64_t value) { return constant(value, DType::kInt64); }
+Tensor constant(int value, DType dtype) { return constant(static_cast<int64_t>(value), dtype); }
+Tensor constant(int64_t value, DType dtype) {
+  Tensor t = Tensor::empty(dtype, Shape{});
+  store_int(t.mutable_raw_data(), dtype, 0, value);
+  return t;
+}
 Tensor constant(float value) { return constant(static_cast<double>(value), DType::kFloat32); }
 Tensor constant(double value) { return constant(value, DType::kFloat32); }
 Tensor constant(bool value) { return constant(value ? 1.0 : 0.0, DType::kBool); }
 Tensor constant(double value, DType dtype) {
   Tensor t = Tensor::empty(dtype, Shape{});
-  switch (dtype) {
-    case DType::kFloat32:
-      *static_cast<float*>(t.mutable_raw_data()) = value;
-      break;
-    case DType::kInt32:
-      *static_cast<int32_t*>(t.mutable_raw_data()) = value;
-      break;
-    case DType::kBool:
-      *static_cast<bool*>(t.mutable_raw_data()) = value != 0;
-      break;
-  }
+  store(t.mutable_raw_data(), dtype, 0, value);
   return t;
 }
 
@@ -275,6 +338,18 @@ Tensor constant(const std::vector<int32_t>& v, Shape shape) {
 }
 Tensor constant(const std::vector<bool>& v, Shape shape) {
   return from_vector(v, std::move(shape), DType::kBool);
+}
+Tensor constant(const std::vector<double>& v, Shape shape) {
+  return from_vector(v, std::move(shape), DType::kFloat64);
+}
+Tensor constant(const std::vector<int64_t>& v, Shape shape) {
+  return from_vector(v, std::move(shape), DType::kInt64);
+}
+Tensor constant(const std::vector<Half>& v, Shape shape) {
+  return from_vector(v, std::move(shape), DType::kFloat16);
+}
+Tensor constant(const std::vector<BFloat16>& v, Shape shape) {
+  return from_vector(v, std::move(shape), DType::kBFloat16);
 }
 
 Tensor from_buffer(const void* data, DType dtype, Shape shape) {

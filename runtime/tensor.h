@@ -12,6 +12,7 @@
 
 #include "ir/types.h"
 #include "runtime/indexing.h"
+#include "support/half.h"
 
 namespace kiln {
 
@@ -62,7 +63,8 @@ class Tensor {
     return static_cast<const T*>(raw_data());
   }
 
-  // Copies the elements out; T must match the dtype (float ↔ float32, int32_t, bool).
+  // Copies the elements out; T must match the dtype (float ↔ float32, double ↔ float64,
+  // int32_t, int64_t, bool, kiln::Half ↔ float16, kiln::BFloat16 ↔ bfloat16).
   template <typename T>
   std::vector<T> to_vector() const {
     const T* p = data<T>();
@@ -106,10 +108,20 @@ class Tensor {
   static constexpr DType dtype_of() {
     if constexpr (std::is_same_v<T, float>)
       return DType::kFloat32;
+    else if constexpr (std::is_same_v<T, double>)
+      return DType::kFloat64;
     else if constexpr (std::is_same_v<T, int32_t>)
       return DType::kInt32;
+    else if constexpr (std::is_same_v<T, int64_t>)
+      return DType::kInt64;
+    else if constexpr (std::is_same_v<T, Half>)
+      return DType::kFloat16;
+    else if constexpr (std::is_same_v<T, BFloat16>)
+      return DType::kBFloat16;
     else {
-      static_assert(std::is_same_v<T, bool>, "element type must be float, int32_t or bool");
+      static_assert(std::is_same_v<T, bool>,
+                    "element type must be float, double, int32_t, int64_t, bool, kiln::Half or "
+                    "kiln::BFloat16");
       return DType::kBool;
     }
   }
@@ -125,13 +137,17 @@ std::ostream& operator<<(std::ostream& os, const Tensor& t);
 
 // ---- Creation -------------------------------------------------------------------------------
 
-// Scalars: C++ integers give int32, floating point gives float32, bool gives bool, unless a
-// dtype is given (as tf.constant).
+// Scalars: C++ int gives int32, int64_t int64, floating point float32, bool bool, unless a
+// dtype is given (as tf.constant). With a dtype the value is converted to it: rounded to nearest
+// for float16/bfloat16/float32 (float64 keeps it exactly), truncated toward zero for integers.
 Tensor constant(int value);
+Tensor constant(int64_t value);
 Tensor constant(float value);
 Tensor constant(double value);
 Tensor constant(bool value);
 Tensor constant(double value, DType dtype);
+Tensor constant(int64_t value, DType dtype);
+Tensor constant(int value, DType dtype);
 // Nested initializer lists of rank 1 and 2 (`constant({{1, 2, 3}, {4, 5, 6}}, float32)`).
 Tensor constant(std::initializer_list<int> values);
 Tensor constant(std::initializer_list<float> values);
@@ -146,6 +162,10 @@ Tensor constant(std::initializer_list<std::initializer_list<double>> values,
 Tensor constant(const std::vector<float>& values, Shape shape);
 Tensor constant(const std::vector<int32_t>& values, Shape shape);
 Tensor constant(const std::vector<bool>& values, Shape shape);
+Tensor constant(const std::vector<double>& values, Shape shape);
+Tensor constant(const std::vector<int64_t>& values, Shape shape);
+Tensor constant(const std::vector<Half>& values, Shape shape);
+Tensor constant(const std::vector<BFloat16>& values, Shape shape);
 // Copies `shape.num_elements()` elements of `dtype` from `data`.
 Tensor from_buffer(const void* data, DType dtype, Shape shape);
 

@@ -99,15 +99,15 @@ class Variable {
   // C++ scalars take the Variable's dtype and are broadcast (v.assign(0) zeroes v).
   template <Scalar S>
   void assign(S s) {
-    assign(broadcast_to(scalar_like(value(), static_cast<double>(s), "assign"), shape()));
+    assign(broadcast_to(scalar_operand(value(), s, "assign"), shape()));
   }
   template <Scalar S>
   void assign_add(S s) {
-    assign_add(scalar_like(value(), static_cast<double>(s), "assign_add"));
+    assign_add(scalar_operand(value(), s, "assign_add"));
   }
   template <Scalar S>
   void assign_sub(S s) {
-    assign_sub(scalar_like(value(), static_cast<double>(s), "assign_sub"));
+    assign_sub(scalar_operand(value(), s, "assign_sub"));
   }
 
   // Sliced access: v["0, 1"].assign(42), v[":, 2"].assign(t), v.index({0, kiln::all}).
@@ -139,7 +139,7 @@ class Variable {
 
 template <Scalar S>
 void VariableSlice::assign(S s) {
-  assign(scalar_like(var_->value(), static_cast<double>(s), "assign"));
+  assign(scalar_operand(var_->value(), s, "assign"));
 }
 
 std::ostream& operator<<(std::ostream& os, const Variable& v);

@@ -10,6 +10,7 @@
 #include <limits>
 #include <span>
 #include <tuple>
+#include <type_traits>
 #include <utility>
 
 #include "Eigen/Core"
@@ -214,27 +215,76 @@ bool run_widened(const Plan& p, R* out, F f, const T*... in) {
   return true;
 }
 
-template <typename R, typename F, typename... T>
-void run_plan(const Plan& p, R* out, F f, const T*... in) {
-  if (run_widened(p, out, f, in...)) return;
-  run_rows(p, out, f, in...);
+// y[i] = f(x[i * inner]...) for the 8-byte dtypes' broadcast rows: left scalar (GCC's vectorizer
+// would otherwise try gathers for every op and input pattern, doubling the file's compile time).
+#if defined(__GNUC__) && !defined(__clang__)
+#define KILN_SCALAR_LOOP __attribute__((noinline, optimize("no-tree-vectorize")))
+#else
+#define KILN_SCALAR_LOOP __attribute__((noinline))
+#endif
+template <size_t... I, typename R, typename F, typename... T>
+KILN_SCALAR_LOOP void strided_row(R* y, int64_t n, F f, const int64_t* inner, const T*... x) {
+  for (int64_t i = 0; i < n; ++i) y[i] = f(x[i * inner[I]]...);
 }
 
-// ---- Scalar functions. int32 arithmetic wraps (computed in uint32), as TF's does. ----------
+template <typename R, typename F, typename... T>
+void run_plan(const Plan& p, R* out, F f, const T*... in) {
+  if constexpr (sizeof(R) == 8 || ((sizeof(T) == 8) || ...)) {
+    // float64 and int64: a contiguous (vectorized) loop and a scalar one with the innermost
+    // strides read at run time (no per-contiguity or widened instantiations, which would double
+    // this file's compile time for the less common 8-byte dtypes).
+    constexpr int N = sizeof...(T);
+    int64_t inner[N];
+    bool contiguous = true;
+    for (int k = 0; k < N; ++k) {
+      inner[k] = p.strides[k][p.rank - 1];
+      contiguous &= inner[k] == 1;
+    }
+    for_each_row<N>(p, [&](int64_t o, const int64_t* off, int64_t n) {
+      [&]<size_t... I>(std::index_sequence<I...>) {
+        R* y = out + o;
+        if (contiguous) {
+          row_loop(y, n, f, make_arg<true>(in + off[I])...);
+        } else {
+          strided_row<I...>(y, n, f, inner, in + off[I]...);
+        }
+      }
+      (std::make_index_sequence<N>{});
+    });
+  } else {
+    if (run_widened(p, out, f, in...)) return;
+    run_rows(p, out, f, in...);
+  }
+}
+
+// ---- Scalar functions. Integer arithmetic wraps (computed unsigned), as TF's does. ----------
 
 struct Neg {
-  float operator()(float x) const { return -x; }
-  uint32_t operator()(uint32_t x) const { return 0u - x; }
+  template <typename T>
+  T operator()(T x) const {
+    if constexpr (std::is_unsigned_v<T>) {
+      return T(0) - x;
+    } else {
+      return -x;
+    }
+  }
 };
 struct Abs {
-  float operator()(float x) const { return std::fabs(x); }
-  int32_t operator()(int32_t x) const {
-    return x < 0 ? static_cast<int32_t>(0u - static_cast<uint32_t>(x)) : x;
+  template <typename T>
+  T operator()(T x) const {
+    if constexpr (std::is_floating_point_v<T>) {
+      return std::fabs(x);
+    } else {
+      using U = std::make_unsigned_t<T>;
+      return x < 0 ? static_cast<T>(U(0) - static_cast<U>(x)) : x;
+    }
   }
 };
 struct Square {
-  float operator()(float x) const { return x * x; }
-  uint32_t operator()(uint32_t x) const { return x * x; }
+  template <typename T>
+  T operator()(T x) const {
+    return x * x;
+  }
 };
 struct Add {
   template <typename T>
@@ -255,15 +305,22 @@ struct Mul {
   }
 };
 struct FloatDiv {
-  float operator()(float a, float b) const { return a / b; }
+  template <typename T>
+  T operator()(T a, T b) const {
+    return a / b;
+  }
 };
 // Truncating int32 division through double, which is exact for int32 operands and vectorizes
 // (x86 has no SIMD integer division). b != 0 is checked beforehand; INT_MIN / -1 wraps.
+// int64 divides directly (MIN / -1 wraps too).
 struct IntDiv {
   int32_t operator()(int32_t a, int32_t b) const {
     double q = static_cast<double>(a) / static_cast<double>(b);
     q = q > 2147483647.0 ? -2147483648.0 : q;  // only INT_MIN / -1 = 2^31
     return static_cast<int32_t>(q);
+  }
+  int64_t operator()(int64_t a, int64_t b) const {
+    return b == -1 ? static_cast<int64_t>(uint64_t{0} - static_cast<uint64_t>(a)) : a / b;
   }
 };
 struct Less {
@@ -290,6 +347,21 @@ struct Identity {
     return x;
   }
 };
+
+// An unsigned integer type of `bytes` bytes, for kernels that only move elements.
+template <typename F>
+void visit_bits(int64_t bytes, F&& f) {
+  switch (bytes) {
+    case 1:
+      return f(uint8_t{});
+    case 2:
+      return f(uint16_t{});
+    case 4:
+      return f(uint32_t{});
+    default:
+      return f(uint64_t{});
+  }
+}
 
 template <typename T>
 const T* in_ptr(const View& v) {
@@ -361,58 +433,62 @@ absl::Status check_out_dtype(std::string_view op, DType want, DType got) {
 absl::Status run_unary(OpKind kind, const View& in, const MutableView& out) {
   const std::string_view op = ir::mnemonic(kind);
   const bool float_only = kind == OpKind::kExp || kind == OpKind::kLog;
-  if (in.dtype == DType::kBool || (float_only && in.dtype != DType::kFloat32)) {
-    return unsupported_dtype(op, 0, in.dtype, float_only ? "float32" : "float32 or int32");
+  if (in.dtype == DType::kBool || (float_only && !is_floating(in.dtype))) {
+    return unsupported_dtype(op, 0, in.dtype, float_only ? ir::kFloatDTypes : ir::kNumericDTypes);
   }
   KILN_RETURN_IF_ERROR(check_out_dtype(op, in.dtype, out.dtype));
   Plan plan;
   const Shape* shapes[] = {in.shape};
   KILN_RETURN_IF_ERROR(make_plan(op, *out.shape, shapes, plan));
   if (plan.total == 0) return absl::OkStatus();
-  if (in.dtype == DType::kFloat32) {
+  if (in.dtype == DType::kFloat32 && float_only) {
     const float* x = in_ptr<float>(in);
     float* y = out_ptr<float>(out);
-    switch (kind) {
-      case OpKind::kNeg:
-        run_plan(plan, y, Neg{}, x);
-        break;
-      case OpKind::kAbs:
-        run_plan(plan, y, Abs{}, x);
-        break;
-      case OpKind::kSquare:
-        run_plan(plan, y, Square{}, x);
-        break;
-      case OpKind::kExp:
-        exp_or_log<true>(plan, x, y);
-        break;
-      case OpKind::kLog:
-        exp_or_log<false>(plan, x, y);
-        break;
-      default:
-        return absl::InternalError(cat(op, ": not a unary op"));
+    if (kind == OpKind::kExp) {
+      exp_or_log<true>(plan, x, y);
+    } else {
+      exp_or_log<false>(plan, x, y);
     }
     return absl::OkStatus();
   }
-  switch (kind) {
-    case OpKind::kNeg:
-      run_plan(plan, out_ptr<uint32_t>(out), Neg{}, in_ptr<uint32_t>(in));
-      break;
-    case OpKind::kAbs:
-      run_plan(plan, out_ptr<int32_t>(out), Abs{}, in_ptr<int32_t>(in));
-      break;
-    case OpKind::kSquare:
-      run_plan(plan, out_ptr<uint32_t>(out), Square{}, in_ptr<uint32_t>(in));
-      break;
-    default:
-      return absl::InternalError(cat(op, ": not a unary op"));
+  if (in.dtype == DType::kFloat64 && float_only) {  // libm: correctly rounded to within an ulp
+    const double* x = in_ptr<double>(in);
+    double* y = out_ptr<double>(out);
+    if (kind == OpKind::kExp) {
+      run_plan(
+          plan, y, [](double v) { return std::exp(v); }, x);
+    } else {
+      run_plan(
+          plan, y, [](double v) { return std::log(v); }, x);
+    }
+    return absl::OkStatus();
   }
-  return absl::OkStatus();
+  absl::Status status = absl::OkStatus();
+  visit_dtype(in.dtype, [&]<typename T>(T) {
+    if constexpr (!std::is_same_v<T, bool>) {
+      using U = WrapT<T>;
+      switch (kind) {
+        case OpKind::kNeg:
+          run_plan(plan, out_ptr<U>(out), Neg{}, in_ptr<U>(in));
+          break;
+        case OpKind::kAbs:
+          run_plan(plan, out_ptr<T>(out), Abs{}, in_ptr<T>(in));
+          break;
+        case OpKind::kSquare:
+          run_plan(plan, out_ptr<U>(out), Square{}, in_ptr<U>(in));
+          break;
+        default:
+          status = absl::InternalError(cat(op, ": not a unary op"));
+      }
+    }
+  });
+  return status;
 }
 
 absl::Status run_binary(OpKind kind, const View& a, const View& b, const MutableView& out) {
   const std::string_view op = ir::mnemonic(kind);
   if (b.dtype != a.dtype) return dtype_error(op, 1, a.dtype, b.dtype);
-  if (a.dtype == DType::kBool) return unsupported_dtype(op, 0, a.dtype, "float32 or int32");
+  if (a.dtype == DType::kBool) return unsupported_dtype(op, 0, a.dtype, ir::kNumericDTypes);
   const bool compare = kind == OpKind::kLess || kind == OpKind::kGreater;
   KILN_RETURN_IF_ERROR(check_out_dtype(op, compare ? DType::kBool : a.dtype, out.dtype));
   Plan plan;
@@ -420,70 +496,56 @@ absl::Status run_binary(OpKind kind, const View& a, const View& b, const Mutable
   KILN_RETURN_IF_ERROR(make_plan(op, *out.shape, shapes, plan));
   if (plan.total == 0) return absl::OkStatus();
 
-  if (a.dtype == DType::kFloat32) {
-    const float* x = in_ptr<float>(a);
-    const float* y = in_ptr<float>(b);
-    switch (kind) {
-      case OpKind::kAdd:
-        run_plan(plan, out_ptr<float>(out), Add{}, x, y);
-        break;
-      case OpKind::kSub:
-        run_plan(plan, out_ptr<float>(out), Sub{}, x, y);
-        break;
-      case OpKind::kMul:
-        run_plan(plan, out_ptr<float>(out), Mul{}, x, y);
-        break;
-      case OpKind::kDiv:
-        run_plan(plan, out_ptr<float>(out), FloatDiv{}, x, y);
-        break;
-      case OpKind::kLess:
-        run_plan(plan, out_ptr<uint8_t>(out), Less{}, x, y);
-        break;
-      case OpKind::kGreater:
-        run_plan(plan, out_ptr<uint8_t>(out), Greater{}, x, y);
-        break;
-      default:
-        return absl::InternalError(cat(op, ": not a binary op"));
+  if (kind == OpKind::kDiv && is_integer(a.dtype)) {
+    KILN_RETURN_IF_ERROR(int_divisor_check(op, b));
+  }
+  absl::Status status = absl::OkStatus();
+  visit_dtype(a.dtype, [&]<typename T>(T) {
+    if constexpr (!std::is_same_v<T, bool>) {
+      using U = WrapT<T>;  // + - * wrap for integers
+      const T* x = in_ptr<T>(a);
+      const T* y = in_ptr<T>(b);
+      const U* ux = in_ptr<U>(a);
+      const U* uy = in_ptr<U>(b);
+      switch (kind) {
+        case OpKind::kAdd:
+          run_plan(plan, out_ptr<U>(out), Add{}, ux, uy);
+          break;
+        case OpKind::kSub:
+          run_plan(plan, out_ptr<U>(out), Sub{}, ux, uy);
+          break;
+        case OpKind::kMul:
+          run_plan(plan, out_ptr<U>(out), Mul{}, ux, uy);
+          break;
+        case OpKind::kDiv:
+          if constexpr (std::is_floating_point_v<T>) {
+            run_plan(plan, out_ptr<T>(out), FloatDiv{}, x, y);
+          } else {
+            run_plan(plan, out_ptr<T>(out), IntDiv{}, x, y);
+          }
+          break;
+        case OpKind::kLess:
+          run_plan(plan, out_ptr<uint8_t>(out), Less{}, x, y);
+          break;
+        case OpKind::kGreater:
+          run_plan(plan, out_ptr<uint8_t>(out), Greater{}, x, y);
+          break;
+        default:
+          status = absl::InternalError(cat(op, ": not a binary op"));
+      }
     }
-    return absl::OkStatus();
-  }
-
-  const int32_t* x = in_ptr<int32_t>(a);
-  const int32_t* y = in_ptr<int32_t>(b);
-  const auto* ux = reinterpret_cast<const uint32_t*>(x);
-  const auto* uy = reinterpret_cast<const uint32_t*>(y);
-  switch (kind) {
-    case OpKind::kAdd:
-      run_plan(plan, out_ptr<uint32_t>(out), Add{}, ux, uy);
-      break;
-    case OpKind::kSub:
-      run_plan(plan, out_ptr<uint32_t>(out), Sub{}, ux, uy);
-      break;
-    case OpKind::kMul:
-      run_plan(plan, out_ptr<uint32_t>(out), Mul{}, ux, uy);
-      break;
-    case OpKind::kDiv:
-      KILN_RETURN_IF_ERROR(int_divisor_check(op, b));
-      run_plan(plan, out_ptr<int32_t>(out), IntDiv{}, x, y);
-      break;
-    case OpKind::kLess:
-      run_plan(plan, out_ptr<uint8_t>(out), Less{}, x, y);
-      break;
-    case OpKind::kGreater:
-      run_plan(plan, out_ptr<uint8_t>(out), Greater{}, x, y);
-      break;
-    default:
-      return absl::InternalError(cat(op, ": not a binary op"));
-  }
-  return absl::OkStatus();
+  });
+  return status;
 }
 
 absl::Status int_divisor_check(std::string_view op, const View& b) {
   // Every element of b is used when the output is non-empty, so scanning b suffices.
-  const auto* y = static_cast<const int32_t*>(b.data);
   const int64_t nb = b.shape->num_elements();
   uint32_t zeros = 0;
-  for (int64_t i = 0; i < nb; ++i) zeros |= y[i] == 0 ? 1u : 0u;
+  visit_dtype(b.dtype, [&]<typename T>(T) {
+    const auto* y = static_cast<const T*>(b.data);
+    for (int64_t i = 0; i < nb; ++i) zeros |= y[i] == T(0) ? 1u : 0u;
+  });
   if (zeros != 0) return absl::InvalidArgumentError(cat(op, ": Integer division by zero"));
   return absl::OkStatus();
 }
@@ -498,17 +560,9 @@ absl::Status run_select(const View& cond, const View& a, const View& b, const Mu
   KILN_RETURN_IF_ERROR(make_plan(op, *out.shape, shapes, plan));
   if (plan.total == 0) return absl::OkStatus();
   const auto* c = in_ptr<uint8_t>(cond);
-  switch (a.dtype) {
-    case DType::kFloat32:
-      run_plan(plan, out_ptr<float>(out), Select{}, c, in_ptr<float>(a), in_ptr<float>(b));
-      break;
-    case DType::kInt32:
-      run_plan(plan, out_ptr<int32_t>(out), Select{}, c, in_ptr<int32_t>(a), in_ptr<int32_t>(b));
-      break;
-    case DType::kBool:
-      run_plan(plan, out_ptr<uint8_t>(out), Select{}, c, in_ptr<uint8_t>(a), in_ptr<uint8_t>(b));
-      break;
-  }
+  visit_bits(dtype_size(a.dtype), [&]<typename E>(E) {
+    run_plan(plan, out_ptr<E>(out), Select{}, c, in_ptr<E>(a), in_ptr<E>(b));
+  });
   return absl::OkStatus();
 }
 
@@ -519,17 +573,8 @@ absl::Status run_broadcast(const View& in, const MutableView& out) {
   const Shape* shapes[] = {in.shape};
   KILN_RETURN_IF_ERROR(make_plan(op, *out.shape, shapes, plan));
   if (plan.total == 0) return absl::OkStatus();
-  switch (in.dtype) {
-    case DType::kFloat32:
-      run_plan(plan, out_ptr<float>(out), Identity{}, in_ptr<float>(in));
-      break;
-    case DType::kInt32:
-      run_plan(plan, out_ptr<int32_t>(out), Identity{}, in_ptr<int32_t>(in));
-      break;
-    case DType::kBool:
-      run_plan(plan, out_ptr<uint8_t>(out), Identity{}, in_ptr<uint8_t>(in));
-      break;
-  }
+  visit_bits(dtype_size(in.dtype),
+             [&]<typename E>(E) { run_plan(plan, out_ptr<E>(out), Identity{}, in_ptr<E>(in)); });
   return absl::OkStatus();
 }
 

@@ -273,7 +273,84 @@ absl::Status run_unary_float(OpKind kind, const ir::Attrs& attrs, const float* x
   return absl::OkStatus();
 }
 
-absl::Status run_unary_int(OpKind kind, const int32_t* x, int32_t* y, int64_t n) {
+// float64 through libm, elementwise (the same formulas as the float32 blocks, each function
+// accurate to float64).
+absl::Status run_unary_double(OpKind kind, const ir::Attrs& attrs, const double* x, double* y,
+                              int64_t n) {
+  auto each = [&](auto f) {
+    for (int64_t i = 0; i < n; ++i) y[i] = f(x[i]);
+  };
+  constexpr double kSqrtHalf = math::kSqrtHalf;
+  switch (kind) {
+    case OpKind::kSqrt:
+      each([](double v) { return std::sqrt(v); });
+      break;
+    case OpKind::kRsqrt:
+      each([](double v) { return 1.0 / std::sqrt(v); });
+      break;
+    case OpKind::kFloor:
+      each([](double v) { return std::floor(v); });
+      break;
+    case OpKind::kCeil:
+      each([](double v) { return std::ceil(v); });
+      break;
+    case OpKind::kRound:
+      each([](double v) { return std::nearbyint(v); });
+      break;
+    case OpKind::kSign:
+      each([](double v) { return v > 0 ? 1.0 : (v < 0 ? -1.0 : v); });
+      break;
+    case OpKind::kRelu:
+      each([](double v) { return v < 0 ? 0.0 : v; });
+      break;
+    case OpKind::kRelu6:
+      each([](double v) { return v < 0 ? 0.0 : (v > 6.0 ? 6.0 : v); });
+      break;
+    case OpKind::kLeakyRelu: {
+      const double alpha = ir::attr_or<double>(attrs, "alpha", 0.2);
+      each([alpha](double v) { return v < 0 ? alpha * v : v; });
+      break;
+    }
+    case OpKind::kExpm1:
+      each([](double v) { return std::expm1(v); });
+      break;
+    case OpKind::kLog1p:
+      each([](double v) { return std::log1p(v); });
+      break;
+    case OpKind::kSin:
+      each([](double v) { return std::sin(v); });
+      break;
+    case OpKind::kCos:
+      each([](double v) { return std::cos(v); });
+      break;
+    case OpKind::kTanh:
+      each([](double v) { return std::tanh(v); });
+      break;
+    case OpKind::kSigmoid:
+      each([](double v) { return 1.0 / (1.0 + std::exp(-v)); });
+      break;
+    case OpKind::kSoftplus:
+      each([](double v) { return (v > 0 ? v : 0.0) + std::log1p(std::exp(-std::fabs(v))); });
+      break;
+    case OpKind::kElu:
+      each([](double v) { return v < 0 ? std::expm1(v) : v; });
+      break;
+    case OpKind::kSelu:
+      each([](double v) {
+        return v < 0 ? math::kSeluScale * math::kSeluAlpha * std::expm1(v) : math::kSeluScale * v;
+      });
+      break;
+    case OpKind::kGelu:
+      each([=](double v) { return 0.5 * v * (1.0 + std::erf(v * kSqrtHalf)); });
+      break;
+    default:
+      return absl::InternalError(cat(ir::mnemonic(kind), ": not a float unary math op"));
+  }
+  return absl::OkStatus();
+}
+
+template <typename T>
+absl::Status run_unary_int(OpKind kind, const T* x, T* y, int64_t n) {
   switch (kind) {
     case OpKind::kSign:
       KILN_IVDEP
@@ -281,17 +358,17 @@ absl::Status run_unary_int(OpKind kind, const int32_t* x, int32_t* y, int64_t n)
       break;
     case OpKind::kRelu:
       KILN_IVDEP
-      for (int64_t i = 0; i < n; ++i) y[i] = std::max(x[i], 0);
+      for (int64_t i = 0; i < n; ++i) y[i] = std::max<T>(x[i], 0);
       break;
     case OpKind::kRelu6:
       KILN_IVDEP
-      for (int64_t i = 0; i < n; ++i) y[i] = std::min(std::max(x[i], 0), 6);
+      for (int64_t i = 0; i < n; ++i) y[i] = std::min<T>(std::max<T>(x[i], 0), 6);
       break;
     case OpKind::kRound:
       std::copy(x, x + n, y);
       break;
     default:
-      return absl::InternalError(cat(ir::mnemonic(kind), ": not an int32 unary math op"));
+      return absl::InternalError(cat(ir::mnemonic(kind), ": not an integer unary math op"));
   }
   return absl::OkStatus();
 }
@@ -425,9 +502,17 @@ absl::Status run_math(OpKind kind, const ir::Attrs& attrs, std::span<const View>
         return run_unary_float(kind, attrs, static_cast<const float*>(in[0].data),
                                static_cast<float*>(out.data), n);
       }
+      if (in[0].dtype == DType::kFloat64) {
+        return run_unary_double(kind, attrs, static_cast<const double*>(in[0].data),
+                                static_cast<double*>(out.data), n);
+      }
       if (in[0].dtype == DType::kInt32) {
         return run_unary_int(kind, static_cast<const int32_t*>(in[0].data),
                              static_cast<int32_t*>(out.data), n);
+      }
+      if (in[0].dtype == DType::kInt64) {
+        return run_unary_int(kind, static_cast<const int64_t*>(in[0].data),
+                             static_cast<int64_t*>(out.data), n);
       }
       break;
     default:
@@ -435,7 +520,7 @@ absl::Status run_math(OpKind kind, const ir::Attrs& attrs, std::span<const View>
         return run_binary_math<T>(kind, op, in[0], in[1], out);
       });
   }
-  return unsupported_dtype(op, 0, in[0].dtype, "float32 or int32");
+  return unsupported_dtype(op, 0, in[0].dtype, ir::kNumericDTypes);
 }
 
 }  // namespace kiln::kernels::internal

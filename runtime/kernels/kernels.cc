@@ -2,13 +2,20 @@
 #include "runtime/kernels/kernels.h"
 
 #include <sys/mman.h>
+#if defined(__F16C__)
+#include <immintrin.h>
+#endif
 
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <memory>
 #include <new>
+#include <vector>
 
 #include "runtime/kernels/kernels_internal.h"
+#include "support/half.h"
+#include "support/status.h"
 #include "support/str.h"
 
 namespace kiln::kernels {
@@ -21,6 +28,132 @@ absl::Status dtype_error(std::string_view op, int index, DType want, DType got) 
 absl::Status unsupported_dtype(std::string_view op, int index, DType got,
                                std::string_view allowed) {
   return ir::unsupported_dtype_error(op, index, got, allowed);
+}
+
+bool needs_float32(ir::OpKind kind, std::span<const View> in, std::span<const MutableView> out) {
+  switch (kind) {
+    case ir::OpKind::kSelect:
+    case ir::OpKind::kBroadcast:
+    case ir::OpKind::kStridedSlice:
+    case ir::OpKind::kTranspose:
+    case ir::OpKind::kReshape:
+    case ir::OpKind::kExpandDims:
+    case ir::OpKind::kSqueeze:
+    case ir::OpKind::kConcat:
+    case ir::OpKind::kTile:
+    case ir::OpKind::kGather:
+    case ir::OpKind::kSplit:
+      return false;
+    default:
+      break;
+  }
+  for (const View& v : in) {
+    if (is_half(v.dtype)) return true;
+  }
+  for (const MutableView& v : out) {
+    if (is_half(v.dtype)) return true;
+  }
+  return false;
+}
+
+namespace {
+
+// float16 <-> float32 use the F16C instructions where the build has them (8 at a time; round
+// to nearest even, as Half), the portable conversions of support/half.h otherwise.
+void half_to_float(const void* src, DType dtype, int64_t n, float* dst) {
+  if (dtype == DType::kFloat16) {
+    const auto* h = static_cast<const Half*>(src);
+    int64_t i = 0;
+#if defined(__F16C__)
+    for (; i + 8 <= n; i += 8) {
+      const __m128i bits = _mm_loadu_si128(reinterpret_cast<const __m128i*>(h + i));
+      _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(bits));
+    }
+#endif
+    for (; i < n; ++i) dst[i] = h[i].to_float();
+  } else {
+    const auto* h = static_cast<const BFloat16*>(src);
+    for (int64_t i = 0; i < n; ++i) dst[i] = h[i].to_float();
+  }
+}
+
+void float_to_half(const float* src, DType dtype, int64_t n, void* dst) {
+  if (dtype == DType::kFloat16) {
+    auto* h = static_cast<Half*>(dst);
+    int64_t i = 0;
+#if defined(__F16C__)
+    for (; i + 8 <= n; i += 8) {
+      const __m128i bits = _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(h + i), bits);
+    }
+#endif
+    for (; i < n; ++i) h[i] = Half(src[i]);
+  } else {
+    auto* h = static_cast<BFloat16*>(dst);
+    for (int64_t i = 0; i < n; ++i) h[i] = BFloat16(src[i]);
+  }
+}
+
+struct FloatBuffer {
+  explicit FloatBuffer(int64_t n) : p(static_cast<float*>(allocate(std::max<int64_t>(n, 1) * 4))) {}
+  ~FloatBuffer() { deallocate(p); }
+  FloatBuffer(const FloatBuffer&) = delete;
+  FloatBuffer& operator=(const FloatBuffer&) = delete;
+  float* p;
+};
+
+}  // namespace
+
+absl::Status run_in_float32(ir::OpKind kind, const ir::Attrs& attrs, std::span<const View> in,
+                            std::span<const MutableView> out,
+                            absl::FunctionRef<absl::Status(const ir::Attrs&, std::span<const View>,
+                                                           std::span<const MutableView>)>
+                                inner) {
+  const std::string_view op = ir::mnemonic(kind);
+  std::vector<ir::Type> types;
+  for (const View& v : in) types.push_back(ir::Type{v.dtype, *v.shape});
+  KILN_ASSIGN_OR_RETURN(std::vector<ir::Type> want, ir::infer_types(kind, types, attrs));
+  if (want.size() != out.size()) {
+    return absl::InvalidArgumentError(
+        cat(op, ": expected ", want.size(), " outputs but got ", out.size()));
+  }
+  for (size_t i = 0; i < out.size(); ++i) {
+    if (!(ir::Type{out[i].dtype, *out[i].shape} == want[i])) {
+      return absl::InvalidArgumentError(cat(op, ": output #", i, " is ",
+                                            ir::Type{out[i].dtype, *out[i].shape},
+                                            " but should be ", want[i]));
+    }
+  }
+  std::vector<std::unique_ptr<FloatBuffer>> buffers;
+  std::vector<View> in32(in.begin(), in.end());
+  for (View& v : in32) {
+    if (!is_half(v.dtype)) continue;
+    const int64_t n = v.shape->num_elements();
+    buffers.push_back(std::make_unique<FloatBuffer>(n));
+    half_to_float(v.data, v.dtype, n, buffers.back()->p);
+    v = View{buffers.back()->p, DType::kFloat32, v.shape};
+  }
+  std::vector<MutableView> out32(out.begin(), out.end());
+  std::vector<const FloatBuffer*> out_buffers(out.size(), nullptr);
+  for (size_t i = 0; i < out32.size(); ++i) {
+    if (!is_half(out32[i].dtype)) continue;
+    buffers.push_back(std::make_unique<FloatBuffer>(out32[i].shape->num_elements()));
+    out_buffers[i] = buffers.back().get();
+    out32[i] = MutableView{buffers.back()->p, DType::kFloat32, out32[i].shape};
+  }
+  ir::Attrs attrs32 = attrs;
+  if (auto it = attrs32.find("dtype"); it != attrs32.end()) {
+    if (const auto* name = std::get_if<std::string>(&it->second)) {
+      const auto d = dtype_from_ir_name(*name);
+      if (d && is_half(*d)) it->second = std::string(dtype_ir_name(DType::kFloat32));
+    }
+  }
+  KILN_RETURN_IF_ERROR(inner(attrs32, in32, out32));
+  for (size_t i = 0; i < out.size(); ++i) {
+    if (out_buffers[i] == nullptr) continue;
+    float_to_half(out_buffers[i]->p, out[i].dtype, out[i].shape->num_elements(), out[i].data);
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace internal
@@ -68,6 +201,13 @@ absl::Status run_checked(ir::OpKind kind, const ir::Attrs& attrs, std::span<cons
   if (absl::Status s = check_view(info.mnemonic, "output", 0, out.data, out.shape); !s.ok()) {
     return s;
   }
+  if (internal::needs_float32(kind, in, {&out, 1})) {
+    return internal::run_in_float32(
+        kind, attrs, in, {&out, 1},
+        [&](const ir::Attrs& a, std::span<const View> in32, std::span<const MutableView> out32) {
+          return run_checked(kind, a, in32, out32[0]);
+        });
+  }
   if (internal::is_math_op(kind)) return internal::run_math(kind, attrs, in, out);
   switch (info.cls) {
     case ir::OpClass::kUnary:
@@ -83,6 +223,9 @@ absl::Status run_checked(ir::OpKind kind, const ir::Attrs& attrs, std::span<cons
     case ir::OpClass::kReduce:
       return internal::run_reduce(kind, attrs, in[0], out);
     case ir::OpClass::kMatmul:
+      if (in[0].dtype == DType::kFloat64 || in[0].dtype == DType::kInt64) {
+        return internal::run_matmul_wide(attrs, in[0], in[1], out);
+      }
       return internal::run_matmul(attrs, in[0], in[1], out);
     case ir::OpClass::kArray:
       return internal::run_array(kind, attrs, in, out);

@@ -95,7 +95,7 @@ absl::Status run_matmul(const ir::Attrs& attrs, const View& a, const View& b,
                         const MutableView& out) {
   constexpr std::string_view op = "matmul";
   if (b.dtype != a.dtype) return dtype_error(op, 1, a.dtype, b.dtype);
-  if (a.dtype == DType::kBool) return unsupported_dtype(op, 0, a.dtype, "float32 or int32");
+  if (a.dtype == DType::kBool) return unsupported_dtype(op, 0, a.dtype, ir::kNumericDTypes);
   if (out.dtype != a.dtype) {
     return absl::InvalidArgumentError(cat(op, ": output was expected to be a ", dtype_name(a.dtype),
                                           " tensor but is a ", dtype_name(out.dtype), " tensor"));

@@ -123,6 +123,13 @@ absl::Status run_multi_checked(ir::OpKind kind, const ir::Attrs& attrs, std::spa
 absl::Status run_multi(ir::OpKind kind, const ir::Attrs& attrs, std::span<const View> inputs,
                        std::span<const MutableView> outputs) {
   try {
+    if (internal::needs_float32(kind, inputs, outputs)) {
+      return internal::run_in_float32(
+          kind, attrs, inputs, outputs,
+          [&](const ir::Attrs& a, std::span<const View> in32, std::span<const MutableView> out32) {
+            return run_multi_checked(kind, a, in32, out32);
+          });
+    }
     return run_multi_checked(kind, attrs, inputs, outputs);
   } catch (const std::bad_alloc&) {
     return absl::ResourceExhaustedError(cat(ir::mnemonic(kind), ": out of memory"));

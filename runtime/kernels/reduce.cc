@@ -6,8 +6,9 @@
 //   reduced  each output is a sum of contiguous rows (vectorized, several accumulators);
 //   kept     a tile of outputs accumulates whole contiguous rows (vectorized across the tile;
 //            narrow rows are added several at a time as one wide row).
-// float32 accumulates in double and int32 in int64, so 16M-element sums stay accurate and
-// int32 means are exact before TF's truncating division; int32 sums wrap like TF's.
+// float32 and float64 accumulate in double, int32 in int64 (int64 in wrapping uint64), so
+// 16M-element sums stay accurate and int32 means are exact before TF's truncating division; int32
+// sums wrap like TF's.
 #include <algorithm>
 #include <cstdint>
 #include <vector>
@@ -28,6 +29,14 @@ struct AccumulatorOf<float> {
 template <>
 struct AccumulatorOf<int32_t> {
   using type = int64_t;
+};
+template <>
+struct AccumulatorOf<double> {
+  using type = double;
+};
+template <>
+struct AccumulatorOf<int64_t> {
+  using type = uint64_t;  // wraps like TF's int64 sum
 };
 
 // A set of dims walked by an odometer: sizes and input strides (elements).
@@ -104,8 +113,11 @@ struct Finisher {
   int64_t count;
 
   T operator()(Acc s) const {
-    if constexpr (std::is_same_v<T, float>) {
-      return static_cast<float>(mean ? s / static_cast<double>(count) : s);
+    if constexpr (std::is_floating_point_v<T>) {
+      return static_cast<T>(mean ? s / static_cast<double>(count) : s);
+    } else if constexpr (std::is_same_v<T, int64_t>) {
+      const auto v = static_cast<int64_t>(s);
+      return !mean ? v : count == 0 ? 0 : v / count;
     } else if (mean) {
       // TF: truncating division; an empty mean gives NumTraits<int>::quiet_NaN(), i.e. 0.
       return count == 0 ? 0 : static_cast<int32_t>(s / count);
@@ -214,7 +226,7 @@ void reduce(const std::vector<Group>& groups, const Finisher<T>& finish, const T
 absl::Status run_reduce(ir::OpKind kind, const ir::Attrs& attrs, const View& in,
                         const MutableView& out) {
   const std::string_view op = ir::mnemonic(kind);
-  if (in.dtype == DType::kBool) return unsupported_dtype(op, 0, in.dtype, "float32 or int32");
+  if (in.dtype == DType::kBool) return unsupported_dtype(op, 0, in.dtype, ir::kNumericDTypes);
   if (out.dtype != in.dtype) {
     return absl::InvalidArgumentError(cat(op, ": output was expected to be a ",
                                           dtype_name(in.dtype), " tensor but is a ",
@@ -257,11 +269,11 @@ absl::Status run_reduce(ir::OpKind kind, const ir::Attrs& attrs, const View& in,
     if (groups.empty()) groups.push_back(Group{1, false});
     reduce<T>(groups, finish, x, y);
   };
-  if (in.dtype == DType::kFloat32) {
-    run_typed(static_cast<const float*>(in.data), static_cast<float*>(out.data));
-  } else {
-    run_typed(static_cast<const int32_t*>(in.data), static_cast<int32_t*>(out.data));
-  }
+  visit_dtype(in.dtype, [&]<typename T>(T) {
+    if constexpr (!std::is_same_v<T, bool>) {
+      run_typed(static_cast<const T*>(in.data), static_cast<T*>(out.data));
+    }
+  });
   return absl::OkStatus();
 }
 

@@ -4,7 +4,7 @@
 // neighbours of one kind merged) and walk the input once in row-major order, combining each
 // element into its output slot; the innermost run is a contiguous row (a row fold when it is
 // reduced, an elementwise combine into a row of outputs when it is kept). int32 products and
-// sums wrap like TF's.
+// sums wrap like TF's (int64 too).
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -22,11 +22,7 @@ namespace {
 
 template <typename T>
 T wrap_add(T a, T b) {
-  if constexpr (std::is_same_v<T, int32_t>) {
-    return static_cast<int32_t>(static_cast<uint32_t>(a) + static_cast<uint32_t>(b));
-  } else {
-    return a + b;
-  }
+  return static_cast<T>(static_cast<WrapT<T>>(a) + static_cast<WrapT<T>>(b));
 }
 
 template <typename T>
@@ -49,11 +45,7 @@ template <typename T>
 struct ProdOp {
   static T init() { return T{1}; }
   T operator()(T a, T b) const {
-    if constexpr (std::is_same_v<T, int32_t>) {
-      return static_cast<int32_t>(static_cast<uint32_t>(a) * static_cast<uint32_t>(b));
-    } else {
-      return a * b;
-    }
+    return static_cast<T>(static_cast<WrapT<T>>(a) * static_cast<WrapT<T>>(b));
   }
 };
 struct AllOp {
@@ -127,18 +119,18 @@ AxisSplit split_at(const Shape& s, int axis) {
   return r;
 }
 
-template <typename T, bool kMax>
-void arg_reduce(const T* in, int32_t* out, const AxisSplit& sp) {
+template <typename T, bool kMax, typename I>
+void arg_reduce(const T* in, I* out, const AxisSplit& sp) {
   auto better = [](T a, T b) { return kMax ? a > b : a < b; };
   std::vector<T> best(sp.inner);
   for (int64_t o = 0; o < sp.outer; ++o) {
     const T* base = in + o * sp.n * sp.inner;
-    int32_t* res = out + o * sp.inner;
+    I* res = out + o * sp.inner;
     if (sp.inner == 1) {
       T b = base[0];
-      int32_t bi = 0;
+      I bi = 0;
       for (int64_t k = 1; k < sp.n; ++k) {
-        if (better(base[k], b)) b = base[k], bi = static_cast<int32_t>(k);
+        if (better(base[k], b)) b = base[k], bi = static_cast<I>(k);
       }
       res[0] = bi;
       continue;
@@ -148,7 +140,7 @@ void arg_reduce(const T* in, int32_t* out, const AxisSplit& sp) {
     for (int64_t k = 1; k < sp.n; ++k) {
       const T* row = base + k * sp.inner;
       for (int64_t i = 0; i < sp.inner; ++i) {
-        if (better(row[i], best[i])) best[i] = row[i], res[i] = static_cast<int32_t>(k);
+        if (better(row[i], best[i])) best[i] = row[i], res[i] = static_cast<I>(k);
       }
     }
   }
@@ -202,13 +194,19 @@ absl::Status run_reduce_more(ir::OpKind kind, const ir::Attrs& attrs, const View
     case ir::OpKind::kArgmin: {
       KILN_ASSIGN_OR_RETURN(int axis, ir::single_axis(op, attrs, "axis", 0, rank));
       const AxisSplit sp = split_at(shape, axis);
-      auto* y = static_cast<int32_t*>(out.data);
       visit_dtype(in.dtype, [&]<typename T>(T) {
         if constexpr (!std::is_same_v<T, bool>) {
-          if (kind == ir::OpKind::kArgmax) {
-            arg_reduce<T, true>(static_cast<const T*>(in.data), y, sp);
+          auto go = [&](auto* y) {
+            if (kind == ir::OpKind::kArgmax) {
+              arg_reduce<T, true>(static_cast<const T*>(in.data), y, sp);
+            } else {
+              arg_reduce<T, false>(static_cast<const T*>(in.data), y, sp);
+            }
+          };
+          if (out.dtype == DType::kInt64) {
+            go(static_cast<int64_t*>(out.data));
           } else {
-            arg_reduce<T, false>(static_cast<const T*>(in.data), y, sp);
+            go(static_cast<int32_t*>(out.data));
           }
         }
       });

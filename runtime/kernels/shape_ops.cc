@@ -218,7 +218,12 @@ absl::Status gather(const ir::Attrs& attrs, const View& params, const View& indi
   for (int d = 0; d < axis; ++d) outer *= s[d];
   for (int d = axis + 1; d < s.rank(); ++d) inner *= s[d];
   const int64_t n = s[axis], count = indices.shape->num_elements();
-  const auto* idx = static_cast<const int32_t*>(indices.data);
+  std::vector<int64_t> idx(count);
+  if (indices.dtype == DType::kInt64) {
+    std::copy_n(static_cast<const int64_t*>(indices.data), count, idx.data());
+  } else {
+    std::copy_n(static_cast<const int32_t*>(indices.data), count, idx.data());
+  }
   for (int64_t j = 0; j < count; ++j) {
     if (idx[j] < 0 || idx[j] >= n) {
       return absl::InvalidArgumentError(cat("gather: indices[", coords(j, *indices.shape),
@@ -237,22 +242,29 @@ absl::Status gather(const ir::Attrs& attrs, const View& params, const View& indi
 
 absl::Status one_hot(const ir::Attrs& attrs, const View& in, const MutableView& out) {
   const int64_t depth = ir::attr_or<int64_t>(attrs, "depth", 0);
-  const auto on = static_cast<float>(ir::number_attr(attrs, "on_value", 1.0));
-  const auto off = static_cast<float>(ir::number_attr(attrs, "off_value", 0.0));
+  const double on = ir::number_attr(attrs, "on_value", 1.0);
+  const double off = ir::number_attr(attrs, "off_value", 0.0);
   const int rank = in.shape->rank();
   int64_t axis = ir::attr_or<int64_t>(attrs, "axis", -1);
   if (axis == -1) axis = rank;
   int64_t outer = 1, inner = 1;
   for (int d = 0; d < rank; ++d) (d < axis ? outer : inner) *= (*in.shape)[d];
-  const auto* x = static_cast<const int32_t*>(in.data);
-  auto* y = static_cast<float*>(out.data);
-  for (int64_t o = 0; o < outer; ++o) {
-    for (int64_t k = 0; k < depth; ++k) {
-      float* row = y + (o * depth + k) * inner;
-      const int32_t* xi = x + o * inner;
-      for (int64_t i = 0; i < inner; ++i) row[i] = xi[i] == k ? on : off;
-    }
-  }
+  visit_dtype(in.dtype, [&]<typename I>(I) {
+    visit_dtype(out.dtype, [&]<typename T>(T) {
+      if constexpr (std::is_integral_v<I> && !std::is_same_v<I, bool>) {
+        const auto* x = static_cast<const I*>(in.data);
+        auto* y = static_cast<T*>(out.data);
+        const T on_t = static_cast<T>(on), off_t = static_cast<T>(off);
+        for (int64_t o = 0; o < outer; ++o) {
+          for (int64_t k = 0; k < depth; ++k) {
+            T* row = y + (o * depth + k) * inner;
+            const I* xi = x + o * inner;
+            for (int64_t i = 0; i < inner; ++i) row[i] = xi[i] == k ? on_t : off_t;
+          }
+        }
+      }
+    });
+  });
   return absl::OkStatus();
 }
 
@@ -260,7 +272,7 @@ absl::Status add_n(std::span<const View> in, const MutableView& out) {
   const int64_t n = out.shape->num_elements();
   visit_dtype(out.dtype, [&]<typename T>(T) {
     if constexpr (!std::is_same_v<T, bool>) {
-      using U = std::conditional_t<std::is_same_v<T, int32_t>, uint32_t, T>;  // int32 wraps
+      using U = WrapT<T>;  // integers wrap
       U* y = static_cast<U*>(out.data);
       const U* x0 = static_cast<const U*>(in[0].data);
       if (in.size() == 1) {

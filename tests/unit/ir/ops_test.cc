@@ -64,7 +64,8 @@ TEST(InferTypeTest, BinaryIncompatibleShapesMessage) {
 
 TEST(InferTypeTest, BinaryRejectsBool) {
   EXPECT_EQ(error_of(OpKind::kAdd, {boolean({2}), boolean({2})}),
-            "add: input #0 (zero-based) is a bool tensor; expected float32 or int32");
+            "add: input #0 (zero-based) is a bool tensor; expected float16, bfloat16, float32, "
+            "float64, int32 or int64");
 }
 
 TEST(InferTypeTest, CompareGivesBool) {
@@ -79,7 +80,8 @@ TEST(InferTypeTest, UnaryKeepsType) {
 
 TEST(InferTypeTest, UnaryFloatRejectsInt) {
   EXPECT_EQ(error_of(OpKind::kLog, {i32({4})}),
-            "log: input #0 (zero-based) is a int32 tensor; expected float32");
+            "log: input #0 (zero-based) is a int32 tensor; expected float16, bfloat16, float32 or "
+            "float64");
 }
 
 TEST(InferTypeTest, SelectNeedsBoolCondition) {

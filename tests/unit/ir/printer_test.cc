@@ -10,6 +10,7 @@
 #include <random>
 
 #include "ir/builder.h"
+#include "support/half.h"
 
 namespace kiln::ir {
 namespace {
@@ -207,6 +208,14 @@ TEST(FormatFloatTest, ShortestTextWithADotOrExponent) {
   EXPECT_EQ(format_float(-2.0f), "-2.0");
   EXPECT_EQ(format_float(1e-7f), "1e-07");
   EXPECT_EQ(format_float(1e10f), "1e+10");
+  // float16 / bfloat16: the fewest digits that read back to the same 16-bit value.
+  EXPECT_EQ(format_half(Half(0.1f).to_float(), DType::kFloat16), "0.1");
+  EXPECT_EQ(format_half(Half(0.2998f).to_float(), DType::kFloat16), "0.2998");
+  EXPECT_EQ(format_half(65504.f, DType::kFloat16), "65504.0");
+  EXPECT_EQ(format_half(Half(6e-8f).to_float(), DType::kFloat16), "6e-08");
+  EXPECT_EQ(format_half(BFloat16(0.1f).to_float(), DType::kBFloat16), "0.1");
+  EXPECT_EQ(format_half(BFloat16(3.14159f).to_float(), DType::kBFloat16), "3.14");
+  EXPECT_EQ(format_half(-std::numeric_limits<float>::infinity(), DType::kBFloat16), "-inf");
   EXPECT_EQ(format_float(16777216.0f), "16777216.0");
   EXPECT_EQ(format_float(-0.0f), "-0.0");
   EXPECT_EQ(format_float(std::numeric_limits<float>::max()), "3.4028235e+38");

@@ -55,13 +55,22 @@ TEST(ShapeTest, ToStringIsTensorFlowStyle) {
 }
 
 TEST(DTypeTest, NamesRoundTrip) {
-  for (DType d : {DType::kFloat32, DType::kInt32, DType::kBool}) {
+  for (DType d : kAllDTypes) {
     EXPECT_EQ(dtype_from_ir_name(dtype_ir_name(d)), d);
+    EXPECT_NE(dtype_name(d), "?");
   }
   EXPECT_EQ(dtype_name(DType::kFloat32), "float32");
+  EXPECT_EQ(dtype_name(DType::kBFloat16), "bfloat16");
   EXPECT_EQ(dtype_ir_name(DType::kInt32), "i32");
-  EXPECT_EQ(dtype_from_ir_name("f64"), std::nullopt);
+  EXPECT_EQ(dtype_ir_name(DType::kFloat16), "f16");
+  EXPECT_EQ(dtype_ir_name(DType::kInt64), "i64");
+  EXPECT_EQ(dtype_from_ir_name("f8"), std::nullopt);
+  EXPECT_EQ(dtype_from_ir_name("float64"), std::nullopt);  // IR names only
   EXPECT_EQ(dtype_size(DType::kBool), 1);
+  EXPECT_EQ(dtype_size(DType::kBFloat16), 2);
+  EXPECT_EQ(dtype_size(DType::kFloat64), 8);
+  EXPECT_TRUE(is_half(DType::kBFloat16));
+  EXPECT_FALSE(is_half(DType::kFloat32));
 }
 
 TEST(TypeTest, ToStringHasNoSpaces) {

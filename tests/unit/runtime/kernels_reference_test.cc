@@ -10,6 +10,7 @@
 #include "ir/literal.h"
 #include "ir/ops.h"
 #include "runtime/kernels/kernels.h"
+#include "support/half.h"
 
 namespace kiln::kernels {
 namespace {
@@ -62,17 +63,33 @@ Shape broadcastable_from(const Shape& out, std::mt19937& rng) {
   return Shape(dims);
 }
 
+// `v` rounded to `dtype` (float16 and bfloat16 through float, as their kernels compute).
+double round_to(double v, DType dtype) {
+  switch (dtype) {
+    case DType::kFloat32:
+      return static_cast<float>(v);
+    case DType::kFloat16:
+      return Half(static_cast<float>(v)).to_float();
+    case DType::kBFloat16:
+      return BFloat16(static_cast<float>(v)).to_float();
+    default:
+      return v;
+  }
+}
+
+// Exact in double for these small operands, then rounded once: what a correctly rounded
+// operation in the dtype gives (double has more than twice the digits of float, so rounding
+// twice through it changes nothing).
 double reference_binary(OpKind kind, DType dtype, double a, double b) {
   switch (kind) {
     case OpKind::kAdd:
-      return dtype == float32 ? static_cast<float>(a + b) : a + b;
+      return round_to(a + b, dtype);
     case OpKind::kSub:
-      return dtype == float32 ? static_cast<float>(a - b) : a - b;
+      return round_to(a - b, dtype);
     case OpKind::kMul:
-      return a * b;
+      return round_to(a * b, dtype);
     case OpKind::kDiv:
-      return dtype == float32 ? static_cast<double>(static_cast<float>(a) / static_cast<float>(b))
-                              : std::trunc(a / b);
+      return is_floating(dtype) ? round_to(a / b, dtype) : std::trunc(a / b);
     case OpKind::kLess:
       return a < b;
     case OpKind::kGreater:
@@ -96,7 +113,7 @@ TEST(Reference, BinaryAndSelectBroadcasting) {
     const Shape sa = broadcastable_from(out_shape, rng), sb = broadcastable_from(out_shape, rng);
     auto bs = broadcast_shapes(sa, sb);
     ASSERT_TRUE(bs.has_value());
-    for (DType dtype : {float32, int32}) {
+    for (DType dtype : {float32, int32, float64, int64, float16, bfloat16}) {
       Literal a = random_literal(dtype, sa, rng), b = random_literal(dtype, sb, rng);
       for (OpKind kind : {OpKind::kAdd, OpKind::kSub, OpKind::kMul, OpKind::kDiv, OpKind::kLess,
                           OpKind::kGreater}) {
@@ -111,24 +128,26 @@ TEST(Reference, BinaryAndSelectBroadcasting) {
         }
       }
     }
-    // select(cond, a, b) with a third independently broadcast shape.
+    // select(cond, a, b) with a third independently broadcast shape, and broadcast(a) to the
+    // output shape: elements of 1, 2, 4 and 8 bytes.
     const Shape sc = broadcastable_from(out_shape, rng);
     auto full = broadcast_shapes(*bs, sc);
     Literal c = random_literal(bool_, sc, rng);
-    Literal a = random_literal(float32, sa, rng), b = random_literal(float32, sb, rng);
-    Literal out(Type{float32, *full});
-    ASSERT_TRUE(run_into(OpKind::kSelect, {}, {&c, &a, &b}, out).ok());
-    for (int64_t i = 0; i < out.num_elements(); ++i) {
-      const auto idx = unravel(i, *full);
-      const double want = c.get(broadcast_index(idx, sc)) != 0 ? a.get(broadcast_index(idx, sa))
-                                                               : b.get(broadcast_index(idx, sb));
-      ASSERT_EQ(out.get(i), want) << sc << " " << sa << " " << sb;
-    }
-    // broadcast(a) to the output shape.
-    Literal bc(Type{float32, out_shape});
-    ASSERT_TRUE(run_into(OpKind::kBroadcast, {{"shape", out_shape.dims()}}, {&a}, bc).ok());
-    for (int64_t i = 0; i < bc.num_elements(); ++i) {
-      ASSERT_EQ(bc.get(i), a.get(broadcast_index(unravel(i, out_shape), sa)));
+    for (DType dtype : {float32, float64, float16, int64, bool_}) {
+      Literal a = random_literal(dtype, sa, rng), b = random_literal(dtype, sb, rng);
+      Literal out(Type{dtype, *full});
+      ASSERT_TRUE(run_into(OpKind::kSelect, {}, {&c, &a, &b}, out).ok());
+      for (int64_t i = 0; i < out.num_elements(); ++i) {
+        const auto idx = unravel(i, *full);
+        const double want = c.get(broadcast_index(idx, sc)) != 0 ? a.get(broadcast_index(idx, sa))
+                                                                 : b.get(broadcast_index(idx, sb));
+        ASSERT_EQ(out.get(i), want) << sc << " " << sa << " " << sb;
+      }
+      Literal bc(Type{dtype, out_shape});
+      ASSERT_TRUE(run_into(OpKind::kBroadcast, {{"shape", out_shape.dims()}}, {&a}, bc).ok());
+      for (int64_t i = 0; i < bc.num_elements(); ++i) {
+        ASSERT_EQ(bc.get(i), a.get(broadcast_index(unravel(i, out_shape), sa)));
+      }
     }
   }
 }
@@ -165,7 +184,7 @@ TEST(Reference, ReduceEveryAxisSubset) {
   for (int iter = 0; iter < 40; ++iter) {
     const Shape shape = random_shape(rng);
     const int rank = shape.rank();
-    for (DType dtype : {float32, int32}) {
+    for (DType dtype : {float32, int32, float64, int64, float16}) {
       Literal x = random_literal(dtype, shape, rng);
       for (int mask = 0; mask < (1 << rank); ++mask) {
         std::vector<int64_t> axes;
@@ -194,7 +213,7 @@ TEST(Reference, ReduceEveryAxisSubset) {
             for (int64_t o = 0; o < out.num_elements(); ++o) {
               double want = sums[o];
               if (kind == OpKind::kReduceMean) {
-                want = dtype == int32 ? std::trunc(want / count) : static_cast<float>(want / count);
+                want = is_integer(dtype) ? std::trunc(want / count) : round_to(want / count, dtype);
               }
               ASSERT_EQ(out.get(o), want) << shape << " mask " << mask << " " << ir::mnemonic(kind);
             }

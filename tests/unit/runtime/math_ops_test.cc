@@ -128,7 +128,8 @@ TEST(MathOpsTest, Pow) {
   expect_near(pow(vec({2.f, -8.f}), 3), {8, -512});
   expect_near(pow(vec({-8.f}), 1.f / 3), {NAN});
   EXPECT_EQ(error_of([] { pow(ivec({2}), ivec({3})); }),
-            "pow: input #0 (zero-based) is a int32 tensor; expected float32");
+            "pow: input #0 (zero-based) is a int32 tensor; expected float16, bfloat16, float32 or "
+            "float64");
 }
 
 TEST(MathOpsTest, MinimumMaximumPropagateNan) {
@@ -172,7 +173,8 @@ TEST(MathOpsTest, Comparisons) {
             "equal: input #1 (zero-based) was expected to be a float32 tensor but is a int32 "
             "tensor");
   EXPECT_EQ(error_of([] { less_equal(bvec({true}), bvec({true})); }),
-            "less_equal: input #0 (zero-based) is a bool tensor; expected float32 or int32");
+            "less_equal: input #0 (zero-based) is a bool tensor; expected float16, bfloat16, "
+            "float32, float64, int32 or int64");
 }
 
 TEST(MathOpsTest, ComparisonsBroadcast) {
@@ -223,11 +225,13 @@ TEST(MathOpsTest, FloatOnlyOpsRejectIntegers) {
            {"gelu", [](const Tensor& t) { return gelu(t); }},
            {"floor", [](const Tensor& t) { return floor(t); }},
            {"leaky_relu", [](const Tensor& t) { return leaky_relu(t); }}}) {
-    EXPECT_EQ(error_of([&] { fn(i); }),
-              name + ": input #0 (zero-based) is a int32 tensor; expected float32");
+    EXPECT_EQ(error_of([&] { fn(i); }), name +
+                                            ": input #0 (zero-based) is a int32 tensor; expected "
+                                            "float16, bfloat16, float32 or float64");
   }
   EXPECT_EQ(error_of([] { relu(bvec({true})); }),
-            "relu: input #0 (zero-based) is a bool tensor; expected float32 or int32");
+            "relu: input #0 (zero-based) is a bool tensor; expected float16, bfloat16, float32, "
+            "float64, int32 or int64");
   EXPECT_EQ(error_of([] { minimum(ivec({1}), 0.5); }),
             "minimum: cannot convert 0.5 to an int32 operand (the other operand is an int32 "
             "tensor); use kiln::cast");

@@ -9,6 +9,7 @@
 #include <functional>
 
 #include "kiln/eigen.h"
+#include "runtime/math_ops.h"
 #include "support/error.h"
 #include "tests/unit/error_util.h"
 
@@ -44,6 +45,33 @@ void expect_same(const Tensor& a, const Tensor& b) {
   const int64_t n = a.num_elements() * dtype_size(a.dtype());
   EXPECT_EQ(std::string(static_cast<const char*>(a.raw_data()), n),
             std::string(static_cast<const char*>(b.raw_data()), n));
+}
+
+TEST_F(NpyTest, NewDtypesRoundTrip) {
+  const Tensor h = constant({{0.1, -2.0}, {65504.0, 6e-8}}, float16);
+  const Tensor d = constant(std::vector<double>{0.1, -1e-300, 1.7976931348623157e308}, Shape{3});
+  const Tensor l = constant(std::vector<int64_t>{INT64_MIN, 0, INT64_MAX}, Shape{3, 1});
+  EXPECT_NE(to_npy_bytes(h).find("'descr': '<f2'"), std::string::npos);
+  EXPECT_NE(to_npy_bytes(d).find("'descr': '<f8'"), std::string::npos);
+  EXPECT_NE(to_npy_bytes(l).find("'descr': '<i8'"), std::string::npos);
+  save_npy(path("h.npy"), h);
+  save_npy(path("d.npy"), d);
+  save_npz(path("all.npz"), {{"h", h}, {"d", d}, {"l", l}});
+  expect_same(load_npy(path("h.npy")), h);
+  expect_same(load_npy(path("d.npy")), d);
+  const auto all = load_npz(path("all.npz"));
+  expect_same(all.at("l"), l);
+  expect_same(all.at("d"), d);
+  // NumPy has no bfloat16: a clear error, and no file.
+  EXPECT_EQ(error_of([&] { save_npy(path("b.npy"), constant(1.0, bfloat16)); }),
+            "save: NumPy has no bfloat16 dtype; cast the tensor (e.g. to float32) to save it");
+  EXPECT_FALSE(fs::exists(path("b.npy")));
+  EXPECT_EQ(error_of([&] {
+              save_npz(path("b.npz"), {{"b", constant(1.0, bfloat16)}});
+            }),
+            "save: NumPy has no bfloat16 dtype; cast the tensor (e.g. to float32) to save it");
+  save_npy(path("c.npy"), cast(constant(1.5, bfloat16), float32));
+  expect_same(load_npy(path("c.npy")), constant(1.5f));
 }
 
 TEST_F(NpyTest, ExactBytes) {
@@ -115,9 +143,10 @@ TEST_F(NpyTest, RejectsMalformedFiles) {
   EXPECT_EQ(load_bytes(f),
             "load: " + p + ": Fortran-order arrays are not supported (save with order='C')");
   std::string t = good;
-  t.replace(t.find("<f4"), 3, "<f8");
-  EXPECT_EQ(load_bytes(t),
-            "load: " + p + ": unsupported dtype '<f8' (kiln reads '<f4', '<i4' and '|b1')");
+  t.replace(t.find("<f4"), 3, ">f8");
+  EXPECT_EQ(load_bytes(t), "load: " + p +
+                               ": unsupported dtype '>f8' (kiln reads '<f2', '<f4', '<f8', '<i4', "
+                               "'<i8' and '|b1')");
   EXPECT_EQ(load_bytes(good.substr(0, good.size() - 1)),
             "load: " + p + ": truncated data: expected 24 bytes for shape [2, 3], got 23");
   EXPECT_EQ(load_bytes(good.substr(0, 30)), "load: " + p + ": truncated header");

@@ -86,7 +86,8 @@ TEST(OpsTest, ExpReachesDenormalsAndZero) {
 
 TEST(OpsTest, ExpOfIntIsAnError) {
   EXPECT_EQ(error_of([] { exp(constant(1)); }),
-            "exp: input #0 (zero-based) is a int32 tensor; expected float32");
+            "exp: input #0 (zero-based) is a int32 tensor; expected float16, bfloat16, float32 or "
+            "float64");
 }
 
 TEST(OpsTest, WhereConditionMustBeBool) {

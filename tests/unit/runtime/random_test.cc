@@ -114,7 +114,7 @@ TEST(RandomTest, Errors) {
   EXPECT_EQ(invalid_argument_of([] { random::uniform({2}, {.maxval = 2.5, .dtype = int32}); }),
             "random.uniform: int32 bounds must be integers in int32 range, got [0, 2.5)");
   EXPECT_EQ(invalid_argument_of([] { random::uniform({2}, {.dtype = bool_}); }),
-            "random.uniform: dtype must be float32 or int32, got bool");
+            "random.uniform: dtype must be a float or integer dtype, got bool");
   EXPECT_EQ(invalid_argument_of([] {
               random::normal(Shape{-1, 2});
             }),
