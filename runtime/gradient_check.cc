@@ -20,6 +20,8 @@ auto visit_floating(DType dtype, const char* what, F&& f) {
   switch (dtype) {
     case DType::kFloat32:
       return f.template operator()<float>();
+    case DType::kFloat64:
+      return f.template operator()<double>();
     default:
       break;
   }
@@ -266,7 +268,9 @@ std::vector<Tensor> numeric_gradient(const GradientFunction& f, std::span<const 
                                        dtype_name(inputs[i].dtype()), " spacing at input #", i,
                                        " element ", e, " (value ", x[e], ")"));
       }
-      g[e] = (f_hi - f_lo) / (hi - lo);
+      // Central: divided by the step the dtype actually stored. Forward: by eps as written, so
+      // the chapter's (f(w + eps) - f(w)) / eps comes out digit for digit.
+      g[e] = (f_hi - f_lo) / (difference == Difference::kForward ? eps : hi - lo);
     }
     out.push_back(from_values(g, inputs[i].shape(), inputs[i].dtype(), kWhat));
   }

@@ -25,9 +25,9 @@
 
 namespace kiln::testing {
 
-// The dtype the function is evaluated in for gradient checks. kiln has only float32 today;
-// when float64 exists this becomes DType::kFloat64 and the tolerances below can shrink.
-inline constexpr DType kGradientCheckDType = DType::kFloat32;
+// The dtype the function is evaluated in for gradient checks: float64, so the central
+// difference is accurate to ~1e-10 and the comparison checks the rule, not float32 rounding.
+inline constexpr DType kGradientCheckDType = DType::kFloat64;
 
 // A function of several tensors.
 using GradientFunction = std::function<Tensor(std::span<const Tensor>)>;
@@ -35,12 +35,13 @@ using GradientFunction = std::function<Tensor(std::span<const Tensor>)>;
 struct GradientCheckOptions {
   // The inputs are cast to this floating dtype before fn sees them.
   DType dtype = kGradientCheckDType;
-  // The finite-difference step for an element x: step * max(1, |x|). With float32, 1e-2 keeps
-  // the rounding error (~1e-7 |F| / h) and the truncation error (~h^2 |F'''| / 6) both small.
-  double step = 1e-2;
+  // The finite-difference step for an element x: step * max(1, |x|). In float64, 1e-6 keeps
+  // the rounding error (~1e-16 |F| / h) and the truncation error (~h^2 |F'''| / 6) near 1e-10.
+  // (Evaluating in float32, step 1e-2 with atol 2e-3 and rtol 2e-2 are sensible instead.)
+  double step = 1e-6;
   // An element passes if |analytic - numeric| <= atol + rtol * max(|analytic|, |numeric|).
-  double atol = 2e-3;
-  double rtol = 2e-2;
+  double atol = 1e-6;
+  double rtol = 1e-5;
   // Seed of the output weighting w (entries +-[0.5, 1.5)).
   uint64_t seed = 7;
 };
@@ -93,8 +94,8 @@ GradientCheckReport expect_gradients_close(const GradientFunction& fn,
                                            const GradientCheckOptions& options = {});
 
 enum class Difference {
-  kCentral,  // (F(x + eps) - F(x - eps)) / 2eps
-  kForward   // (F(x + eps) - F(x)) / eps, as in the chapter's example
+  kCentral,  // (F(x + eps) - F(x - eps)) / (the stored difference of the two x's)
+  kForward   // (F(x + eps) - F(x)) / eps, exactly as the chapter's example computes it
 };
 
 // The finite-difference estimate of d sum(f(inputs)) / d input for each floating input (a
@@ -102,8 +103,9 @@ enum class Difference {
 // perturbed in their own dtype and F is summed in double; the quotient uses the step actually
 // taken ((x + eps) - (x - eps) as stored), which differs from 2eps when eps is near the spacing
 // of the dtype. Throws InvalidArgumentError if eps vanishes when added to an element.
-// In float32 the chapter's f(w1, w2) = 3 w1^2 + 2 w1 w2 at (5, 3) with eps = 1e-6 gives 40 and 8
-// (float64 gives 36.000003 and 10.000000003); eps = 1e-2 gives 36 and 10 to 4 digits.
+// The chapter's f(w1, w2) = 3 w1^2 + 2 w1 w2 at (5, 3) with eps = 1e-6, forward, in float64
+// gives 36.000003007075065 and 10.000000003174137, the chapter's digits; in float32 the
+// estimates are coarse (eps is 2 ulps of w1), and eps = 1e-2 gives 36 and 10 to 4 digits.
 std::vector<Tensor> numeric_gradient(const GradientFunction& f, std::span<const Tensor> inputs,
                                      double eps, Difference difference = Difference::kCentral);
 std::vector<Tensor> numeric_gradient(const GradientFunction& f,

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "ir/printer.h"
+#include "support/half.h"
 #include "support/str.h"
 
 namespace kiln {
@@ -19,14 +20,31 @@ bool check_numerics_enabled() { return g_check_numerics.load(std::memory_order_r
 namespace internal {
 
 std::optional<std::string> first_non_finite(const void* data, DType dtype, int64_t n) {
-  if (dtype != DType::kFloat32) return std::nullopt;
-  const float* p = static_cast<const float*>(data);
-  for (int64_t i = 0; i < n; ++i) {
-    if (!std::isfinite(p[i])) {
-      return cat(std::isnan(p[i]) ? "nan" : (p[i] > 0 ? "inf" : "-inf"), " at element ", i);
+  auto scan = [&](auto load) -> std::optional<std::string> {
+    for (int64_t i = 0; i < n; ++i) {
+      const double v = load(i);
+      if (!std::isfinite(v)) {
+        return cat(std::isnan(v) ? "nan" : (v > 0 ? "inf" : "-inf"), " at element ", i);
+      }
     }
+    return std::nullopt;
+  };
+  switch (dtype) {
+    case DType::kFloat32:
+      return scan([p = static_cast<const float*>(data)](int64_t i) { return double{p[i]}; });
+    case DType::kFloat64:
+      return scan([p = static_cast<const double*>(data)](int64_t i) { return p[i]; });
+    case DType::kFloat16:
+      return scan([p = static_cast<const Half*>(data)](int64_t i) {
+        return static_cast<double>(p[i].to_float());
+      });
+    case DType::kBFloat16:
+      return scan([p = static_cast<const BFloat16*>(data)](int64_t i) {
+        return static_cast<double>(p[i].to_float());
+      });
+    default:
+      return std::nullopt;
   }
-  return std::nullopt;
 }
 
 }  // namespace internal

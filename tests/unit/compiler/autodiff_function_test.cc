@@ -203,3 +203,20 @@ TEST(CheckNumericsTest, CompiledNamesTheIrOp) {
 
 }  // namespace
 }  // namespace kiln
+
+namespace kiln {
+namespace {
+
+TEST(CheckNumericsTest, EveryFloatingDtype) {
+  config::check_numerics(true);
+  for (DType dt : {DType::kFloat16, DType::kBFloat16, DType::kFloat64}) {
+    Tensor x = cast(constant({1.f, 0.f}), dt);
+    const std::string msg = error_of([&] { log(x); });
+    EXPECT_NE(msg.find("check_numerics: 'log' produced -inf at element 1"), std::string::npos)
+        << dtype_name(dt) << ": " << msg;
+  }
+  config::check_numerics(false);
+}
+
+}  // namespace
+}  // namespace kiln
