@@ -13,6 +13,7 @@
 
 #include "Eigen/Core"
 #include "runtime/kernels/kernels_internal.h"
+#include "runtime/parallel.h"
 #include "support/status.h"
 #include "support/str.h"
 
@@ -214,9 +215,46 @@ bool run_widened(const Plan& p, R* out, F f, const T*... in) {
 }
 
 template <typename R, typename F, typename... T>
-void run_plan(const Plan& p, R* out, F f, const T*... in) {
+void run_plan_serial(const Plan& p, R* out, F f, const T*... in) {
   if (run_widened(p, out, f, in...)) return;
   run_rows(p, out, f, in...);
+}
+
+// Plans of at least this many elements are split along their outer dim over the thread pool
+// (each element is computed the same way wherever the cut falls); smaller ones run on the
+// caller, which never pays a wakeup.
+constexpr int64_t kParallelMin = int64_t{1} << 18;
+
+// Calls part(sub_plan, out_offset, in_offsets) on slices of the plan's outer dim that together
+// cover it, in parallel when the plan is large. Flat plans are cut at multiples of 64 elements.
+template <int N, typename PartFn>
+void split_plan(const Plan& p, PartFn&& part) {
+  const int64_t outer = p.dims[0];
+  const int64_t inner = p.total / outer;
+  if (p.total < kParallelMin || outer < 2) {
+    const int64_t zero[N] = {};
+    part(p, int64_t{0}, zero);
+    return;
+  }
+  const int64_t grain = std::max<int64_t>(1, kParallelMin / 2 / inner);
+  kiln::internal::parallel_for(outer, grain, p.rank == 1 ? 64 : 1, [&](int64_t lo, int64_t hi) {
+    Plan sub = p;
+    sub.dims[0] = hi - lo;
+    sub.total = (hi - lo) * inner;
+    int64_t off[N];
+    for (int k = 0; k < N; ++k) off[k] = p.strides[k][0] * lo;
+    part(sub, lo * inner, off);
+  });
+}
+
+template <typename R, typename F, typename... T>
+void run_plan(const Plan& p, R* out, F f, const T*... in) {
+  split_plan<sizeof...(T)>(p, [&](const Plan& sub, int64_t o, const int64_t* off) {
+    [&]<size_t... I>(std::index_sequence<I...>) {
+      run_plan_serial(sub, out + o, f, (in + off[I])...);
+    }
+    (std::make_index_sequence<sizeof...(T)>{});
+  });
 }
 
 // ---- Scalar functions. int32 arithmetic wraps (computed in uint32), as TF's does. ----------
@@ -331,7 +369,9 @@ void exp_or_log_block(const float* in, float* out, int64_t n) {
 template <bool kExp>
 void exp_or_log(const Plan& plan, const float* in, float* out) {
   if (plan.rank == 1 && plan.strides[0][0] == 1) {
-    exp_or_log_block<kExp>(in, out, plan.total);
+    split_plan<1>(plan, [&](const Plan& sub, int64_t o, const int64_t* off) {
+      exp_or_log_block<kExp>(in + off[0], out + o, sub.total);
+    });
     return;
   }
   run_plan(
