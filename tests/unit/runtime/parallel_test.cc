@@ -157,5 +157,41 @@ TEST(Parallel, LargeEagerKernelsAreDeterministic) {
   for (int64_t i = 0; i < kRows * kCols; i += 997) EXPECT_EQ(sum[i], av[i] * rv[i % kCols]);
 }
 
+// Matmuls cut into row blocks or spread by product give the same bits at 1, 2 and 3 threads.
+TEST(Parallel, MatmulIsDeterministic) {
+  struct Case {
+    Shape a, b;
+    bool ta, tb;
+  };
+  const std::vector<Case> cases = {
+      {{1000, 300}, {300, 997}, false, false},   {{300, 1000}, {997, 300}, true, true},
+      {{517, 1001}, {1001, 33}, false, false},   {{1001, 517}, {1001, 40}, true, false},
+      {{4, 200, 150}, {150, 170}, false, false}, {{2, 640, 64}, {2, 640, 64}, false, true}};
+  std::vector<std::pair<Tensor, Tensor>> inputs;
+  unsigned seed = 10;
+  for (const Case& c : cases) {
+    inputs.emplace_back(constant(random_values(c.a.num_elements(), ++seed), c.a),
+                        constant(random_values(c.b.num_elements(), ++seed), c.b));
+  }
+  auto run = [&] {
+    std::vector<std::vector<float>> out;
+    for (size_t i = 0; i < cases.size(); ++i) {
+      out.push_back(
+          matmul(inputs[i].first, inputs[i].second, cases[i].ta, cases[i].tb).to_vector<float>());
+    }
+    return out;
+  };
+  std::vector<std::vector<float>> one;
+  {
+    ThreadCount threads(1);
+    one = run();
+  }
+  for (int t : {2, 3}) {
+    ThreadCount threads(t);
+    const auto many = run();
+    for (size_t i = 0; i < one.size(); ++i) EXPECT_EQ(many[i], one[i]) << "case " << i;
+  }
+}
+
 }  // namespace
 }  // namespace kiln
