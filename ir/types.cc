@@ -78,6 +78,7 @@ std::ostream& operator<<(std::ostream& os, const Shape& shape) { return os << sh
 std::ostream& operator<<(std::ostream& os, DType dtype) { return os << dtype_name(dtype); }
 
 std::optional<Shape> broadcast_shapes(const Shape& a, const Shape& b) {
+  if (a == b) return a;  // the common case, without building a new dims vector
   const int rank = std::max(a.rank(), b.rank());
   std::vector<int64_t> out(rank);
   for (int i = 0; i < rank; ++i) {

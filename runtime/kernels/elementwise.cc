@@ -39,6 +39,13 @@ absl::Status make_plan(std::string_view op, const Shape& out, std::span<const Sh
     return absl::UnimplementedError(cat(op, ": rank ", rank, " is above the supported ", kMaxRank));
   }
   plan.total = out.num_elements();
+  // Every input of the output's shape (the common case): one flat, contiguous dim.
+  if (std::all_of(ins.begin(), ins.end(), [&](const Shape* s) { return *s == out; })) {
+    plan.rank = 1;
+    plan.dims[0] = plan.total;
+    for (size_t k = 0; k < ins.size(); ++k) plan.strides[k][0] = 1;
+    return absl::OkStatus();
+  }
   // Contiguous strides of each input, right-aligned to the output; 0 where it broadcasts.
   int64_t in_strides[kMaxInputs][kMaxRank];
   for (size_t k = 0; k < ins.size(); ++k) {
@@ -216,6 +223,12 @@ bool run_widened(const Plan& p, R* out, F f, const T*... in) {
 
 template <typename R, typename F, typename... T>
 void run_plan_serial(const Plan& p, R* out, F f, const T*... in) {
+  bool flat = p.rank == 1;  // one contiguous row: no odometer
+  for (int k = 0; k < static_cast<int>(sizeof...(T)) && flat; ++k) flat = p.strides[k][0] == 1;
+  if (flat) {
+    row_loop(out, p.total, f, Arg<T, true>{in}...);
+    return;
+  }
   if (run_widened(p, out, f, in...)) return;
   run_rows(p, out, f, in...);
 }
