@@ -7,9 +7,11 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "support/error.h"
@@ -64,19 +66,31 @@ class Pool {
     }
     work_cv_.notify_all();
     in_pool_job = true;
-    take_chunks(fn, chunks);
+    std::exception_ptr error = take_chunks(fn, chunks);
     in_pool_job = false;
     std::unique_lock<std::mutex> lock(mu_);
     job_ = nullptr;  // workers waking from now on do not join
     done_cv_.wait(lock, [&] { return joined_ == 0; });
+    if (!error) error = std::exchange(worker_error_, nullptr);
+    worker_error_ = nullptr;
+    lock.unlock();
+    if (error) std::rethrow_exception(error);
     return true;
   }
 
  private:
   Pool() : threads_(default_threads()) {}
 
-  void take_chunks(const std::function<void(int64_t)>& fn, int64_t chunks) {
-    for (int64_t c; (c = next_.fetch_add(1, std::memory_order_relaxed)) < chunks;) fn(c);
+  // Runs chunks until none are left; an exception stops the job (no new chunks are handed out)
+  // and is returned.
+  std::exception_ptr take_chunks(const std::function<void(int64_t)>& fn, int64_t chunks) {
+    try {
+      for (int64_t c; (c = next_.fetch_add(1, std::memory_order_relaxed)) < chunks;) fn(c);
+    } catch (...) {
+      next_.store(chunks, std::memory_order_relaxed);
+      return std::current_exception();
+    }
+    return nullptr;
   }
 
   void start_workers(int n) {
@@ -113,8 +127,9 @@ class Pool {
         chunks = chunks_;
         ++joined_;
       }
-      take_chunks(*fn, chunks);
+      std::exception_ptr error = take_chunks(*fn, chunks);
       std::lock_guard<std::mutex> lock(mu_);
+      if (error && !worker_error_) worker_error_ = error;
       if (--joined_ == 0) done_cv_.notify_one();
     }
   }
@@ -129,6 +144,7 @@ class Pool {
   uint64_t generation_ = 0;
   int joined_ = 0;
   bool stop_ = false;
+  std::exception_ptr worker_error_;  // the first exception a worker's chunk threw
   std::atomic<int64_t> next_{0};
 };
 

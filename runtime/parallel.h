@@ -22,8 +22,9 @@ namespace internal {
 // at least `grain` items each (the last may be shorter), starting at multiples of `align`; so a
 // range below 2 * grain runs on the caller alone (no wakeup). The chunks and which thread runs them
 // depend on the thread count, so `fn` must give the same result however the range is cut
-// (elementwise work does). `fn` must not throw. Nested calls, and calls while another thread uses
-// the pool, run on the caller alone.
+// (elementwise work does). If `fn` throws, chunks not yet started are skipped and the first
+// exception is rethrown to the caller once running chunks have finished. Nested calls, and calls
+// while another thread uses the pool, run on the caller alone.
 void parallel_for(int64_t n, int64_t grain, int64_t align,
                   const std::function<void(int64_t, int64_t)>& fn);
 

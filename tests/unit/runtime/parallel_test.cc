@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -113,6 +114,20 @@ TEST(Parallel, ConcurrentCallersAllFinish) {
   }
   for (std::thread& t : callers) t.join();
   EXPECT_EQ(total, 4 * 50 * 10000);
+}
+
+TEST(Parallel, ExceptionsReachTheCaller) {
+  ThreadCount threads(2);
+  for (int64_t bad_chunk : {0, 1}) {  // thrown on the caller or on a worker, whichever runs it
+    EXPECT_THROW(internal::parallel_for(1000, 100, 1,
+                                        [&](int64_t lo, int64_t) {
+                                          if (lo / 500 == bad_chunk) throw std::runtime_error("x");
+                                        }),
+                 std::runtime_error);
+  }
+  std::atomic<int64_t> total{0};  // the pool still works
+  internal::parallel_for(1000, 100, 1, [&](int64_t lo, int64_t hi) { total += hi - lo; });
+  EXPECT_EQ(total, 1000);
 }
 
 std::vector<float> random_values(int64_t n, unsigned seed) {
