@@ -29,7 +29,7 @@ constexpr int kCblasRowMajor = 101, kCblasNoTrans = 111, kCblasTrans = 112;
 
 // Products with fewer multiply-adds than this run on the caller; larger ones are cut into row
 // blocks of at least half of it each.
-constexpr int64_t kParallelMinFlops = int64_t{1} << 22;
+constexpr int64_t kParallelMinMadds = int64_t{1} << 22;
 // Row blocks start at multiples of this: sgemm then computes every element of C the same way as
 // in one call (its register tiles along the rows of C are 4, 8, 12, 16 or 24 wide, all dividing
 // 48), so results do not depend on the thread count. Tested bitwise in matmul tests.
@@ -186,8 +186,8 @@ absl::Status run_matmul(const ir::Attrs& attrs, const View& a, const View& b,
   // Fewer products than threads: each GEMM is cut into row blocks. Otherwise whole products
   // are spread over the pool. Either way every element is computed as on one thread.
   const int64_t madds = m * n * std::max<int64_t>(k, 1);
-  if (gemm && batches < config::num_threads() && m >= 2 * kRowAlign && madds >= kParallelMinFlops) {
-    const int64_t grain = std::max(kRowAlign, kParallelMinFlops / 2 / (n * k));
+  if (gemm && batches < config::num_threads() && m >= 2 * kRowAlign && madds >= kParallelMinMadds) {
+    const int64_t grain = std::max(kRowAlign, kParallelMinMadds / 2 / (n * k));
     for (int64_t t = 0; t < batches; ++t) {
       const uint32_t *pa, *pb;
       uint32_t* pc;
@@ -198,7 +198,7 @@ absl::Status run_matmul(const ir::Attrs& attrs, const View& a, const View& b,
       });
     }
   } else {
-    const int64_t grain = std::max<int64_t>(1, kParallelMinFlops / 2 / madds);
+    const int64_t grain = std::max<int64_t>(1, kParallelMinMadds / 2 / madds);
     kiln::internal::parallel_for(batches, grain, 1, run_products);
   }
   return absl::OkStatus();
