@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "runtime/array_ops.h"
+#include "runtime/math_ops.h"
 #include "runtime/ops.h"
 #include "runtime/tensor.h"
 #include "tests/unit/error_util.h"
@@ -150,7 +151,9 @@ TEST(Parallel, LargeEagerKernelsAreDeterministic) {
     std::vector<std::vector<float>> out;
     for (const Tensor& t :
          {a + b, a * row, col - a, exp(flat), exp(a * row), log(abs(a)), where(a < b, a, b),
-          broadcast_to(row, {kRows, kCols}), square(flat) / 3.0f}) {
+          broadcast_to(row, {kRows, kCols}), square(flat) / 3.0f, sqrt(abs(a)), tanh(a),
+          sigmoid(flat), maximum(a, b), pow(abs(a), b), relu(a), cast(cast(a, int32), float32),
+          cast(logical_not(a < b), float32)}) {
       out.push_back(t.to_vector<float>());
     }
     return out;
