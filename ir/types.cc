@@ -56,15 +56,6 @@ bool Shape::is_fully_defined() const {
   return std::none_of(dims_.begin(), dims_.end(), [](int64_t d) { return d < 0; });
 }
 
-int64_t Shape::num_elements() const {
-  int64_t n = 1;
-  for (int64_t d : dims_) {
-    if (d < 0) return -1;
-    n *= d;
-  }
-  return n;
-}
-
 std::string Shape::to_string() const {
   std::string out = "[";
   for (size_t i = 0; i < dims_.size(); ++i) {

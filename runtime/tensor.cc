@@ -14,7 +14,10 @@ namespace kiln {
 namespace internal {
 
 Buffer::Buffer(int64_t n) : data(kernels::allocate(n)), bytes(n) {}
-Buffer::~Buffer() { kernels::deallocate(data); }
+Buffer::Buffer(int64_t n, void* inline_data) : data(inline_data), bytes(n), owns_data(false) {}
+Buffer::~Buffer() {
+  if (owns_data) kernels::deallocate(data);
+}
 
 }  // namespace internal
 
@@ -32,6 +35,23 @@ struct MetadataAllocator {
   void deallocate(T* p, size_t) { kernels::deallocate(p); }
   friend bool operator==(MetadataAllocator, MetadataAllocator) { return true; }
 };
+
+// A Buffer with its storage inside (one allocation with the control block, not two).
+template <int64_t kCapacity>
+struct InlineBuffer : internal::Buffer {
+  explicit InlineBuffer(int64_t bytes) : Buffer(bytes, storage) {}
+  alignas(64) unsigned char storage[kCapacity];
+};
+
+std::shared_ptr<internal::Buffer> make_buffer(int64_t bytes) {
+  if (bytes <= 64) {
+    return std::allocate_shared<InlineBuffer<64>>(MetadataAllocator<InlineBuffer<64>>(), bytes);
+  }
+  if (bytes <= 256) {
+    return std::allocate_shared<InlineBuffer<256>>(MetadataAllocator<InlineBuffer<256>>(), bytes);
+  }
+  return std::allocate_shared<internal::Buffer>(MetadataAllocator<internal::Buffer>(), bytes);
+}
 
 void require(const std::shared_ptr<internal::TensorImpl>& impl) {
   if (!impl) throw FailedPreconditionError("use of an empty (default-constructed) Tensor");
@@ -212,8 +232,7 @@ Tensor Tensor::empty(DType dtype, Shape shape) {
   t.impl_->dtype = dtype;
   const int64_t bytes = std::max<int64_t>(shape.num_elements(), 0) * dtype_size(dtype);
   t.impl_->shape = std::move(shape);
-  t.impl_->buffer =
-      std::allocate_shared<internal::Buffer>(MetadataAllocator<internal::Buffer>(), bytes);
+  t.impl_->buffer = make_buffer(bytes);
   return t;
 }
 
