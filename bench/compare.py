@@ -1,6 +1,8 @@
 #!/usr/bin/python3
 """Runs the Huber loss benchmark in kiln (bench/huber_bench.cc) and the same work in NumPy and
-PyTorch in one run, and prints medians side by side with ratios.
+PyTorch in one run, and prints medians side by side with ratios; then the same for a 1024x1024
+float32 matmul, a large eager add (bench/kernels_bench.cc) and a 2x3 eager add with its
+allocation (bench/eager_bench.cc), at 1 and 2 threads where threads apply.
 
 Usage: /usr/bin/python3 bench/compare.py [--kiln-bench build/bin/kiln_bench] [--threads 1]
 Needs Debian's python3-numpy and python3-torch (scripts/setup.sh --peers installs them).
@@ -14,14 +16,14 @@ import sys
 import time
 
 
-def median_ms(fn, reps=15, warmup=2):
+def median_ms(fn, reps=15, warmup=2, clock=time.perf_counter):
     for _ in range(warmup):
         fn()
     times = []
     for _ in range(reps):
-        t0 = time.perf_counter()
+        t0 = clock()
         fn()
-        times.append(time.perf_counter() - t0)
+        times.append(clock() - t0)
     return statistics.median(times) * 1e3
 
 
@@ -76,6 +78,105 @@ def best_peers(n, threads):
     return best
 
 
+def peers_kernels(threads):
+    import numpy as np
+    import torch
+    torch.set_num_threads(threads)
+    rng = np.random.default_rng(0)
+    a = rng.uniform(-1, 1, (1024, 1024)).astype(np.float32)
+    b = rng.uniform(-1, 1, (1024, 1024)).astype(np.float32)
+    x = rng.uniform(-1, 1, 1 << 24).astype(np.float32)
+    y = rng.uniform(-1, 1, 1 << 24).astype(np.float32)
+    s = np.array([[1, 2, 3], [4, 5, 6]], np.float32)
+    ta, tb, tx, ty, ts = (torch.from_numpy(v) for v in (a, b, x, y, s))
+    # As kiln's single-thread numbers: CPU time on one thread, wall time on more.
+    clock = time.process_time if threads == 1 else time.perf_counter
+    res = {
+        "matmul NumPy": median_ms(lambda: a @ b, reps=9, clock=clock),
+        "matmul PyTorch": median_ms(lambda: ta @ tb, reps=9, clock=clock),
+        "add16M NumPy": median_ms(lambda: x + y, reps=9, clock=clock),
+        "add16M PyTorch": median_ms(lambda: tx + ty, reps=9, clock=clock),
+    }
+    reps = 20000
+    for name, fn in (("add2x3 NumPy", lambda: s + s), ("add2x3 PyTorch", lambda: ts + ts)):
+        res[name] = median_ms(lambda: [fn() for _ in range(reps)], reps=7, clock=clock) / reps
+    return res
+
+
+def best_peers_kernels(threads):
+    best = {}
+    for tunables in (None, NO_TRIM):
+        env = dict(os.environ)
+        env["OMP_NUM_THREADS"] = env["OPENBLAS_NUM_THREADS"] = str(threads)
+        if tunables:
+            env["GLIBC_TUNABLES"] = tunables
+        out = subprocess.run([sys.executable, __file__, "--kernel-peers-only", "--threads",
+                              str(threads)], check=True, capture_output=True, text=True,
+                             env=env).stdout
+        for name, ms in json.loads(out.strip().splitlines()[-1]).items():
+            best[name] = min(ms, best.get(name, float("inf")))
+    return best
+
+
+def kiln_kernels(bench):
+    out = subprocess.run(
+        [bench, "--benchmark_filter=FmaPeak|Matmul/1024|EagerAdd|StreamTriad",
+         "--benchmark_repetitions=5", "--benchmark_report_aggregates_only=true",
+         "--benchmark_format=json"], check=True, capture_output=True, text=True).stdout
+    res = {}
+    for b in json.loads(out)["benchmarks"]:
+        if b.get("aggregate_name") != "median":
+            continue
+        unit = {"ms": 1, "us": 1e-3, "ns": 1e-6}[b["time_unit"]]
+        # Single-thread runs report CPU time, threaded ones wall time (bench/kernels_bench.cc).
+        name = b["run_name"].replace("/real_time", "")
+        t = b["real_time"] if b["run_name"].endswith("/real_time") else b["cpu_time"]
+        res[name] = (t * unit, b)
+    return res
+
+
+def compare_kernels(bench):
+    k = kiln_kernels(bench)
+    peak = k.get("BM_FmaPeak", (None, {}))[1].get("FLOPS")
+    flop = 2 * 1024 ** 3
+    print()
+    if peak:
+        print(f"FMA peak, one core (AVX2 loop): {peak / 1e9:.1f} GFLOP/s")
+    print(f"{'1024x1024 float32 matmul':28s} {'threads':>7s} {'ms':>9s} {'GFLOP/s':>8s} "
+          f"{'% of peak':>9s}")
+    for threads in (1, 2):
+        p = best_peers_kernels(threads)
+        rows = [("kiln", k.get(f"BM_Matmul/1024/{threads}", (None,))[0]),
+                ("NumPy", p["matmul NumPy"] if threads == 1 else None),
+                ("PyTorch", p["matmul PyTorch"])]
+        for name, ms in rows:
+            if ms is None:
+                continue
+            gf = flop / (ms / 1e3) / 1e9
+            pct = f"{100 * gf * 1e9 / peak:.0f}" if peak and threads == 1 else "-"
+            print(f"{name:28s} {threads:7d} {ms:9.2f} {gf:8.1f} {pct:>9s}")
+        add = [("kiln eager", k.get(f"BM_EagerAdd/16777216/{threads}", (None,))[0]),
+               ("STREAM triad", k.get(f"BM_StreamTriad/16777216/{threads}", (None,))[0]),
+               ("NumPy", p["add16M NumPy"] if threads == 1 else None),
+               ("PyTorch", p["add16M PyTorch"])]
+        print(f"{'add of 2 x 16M float32':28s} {threads:7d} {'ms':>9s} {'GB/s':>8s}")
+        for name, ms in add:
+            if ms is not None:
+                print(f"  {name:26s} {'':7s} {ms:9.2f} {12 * (1 << 24) / (ms / 1e3) / 1e9:8.1f}")
+        if threads == 1:
+            small = p
+    e = subprocess.run([bench, "--benchmark_filter=EagerAdd2x3", "--benchmark_repetitions=5",
+                        "--benchmark_report_aggregates_only=true", "--benchmark_format=json"],
+                       check=True, capture_output=True, text=True).stdout
+    eager = [b["cpu_time"] for b in json.loads(e)["benchmarks"]
+             if b.get("aggregate_name") == "median"]
+    print(f"{'2x3 float32 add + allocation':28s} {'ns':>9s}   (CPU time; peers from Python)")
+    if eager:
+        print(f"  {'kiln eager':26s} {eager[0]:9.0f}")
+    for name in ("NumPy", "PyTorch"):
+        print(f"  {name:26s} {small['add2x3 ' + name] * 1e6:9.0f}")
+
+
 def huber_torch_script(y, p):
     e = y - p
     a = e.abs()
@@ -103,6 +204,7 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--n", type=int, default=1 << 24)
     ap.add_argument("--peers-only", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--kernel-peers-only", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
         os.environ.pop(var, None)
@@ -110,6 +212,9 @@ def main():
 
     if args.peers_only:
         print(json.dumps(peers(args.n, args.threads)))
+        return 0
+    if args.kernel_peers_only:
+        print(json.dumps(peers_kernels(args.threads)))
         return 0
     k = kiln(args.kiln_bench, args.n)
     p = best_peers(args.n, args.threads)
@@ -128,6 +233,7 @@ def main():
         print(f"{name:28s} {ms:9.3f} {gb / (ms / 1e3):7.1f} {ratio:>18s}")
     if "Copy" in k:
         print(f"{'(STREAM copy, 2x4 B/elem)':28s} {k['Copy']:9.3f} {2 * 4 * args.n / 1e9 / (k['Copy'] / 1e3):7.1f}")
+    compare_kernels(args.kiln_bench)
     return 0
 
 

@@ -25,6 +25,10 @@ absl::Status unsupported_dtype(OpKind kind, int index, DType got, std::string_vi
 }
 
 absl::StatusOr<Shape> broadcast_all(OpKind kind, std::span<const Type> types) {
+  if (std::all_of(types.begin() + 1, types.end(),
+                  [&](const Type& t) { return t.shape == types[0].shape; })) {
+    return types[0].shape;  // the common case: nothing to broadcast
+  }
   Shape out = types[0].shape;
   for (size_t i = 1; i < types.size(); ++i) {
     auto b = broadcast_shapes(out, types[i].shape);

@@ -65,15 +65,6 @@ bool Shape::is_fully_defined() const {
   return std::none_of(dims_.begin(), dims_.end(), [](int64_t d) { return d < 0; });
 }
 
-int64_t Shape::num_elements() const {
-  int64_t n = 1;
-  for (int64_t d : dims_) {
-    if (d < 0) return -1;
-    n *= d;
-  }
-  return n;
-}
-
 std::string Shape::to_string() const {
   std::string out = "[";
   for (size_t i = 0; i < dims_.size(); ++i) {
@@ -87,6 +78,7 @@ std::ostream& operator<<(std::ostream& os, const Shape& shape) { return os << sh
 std::ostream& operator<<(std::ostream& os, DType dtype) { return os << dtype_name(dtype); }
 
 std::optional<Shape> broadcast_shapes(const Shape& a, const Shape& b) {
+  if (a == b) return a;  // the common case, without building a new dims vector
   const int rank = std::max(a.rank(), b.rank());
   std::vector<int64_t> out(rank);
   for (int i = 0; i < rank; ++i) {

@@ -1,6 +1,7 @@
 // kiln — the vocabulary every layer shares: element types (DType), shapes, and IR value types.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <initializer_list>
 #include <optional>
@@ -62,13 +63,23 @@ class Shape {
   const int64_t* begin() const { return dims_.data(); }
   const int64_t* end() const { return dims_.data() + dims_.size(); }
   bool is_fully_defined() const;
-  // Product of the dimensions; -1 if any is unknown. A rank-0 shape has one element.
-  int64_t num_elements() const;
+  // Product of the dimensions; -1 if any is unknown. A rank-0 shape has one element. (Inline:
+  // eager dispatch asks for it several times per op.)
+  int64_t num_elements() const {
+    int64_t n = 1;
+    for (int64_t d : dims_) {
+      if (d < 0) return -1;
+      n *= d;
+    }
+    return n;
+  }
 
   // "[2, 3]" as TF prints a TensorShape; unknown dims print as "None".
   std::string to_string() const;
 
-  friend bool operator==(const Shape& a, const Shape& b) { return a.dims_ == b.dims_; }
+  friend bool operator==(const Shape& a, const Shape& b) {
+    return a.rank() == b.rank() && std::equal(a.begin(), a.end(), b.begin());
+  }
 
   static constexpr int kInlineRank = 6;
 

@@ -8,6 +8,7 @@
 #include "runtime/math_ops.h"
 #include "runtime/npy.h"
 #include "runtime/ops.h"
+#include "runtime/parallel.h"
 #include "runtime/random.h"
 #include "runtime/tensor.h"
 #include "runtime/variable.h"

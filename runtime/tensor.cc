@@ -17,11 +17,44 @@ namespace kiln {
 namespace internal {
 
 Buffer::Buffer(int64_t n) : data(kernels::allocate(n)), bytes(n) {}
-Buffer::~Buffer() { kernels::deallocate(data); }
+Buffer::Buffer(int64_t n, void* inline_data) : data(inline_data), bytes(n), owns_data(false) {}
+Buffer::~Buffer() {
+  if (owns_data) kernels::deallocate(data);
+}
 
 }  // namespace internal
 
 namespace {
+
+// Allocates the refcounted tensor metadata (TensorImpl, Buffer, their control blocks) from the
+// runtime's per-thread small-block free lists, which cost a fraction of malloc's.
+template <typename T>
+struct MetadataAllocator {
+  using value_type = T;
+  MetadataAllocator() = default;
+  template <typename U>
+  MetadataAllocator(const MetadataAllocator<U>&) {}
+  T* allocate(size_t n) { return static_cast<T*>(kernels::allocate(n * sizeof(T))); }
+  void deallocate(T* p, size_t) { kernels::deallocate(p); }
+  friend bool operator==(MetadataAllocator, MetadataAllocator) { return true; }
+};
+
+// A Buffer with its storage inside (one allocation with the control block, not two).
+template <int64_t kCapacity>
+struct InlineBuffer : internal::Buffer {
+  explicit InlineBuffer(int64_t bytes) : Buffer(bytes, storage) {}
+  alignas(64) unsigned char storage[kCapacity];
+};
+
+std::shared_ptr<internal::Buffer> make_buffer(int64_t bytes) {
+  if (bytes <= 64) {
+    return std::allocate_shared<InlineBuffer<64>>(MetadataAllocator<InlineBuffer<64>>(), bytes);
+  }
+  if (bytes <= 256) {
+    return std::allocate_shared<InlineBuffer<256>>(MetadataAllocator<InlineBuffer<256>>(), bytes);
+  }
+  return std::allocate_shared<internal::Buffer>(MetadataAllocator<internal::Buffer>(), bytes);
+}
 
 void require(const std::shared_ptr<internal::TensorImpl>& impl) {
   if (!impl) throw FailedPreconditionError("use of an empty (default-constructed) Tensor");
@@ -261,11 +294,11 @@ void Tensor::throw_not_scalar() const {
 
 Tensor Tensor::empty(DType dtype, Shape shape) {
   Tensor t;
-  t.impl_ = std::make_shared<internal::TensorImpl>();
+  t.impl_ = std::allocate_shared<internal::TensorImpl>(MetadataAllocator<internal::TensorImpl>());
   t.impl_->dtype = dtype;
   const int64_t bytes = std::max<int64_t>(shape.num_elements(), 0) * dtype_size(dtype);
   t.impl_->shape = std::move(shape);
-  t.impl_->buffer = std::make_shared<internal::Buffer>(bytes);
+  t.impl_->buffer = make_buffer(bytes);
   return t;
 }
 

@@ -25,11 +25,14 @@ namespace internal {
 // Owned, 64-byte aligned storage.
 struct Buffer {
   explicit Buffer(int64_t bytes);
+  // Storage at `inline_data`, which the Buffer's own allocation holds (small tensors).
+  Buffer(int64_t bytes, void* inline_data);
   ~Buffer();
   Buffer(const Buffer&) = delete;
   Buffer& operator=(const Buffer&) = delete;
   void* data;
   int64_t bytes;
+  bool owns_data = true;
 };
 
 struct TensorImpl {

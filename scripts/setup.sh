@@ -6,7 +6,7 @@ set -euo pipefail
 
 PKGS=(cmake ninja-build g++ lld
       llvm-19-dev llvm-19-tools
-      libeigen3-dev libabsl-dev nlohmann-json3-dev libgtest-dev libbenchmark-dev
+      libeigen3-dev libopenblas-dev libabsl-dev nlohmann-json3-dev libgtest-dev libbenchmark-dev
       clang-format)
 if [ "${1:-}" = "--peers" ]; then
   PKGS+=(python3-numpy python3-torch)

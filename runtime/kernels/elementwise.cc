@@ -15,6 +15,7 @@
 
 #include "Eigen/Core"
 #include "runtime/kernels/kernels_internal.h"
+#include "runtime/parallel.h"
 #include "support/status.h"
 #include "support/str.h"
 
@@ -40,6 +41,13 @@ absl::Status make_plan(std::string_view op, const Shape& out, std::span<const Sh
     return absl::UnimplementedError(cat(op, ": rank ", rank, " is above the supported ", kMaxRank));
   }
   plan.total = out.num_elements();
+  // Every input of the output's shape (the common case): one flat, contiguous dim.
+  if (std::all_of(ins.begin(), ins.end(), [&](const Shape* s) { return *s == out; })) {
+    plan.rank = 1;
+    plan.dims[0] = plan.total;
+    for (size_t k = 0; k < ins.size(); ++k) plan.strides[k][0] = 1;
+    return absl::OkStatus();
+  }
   // Contiguous strides of each input, right-aligned to the output; 0 where it broadcasts.
   int64_t in_strides[kMaxInputs][kMaxRank];
   for (size_t k = 0; k < ins.size(); ++k) {
@@ -228,7 +236,7 @@ KILN_SCALAR_LOOP void strided_row(R* y, int64_t n, F f, const int64_t* inner, co
 }
 
 template <typename R, typename F, typename... T>
-void run_plan(const Plan& p, R* out, F f, const T*... in) {
+void run_plan_serial(const Plan& p, R* out, F f, const T*... in) {
   if constexpr (sizeof(R) == 8 || ((sizeof(T) == 8) || ...)) {
     // float64 and int64: a contiguous (vectorized) loop and a scalar one with the innermost
     // strides read at run time (no per-contiguity or widened instantiations, which would double
@@ -252,9 +260,52 @@ void run_plan(const Plan& p, R* out, F f, const T*... in) {
       (std::make_index_sequence<N>{});
     });
   } else {
+    bool flat = p.rank == 1;  // one contiguous row: no odometer
+    for (int k = 0; k < static_cast<int>(sizeof...(T)) && flat; ++k) flat = p.strides[k][0] == 1;
+    if (flat) {
+      row_loop(out, p.total, f, Arg<T, true>{in}...);
+      return;
+    }
     if (run_widened(p, out, f, in...)) return;
     run_rows(p, out, f, in...);
   }
+}
+
+// Plans of at least this many elements are split along their outer dim over the thread pool
+// (each element is computed the same way wherever the cut falls); smaller ones run on the
+// caller, which never pays a wakeup.
+constexpr int64_t kParallelMin = int64_t{1} << 18;
+
+// Calls part(sub_plan, out_offset, in_offsets) on slices of the plan's outer dim that together
+// cover it, in parallel when the plan is large. Flat plans are cut at multiples of 64 elements.
+template <int N, typename PartFn>
+void split_plan(const Plan& p, PartFn&& part) {
+  const int64_t outer = p.dims[0];
+  const int64_t inner = p.total / outer;
+  if (p.total < kParallelMin || outer < 2) {
+    const int64_t zero[N] = {};
+    part(p, int64_t{0}, zero);
+    return;
+  }
+  const int64_t grain = std::max<int64_t>(1, kParallelMin / 2 / inner);
+  kiln::internal::parallel_for(outer, grain, p.rank == 1 ? 64 : 1, [&](int64_t lo, int64_t hi) {
+    Plan sub = p;
+    sub.dims[0] = hi - lo;
+    sub.total = (hi - lo) * inner;
+    int64_t off[N];
+    for (int k = 0; k < N; ++k) off[k] = p.strides[k][0] * lo;
+    part(sub, lo * inner, off);
+  });
+}
+
+template <typename R, typename F, typename... T>
+void run_plan(const Plan& p, R* out, F f, const T*... in) {
+  split_plan<sizeof...(T)>(p, [&](const Plan& sub, int64_t o, const int64_t* off) {
+    [&]<size_t... I>(std::index_sequence<I...>) {
+      run_plan_serial(sub, out + o, f, (in + off[I])...);
+    }
+    (std::make_index_sequence<sizeof...(T)>{});
+  });
 }
 
 // ---- Scalar functions. Integer arithmetic wraps (computed unsigned), as TF's does. ----------
@@ -409,7 +460,9 @@ void exp_or_log_block(const float* in, float* out, int64_t n) {
 template <bool kExp>
 void exp_or_log(const Plan& plan, const float* in, float* out) {
   if (plan.rank == 1 && plan.strides[0][0] == 1) {
-    exp_or_log_block<kExp>(in, out, plan.total);
+    split_plan<1>(plan, [&](const Plan& sub, int64_t o, const int64_t* off) {
+      exp_or_log_block<kExp>(in + off[0], out + o, sub.total);
+    });
     return;
   }
   run_plan(

@@ -10,11 +10,13 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <mutex>
 #include <type_traits>
 
 #include "Eigen/Core"
 #include "runtime/kernels/kernels_internal.h"
 #include "runtime/kernels/math_functions.h"
+#include "runtime/parallel.h"
 #include "support/status.h"
 #include "support/str.h"
 
@@ -24,6 +26,19 @@ namespace {
 using ir::OpKind;
 
 // ---- Iteration with NumPy broadcasting ----------------------------------------------------
+
+// body(lo, hi) over [0, n): on the thread pool when n is large, cut at multiples of 64 elements
+// (so kBlock-blocked functions see the same blocks); every element is computed the same way
+// wherever the cuts fall.
+template <typename Body>
+void split_flat(int64_t n, Body&& body) {
+  constexpr int64_t kParallelMin = int64_t{1} << 18;
+  if (n < kParallelMin) {
+    body(int64_t{0}, n);
+    return;
+  }
+  kiln::internal::parallel_for(n, kParallelMin / 2, 64, body);
+}
 
 // The inner loop with each input either contiguous (stride 1) or one broadcast value
 // (stride 0), each combination its own vectorizable loop.
@@ -63,7 +78,9 @@ absl::Status binary_loop(std::string_view op, const View& a, const View& b, cons
   const int64_t na = a.shape->num_elements(), nb = b.shape->num_elements();
   if ((na == total || na == 1) && (nb == total || nb == 1) && a.shape->rank() <= rank &&
       b.shape->rank() <= rank) {
-    row2(o, x, na != 1, y, nb != 1, total, f);
+    split_flat(total, [&](int64_t lo, int64_t hi) {
+      row2(o + lo, na != 1 ? x + lo : x, na != 1, nb != 1 ? y + lo : y, nb != 1, hi - lo, f);
+    });
     return absl::OkStatus();
   }
   // General case: strides of each input over out's dims (0 where broadcast), odometer over all
@@ -112,8 +129,25 @@ template <typename R, typename T, typename F>
 void unary_loop(const View& in, const MutableView& out, int64_t n, F f) {
   const auto* x = static_cast<const T*>(in.data);
   auto* y = static_cast<R*>(out.data);
-  KILN_IVDEP
-  for (int64_t i = 0; i < n; ++i) y[i] = f(x[i]);
+  split_flat(n, [&](int64_t lo, int64_t hi) {
+    KILN_IVDEP
+    for (int64_t i = lo; i < hi; ++i) y[i] = f(x[i]);
+  });
+}
+
+// A unary function over flat arrays, `run(x, y, count)`, split like split_flat; the first error
+// any part returns.
+template <typename T, typename Run>
+absl::Status split_unary(const T* x, T* y, int64_t n, Run&& run) {
+  absl::Status first;
+  std::mutex mu;
+  split_flat(n, [&](int64_t lo, int64_t hi) {
+    absl::Status s = run(x + lo, y + lo, hi - lo);
+    if (s.ok()) return;
+    std::lock_guard<std::mutex> lock(mu);
+    if (first.ok()) first = std::move(s);
+  });
+  return first;
 }
 
 // ---- Float functions in fixed blocks through Eigen's packet math ----------------------------
@@ -499,16 +533,20 @@ absl::Status run_math(OpKind kind, const ir::Attrs& attrs, std::span<const View>
     case ir::OpClass::kUnary:
     case ir::OpClass::kUnaryFloat:
       if (in[0].dtype == DType::kFloat32) {
-        return run_unary_float(kind, attrs, static_cast<const float*>(in[0].data),
-                               static_cast<float*>(out.data), n);
+        return split_unary(static_cast<const float*>(in[0].data), static_cast<float*>(out.data), n,
+                           [&](const float* x, float* y, int64_t count) {
+                             return run_unary_float(kind, attrs, x, y, count);
+                           });
       }
       if (in[0].dtype == DType::kFloat64) {
         return run_unary_double(kind, attrs, static_cast<const double*>(in[0].data),
                                 static_cast<double*>(out.data), n);
       }
       if (in[0].dtype == DType::kInt32) {
-        return run_unary_int(kind, static_cast<const int32_t*>(in[0].data),
-                             static_cast<int32_t*>(out.data), n);
+        return split_unary(static_cast<const int32_t*>(in[0].data), static_cast<int32_t*>(out.data),
+                           n, [&](const int32_t* x, int32_t* y, int64_t count) {
+                             return run_unary_int(kind, x, y, count);
+                           });
       }
       if (in[0].dtype == DType::kInt64) {
         return run_unary_int(kind, static_cast<const int64_t*>(in[0].data),

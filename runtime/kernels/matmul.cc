@@ -1,58 +1,61 @@
-// kiln — matmul eager kernel: [...,m,k] x [...,k,n] -> [...,m,n] (batch dims broadcast,
-// transpose flags by a blocked copy); each product float32 through Eigen's GEMM
-// (single-threaded, packing buffers from the caching allocator), int32 through a wrapping
-// i-k-j loop.
+// kiln — matmul eager kernel: [...,m,k] x [...,k,n] -> [...,m,n] (batch dims broadcast).
+// float32 GEMMs go to OpenBLAS's sgemm (transpose flags passed through), called on one thread
+// per row block from the runtime's pool; GEMVs and tiny products use Eigen's lazy product, int32
+// a wrapping i-k-j loop. Large batches of products are spread over the pool whole instead.
 #include <algorithm>
 #include <cstdint>
+#include <mutex>
 #include <vector>
 
 #include "Eigen/Core"
 #include "runtime/kernels/kernels_internal.h"
+#include "runtime/parallel.h"
 #include "support/str.h"
+
+// OpenBLAS's CBLAS entry points (declared here: Debian's cblas.h may be the reference one).
+extern "C" {
+void cblas_sgemm(int order, int trans_a, int trans_b, int m, int n, int k, float alpha,
+                 const float* a, int lda, const float* b, int ldb, float beta, float* c, int ldc);
+void openblas_set_num_threads(int n);
+}
 
 namespace kiln::kernels::internal {
 namespace {
 
 using RowMajorF =
     Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor | Eigen::AutoAlign>;
-using Index = Eigen::Index;
 
-// Eigen's GEMM blocking with its packing buffers taken from kernels::allocate: Eigen would
-// allocate and free them on every call, and on this VM re-faulting those pages costs ~15% of a
-// 512x512 product. (Eigen 3.4 internals; gemm_blocking_space frees only non-null blocks.)
-using EigenBlocking =
-    Eigen::internal::gemm_blocking_space<Eigen::ColMajor, float, float, Eigen::Dynamic,
-                                         Eigen::Dynamic, Eigen::Dynamic, 1, false>;
-class CachedBlocking : public EigenBlocking {
- public:
-  CachedBlocking(Index rows, Index cols, Index depth) : EigenBlocking(rows, cols, depth, 1, true) {
-    this->m_blockA = static_cast<float*>(allocate(this->m_mc * this->m_kc * sizeof(float)));
-    this->m_blockB = static_cast<float*>(allocate(this->m_kc * this->m_nc * sizeof(float)));
-  }
-  ~CachedBlocking() {
-    deallocate(this->m_blockA);
-    deallocate(this->m_blockB);
-    this->m_blockA = nullptr;
-    this->m_blockB = nullptr;
-  }
-};
+constexpr int kCblasRowMajor = 101, kCblasNoTrans = 111, kCblasTrans = 112;
 
-void matmul_f32(const float* a, const float* b, float* c, int64_t m, int64_t k, int64_t n) {
-  if (m == 1 || n == 1 || m + n + k < 32) {  // GEMV and tiny products: Eigen's own dispatch
-    Eigen::Map<const RowMajorF> lhs(a, m, k);
-    Eigen::Map<const RowMajorF> rhs(b, k, n);
-    Eigen::Map<RowMajorF> out(c, m, n);
-    out.noalias() = lhs * rhs;
-    return;
-  }
-  // Row-major C = A B is column-major C^T = B^T A^T, and a row-major matrix read column-major
-  // is its transpose: so run the column-major GEMM on (b, a) with leading dims (n, k, n).
-  std::fill_n(c, m * n, 0.0f);  // the GEMM accumulates
-  CachedBlocking blocking(n, m, k);
-  Eigen::internal::general_matrix_matrix_product<Index, float, Eigen::ColMajor, false, float,
-                                                 Eigen::ColMajor, false, Eigen::ColMajor,
-                                                 1>::run(n, m, k, b, n, a, k, c, 1, n, 1.0f,
-                                                         blocking);
+// Products with fewer multiply-adds than this run on the caller; larger ones are cut into row
+// blocks of at least half of it each.
+constexpr int64_t kParallelMinMadds = int64_t{1} << 22;
+// Row blocks start at multiples of this: sgemm then computes every element of C the same way as
+// in one call (its register tiles along the rows of C are 4, 8, 12, 16 or 24 wide, all dividing
+// 48), so results do not depend on the thread count. Tested bitwise in matmul tests.
+constexpr int64_t kRowAlign = 48;
+
+bool use_sgemm(int64_t m, int64_t k, int64_t n) { return !(m == 1 || n == 1 || m + n + k < 32); }
+
+// Rows [r0, r1) of C = op(A) op(B) for row-major A, B, C; `ta`/`tb` mean A is stored [k, m],
+// B [n, k]. k > 0.
+void sgemm_rows(const float* a, const float* b, float* c, int64_t m, int64_t k, int64_t n, bool ta,
+                bool tb, int64_t r0, int64_t r1) {
+  // OpenBLAS threads itself unless told not to; the runtime's pool does the splitting.
+  static std::once_flag single;
+  std::call_once(single, [] { openblas_set_num_threads(1); });
+  cblas_sgemm(kCblasRowMajor, ta ? kCblasTrans : kCblasNoTrans, tb ? kCblasTrans : kCblasNoTrans,
+              static_cast<int>(r1 - r0), static_cast<int>(n), static_cast<int>(k), 1.0f,
+              ta ? a + r0 : a + r0 * k, static_cast<int>(ta ? m : k), b,
+              static_cast<int>(tb ? k : n), 0.0f, c + r0 * n, static_cast<int>(n));
+}
+
+// GEMV shapes and tiny products, untransposed: Eigen's own dispatch.
+void matmul_f32_small(const float* a, const float* b, float* c, int64_t m, int64_t k, int64_t n) {
+  Eigen::Map<const RowMajorF> lhs(a, m, k);
+  Eigen::Map<const RowMajorF> rhs(b, k, n);
+  Eigen::Map<RowMajorF> out(c, m, n);
+  out.noalias() = lhs * rhs;
 }
 
 // int32 products and sums wrap (uint32 arithmetic). Row i of C accumulates rows of B scaled by
@@ -130,41 +133,73 @@ absl::Status run_matmul(const ir::Attrs& attrs, const View& a, const View& b,
   }
   int64_t batches = 1;
   for (int d = 0; d < nb; ++d) batches *= size[d];
-  Scratch ta_buf, tb_buf;
-  if (ta && m * k > 0) ta_buf.p = allocate(m * k * 4);
-  if (tb && k * n > 0) tb_buf.p = allocate(k * n * 4);
-  int64_t idx[kMaxRank] = {};
-  int64_t oa = 0, ob = 0;
-  for (int64_t t = 0; t < batches; ++t) {
-    const auto* pa = static_cast<const uint32_t*>(a.data) + oa * m * k;
-    const auto* pb = static_cast<const uint32_t*>(b.data) + ob * k * n;
-    auto* pc = static_cast<uint32_t*>(out.data) + t * m * n;
-    if (k == 0) {
-      std::fill_n(pc, m * n, 0u);
-    } else {
+  // The matrices of product t.
+  auto operands = [&](int64_t t, const uint32_t*& pa, const uint32_t*& pb, uint32_t*& pc) {
+    int64_t oa = 0, ob = 0;
+    int64_t rest = t;
+    for (int d = nb - 1; d >= 0; --d) {
+      const int64_t i = rest % size[d];
+      rest /= size[d];
+      oa += i * sa[d];
+      ob += i * sb[d];
+    }
+    pa = static_cast<const uint32_t*>(a.data) + oa * m * k;
+    pb = static_cast<const uint32_t*>(b.data) + ob * k * n;
+    pc = static_cast<uint32_t*>(out.data) + t * m * n;
+  };
+  const bool f32 = a.dtype == DType::kFloat32;
+  const bool gemm = f32 && k > 0 && use_sgemm(m, k, n);
+  // Products [lo, hi), each whole, on the calling thread.
+  auto run_products = [&](int64_t lo, int64_t hi) {
+    Scratch ta_buf, tb_buf;
+    for (int64_t t = lo; t < hi; ++t) {
+      const uint32_t *pa, *pb;
+      uint32_t* pc;
+      operands(t, pa, pb, pc);
+      if (k == 0) {
+        std::fill_n(pc, m * n, 0u);
+        continue;
+      }
+      if (gemm) {
+        sgemm_rows(reinterpret_cast<const float*>(pa), reinterpret_cast<const float*>(pb),
+                   reinterpret_cast<float*>(pc), m, k, n, ta, tb, 0, m);
+        continue;
+      }
       if (ta) {
+        if (ta_buf.p == nullptr) ta_buf.p = allocate(m * k * 4);
         transpose_matrix(pa, static_cast<uint32_t*>(ta_buf.p), ar, ac);
         pa = static_cast<const uint32_t*>(ta_buf.p);
       }
       if (tb) {
+        if (tb_buf.p == nullptr) tb_buf.p = allocate(k * n * 4);
         transpose_matrix(pb, static_cast<uint32_t*>(tb_buf.p), br, bc);
         pb = static_cast<const uint32_t*>(tb_buf.p);
       }
-      if (a.dtype == DType::kFloat32) {
-        matmul_f32(reinterpret_cast<const float*>(pa), reinterpret_cast<const float*>(pb),
-                   reinterpret_cast<float*>(pc), m, k, n);
+      if (f32) {
+        matmul_f32_small(reinterpret_cast<const float*>(pa), reinterpret_cast<const float*>(pb),
+                         reinterpret_cast<float*>(pc), m, k, n);
       } else {
         matmul_i32(pa, pb, pc, m, k, n);
       }
     }
-    for (int d = nb - 1; d >= 0; --d) {
-      oa += sa[d];
-      ob += sb[d];
-      if (++idx[d] < size[d]) break;
-      oa -= sa[d] * size[d];
-      ob -= sb[d] * size[d];
-      idx[d] = 0;
+  };
+  // Fewer products than threads: each GEMM is cut into row blocks. Otherwise whole products
+  // are spread over the pool. Either way every element is computed as on one thread.
+  const int64_t madds = m * n * std::max<int64_t>(k, 1);
+  if (gemm && batches < config::num_threads() && m >= 2 * kRowAlign && madds >= kParallelMinMadds) {
+    const int64_t grain = std::max(kRowAlign, kParallelMinMadds / 2 / (n * k));
+    for (int64_t t = 0; t < batches; ++t) {
+      const uint32_t *pa, *pb;
+      uint32_t* pc;
+      operands(t, pa, pb, pc);
+      kiln::internal::parallel_for(m, grain, kRowAlign, [&](int64_t r0, int64_t r1) {
+        sgemm_rows(reinterpret_cast<const float*>(pa), reinterpret_cast<const float*>(pb),
+                   reinterpret_cast<float*>(pc), m, k, n, ta, tb, r0, r1);
+      });
     }
+  } else {
+    const int64_t grain = std::max<int64_t>(1, kParallelMinMadds / 2 / madds);
+    kiln::internal::parallel_for(batches, grain, 1, run_products);
   }
   return absl::OkStatus();
 }

@@ -360,6 +360,43 @@ TEST(Matmul, MatchesNaiveReference) {
   }
 }
 
+// Transpose flags and broadcast batch dims, on shapes that take the GEMM path (small-integer
+// values, so float32 results are exact).
+TEST(Matmul, TransposeFlagsAndBatchesMatchNaiveReference) {
+  std::mt19937 rng(11);
+  std::uniform_int_distribution<int> dist(-8, 8);
+  for (auto [m, k, n] : {std::tuple{37, 53, 29}, {150, 97, 130}, {8, 3, 2}}) {
+    for (bool ta : {false, true}) {
+      for (bool tb : {false, true}) {
+        // a: [2, 1, m, k] (or [.., k, m]), b: [3, k, n] (or [.., n, k]) -> out [2, 3, m, n].
+        Values av(2 * m * k), bv(3 * k * n), want(6 * m * n, 0);
+        for (double& x : av) x = dist(rng);
+        for (double& x : bv) x = dist(rng);
+        for (int i0 = 0; i0 < 2; ++i0) {
+          for (int i1 = 0; i1 < 3; ++i1) {
+            const double* pa = av.data() + i0 * m * k;
+            const double* pb = bv.data() + i1 * k * n;
+            double* pc = want.data() + (i0 * 3 + i1) * m * n;
+            for (int i = 0; i < m; ++i)
+              for (int j = 0; j < n; ++j)
+                for (int p = 0; p < k; ++p)
+                  pc[i * n + j] +=
+                      (ta ? pa[p * m + i] : pa[i * k + p]) * (tb ? pb[j * k + p] : pb[p * n + j]);
+          }
+        }
+        Attrs attrs{{"transpose_a", ta}, {"transpose_b", tb}};
+        const Shape sa = ta ? Shape{2, 1, k, m} : Shape{2, 1, m, k};
+        const Shape sb = tb ? Shape{3, n, k} : Shape{3, k, n};
+        for (DType dt : {float32, int32}) {
+          Literal a = lit(dt, sa, av), b = lit(dt, sb, bv);
+          EXPECT_EQ(eval_values(OpKind::kMatmul, {&a, &b}, attrs), want)
+              << m << "x" << k << "x" << n << " ta=" << ta << " tb=" << tb;
+        }
+      }
+    }
+  }
+}
+
 TEST(Matmul, IncompatibleShapes) {
   Literal a = f32({2, 3}, {}), b = f32({2, 3}, {});
   Literal out(Type{float32, Shape{2, 3}});
