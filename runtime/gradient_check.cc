@@ -2,6 +2,7 @@
 #include "runtime/gradient_check.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 
@@ -285,3 +286,45 @@ std::vector<Tensor> numeric_gradient(const GradientFunction& f,
 }
 
 }  // namespace kiln::testing
+
+namespace kiln {
+namespace config {
+namespace {
+std::atomic<bool> g_check_custom_gradients{false};
+}
+void check_custom_gradients(bool enable) { g_check_custom_gradients.store(enable); }
+bool custom_gradients_checked() { return g_check_custom_gradients.load(std::memory_order_relaxed); }
+}  // namespace config
+
+namespace internal {
+
+bool check_custom_gradient(std::span<const Tensor> inputs,
+                           const std::function<Tensor(std::span<const Tensor>)>& fn) {
+  for (const Tensor& t : inputs) {
+    if (!t.defined() || t.is_symbolic()) return false;
+  }
+  PauseAllTapes pause;  // the check's own ops stay off the user's tapes
+  testing::GradientCheckReport report;
+  try {
+    report = testing::check_gradients(fn, inputs);
+  } catch (const Error&) {
+    // The function may only work in its own dtype (e.g. float32 constants): check it there,
+    // with float32 steps and tolerances.
+    testing::GradientCheckOptions f32;
+    f32.dtype = DType::kFloat32;
+    f32.step = 1e-2;
+    f32.atol = 2e-3;
+    f32.rtol = 2e-2;
+    report = testing::check_gradients(fn, inputs, f32);
+  }
+  if (!report.passed) {
+    throw InvalidArgumentError(
+        cat("custom_gradient: the gradient function disagrees with "
+            "central differences of the forward function:\n",
+            report.to_string()));
+  }
+  return true;
+}
+
+}  // namespace internal
+}  // namespace kiln

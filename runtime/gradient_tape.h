@@ -10,6 +10,7 @@
 // traced IR; the autodiff pass expands it with the same rules (docs/passes.md).
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <initializer_list>
 #include <memory>
@@ -111,6 +112,14 @@ class GradientTape {
 // The same values as x, through which no gradient flows (tf.stop_gradient).
 Tensor stop_gradient(const Tensor& x);
 
+namespace config {
+// Debugging switch: the first time each custom_gradient function runs eagerly, its gradient
+// function is compared with central differences of its forward (testing::check_gradients), and
+// a disagreement is an InvalidArgumentError showing the worst element.
+void check_custom_gradients(bool enable);
+bool custom_gradients_checked();
+}  // namespace config
+
 // tf.custom_gradient: `f(x...)` returns {y, grad_fn} where grad_fn(dy) gives the cotangent of
 // each x (a Tensor for one input, a std::vector<Tensor> for several). The forward ops of f are
 // not recorded; a tape differentiating through the result calls grad_fn instead.
@@ -132,6 +141,9 @@ struct CustomForward {
 };
 Tensor call_custom_gradient(std::span<const Tensor> inputs,
                             const std::function<CustomForward(std::span<const Tensor>)>& forward);
+// config::check_custom_gradients: checks `fn` at `inputs`; false if it could not run (traced).
+bool check_custom_gradient(std::span<const Tensor> inputs,
+                           const std::function<Tensor(std::span<const Tensor>)>& fn);
 
 template <typename R>
 std::vector<std::optional<Tensor>> as_cotangents(R&& r) {
@@ -147,32 +159,44 @@ std::vector<std::optional<Tensor>> as_cotangents(R&& r) {
 
 template <typename F>
 auto custom_gradient(F f) {
-  return [f = std::move(f)](const auto&... xs) -> Tensor {
+  auto impl = std::make_shared<F>(std::move(f));
+  auto checked = std::make_shared<std::atomic<bool>>(false);
+  return [impl, checked](const auto&... xs) -> Tensor {
+    constexpr size_t kArity = sizeof...(xs);
     const Tensor inputs[] = {Tensor(xs)...};
-    return internal::call_custom_gradient(
-        inputs, [&](std::span<const Tensor> in) -> internal::CustomForward {
-          auto [y, grad_fn] = [&]<size_t... I>(std::index_sequence<I...>) { return f(in[I]...); }
-          (std::make_index_sequence<sizeof...(xs)>{});
-          using G = decltype(grad_fn);
-          internal::CustomForward out;
-          out.y = Tensor(y);
-          if constexpr (std::is_invocable_v<G, const Tensor&, std::span<const Variable* const>>) {
-            out.takes_variables = true;
-            out.backward = [g = std::move(grad_fn)](std::span<const std::optional<Tensor>> dys,
-                                                    std::span<const Variable* const> vars) {
-              auto [dx, dv] = g(*dys[0], vars);
-              std::vector<std::optional<Tensor>> c = internal::as_cotangents(dx);
-              for (auto& t : dv) c.emplace_back(Tensor(t));
-              return c;
-            };
-          } else {
-            out.backward = [g = std::move(grad_fn)](std::span<const std::optional<Tensor>> dys,
-                                                    std::span<const Variable* const>) {
-              return internal::as_cotangents(g(*dys[0]));
-            };
-          }
-          return out;
-        });
+    auto run = [&impl](std::span<const Tensor> args) -> Tensor {
+      return internal::call_custom_gradient(
+          args, [&](std::span<const Tensor> in) -> internal::CustomForward {
+            auto [y, grad_fn] = [&]<size_t... I>(std::index_sequence<I...>) {
+              return (*impl)(in[I]...);
+            }
+            (std::make_index_sequence<kArity>{});
+            using G = decltype(grad_fn);
+            internal::CustomForward out;
+            out.y = Tensor(y);
+            if constexpr (std::is_invocable_v<G, const Tensor&, std::span<const Variable* const>>) {
+              out.takes_variables = true;
+              out.backward = [g = std::move(grad_fn)](std::span<const std::optional<Tensor>> dys,
+                                                      std::span<const Variable* const> vars) {
+                auto [dx, dv] = g(*dys[0], vars);
+                std::vector<std::optional<Tensor>> c = internal::as_cotangents(dx);
+                for (auto& t : dv) c.emplace_back(Tensor(t));
+                return c;
+              };
+            } else {
+              out.backward = [g = std::move(grad_fn)](std::span<const std::optional<Tensor>> dys,
+                                                      std::span<const Variable* const>) {
+                return internal::as_cotangents(g(*dys[0]));
+              };
+            }
+            return out;
+          });
+    };
+    if (config::custom_gradients_checked() && !checked->load() &&
+        internal::check_custom_gradient(inputs, run)) {
+      checked->store(true);
+    }
+    return run(inputs);
   };
 }
 

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <random>
 
 #include "compiler/function.h"
@@ -39,6 +40,10 @@ void expect_same(const Tensor& eager, const Tensor& compiled) {
       break;
     case DType::kBool:
       EXPECT_EQ(eager.to_vector<bool>(), compiled.to_vector<bool>());
+      break;
+    default:  // other dtypes: compare the bytes
+      EXPECT_EQ(0, std::memcmp(eager.raw_data(), compiled.raw_data(),
+                               eager.num_elements() * dtype_size(eager.dtype())));
       break;
   }
 }

@@ -210,6 +210,28 @@ TEST(GradientTapeTest, CustomGradientReadingVariablesNeedsAVariablesArgument) {
             "take (dy, variables) and return {input cotangents, variable cotangents}");
 }
 
+TEST(GradientTapeTest, CheckCustomGradientsCatchesAWrongRuleOnFirstUse) {
+  config::check_custom_gradients(true);
+  auto good = custom_gradient([](const Tensor& z) {
+    auto e = exp(z);
+    return std::pair{log(e + 1), [e](const Tensor& dy) { return dy / (1 + 1 / e); }};
+  });
+  auto wrong = custom_gradient([](const Tensor& z) {
+    return std::pair{square(z), [z](const Tensor& dy) { return dy * z; }};  // should be 2z
+  });
+  Tensor x = constant({0.5f, -1.f});
+  EXPECT_NO_THROW(good(x));
+  const std::string msg = error_of([&] { wrong(x); });
+  config::check_custom_gradients(false);
+  EXPECT_EQ(msg.rfind("custom_gradient: the gradient function disagrees with central "
+                      "differences of the forward function:\n",
+                      0),
+            0u)
+      << msg;
+  EXPECT_NE(msg.find("input #0: FAILED"), std::string::npos) << msg;
+  EXPECT_NO_THROW(wrong(x));  // the switch is off again
+}
+
 TEST(GradientTapeTest, WhereDoesNotPoisonTheGradientWithTheUnselectedBranch) {
   Variable x(constant({-1.f, 0.f, 4.f}));
   GradientTape tape;

@@ -70,7 +70,9 @@ TEST(Parallel, ChunksCoverTheRangeOnce) {
             ++calls;
             EXPECT_LT(lo, hi);
             EXPECT_TRUE(lo % align == 0) << lo;
-            if (hi < n) EXPECT_GE(hi - lo, grain);  // rounding may shorten the last one
+            if (hi < n) {
+              EXPECT_GE(hi - lo, grain);  // rounding may shorten the last one
+            }
             for (int64_t i = lo; i < hi; ++i) ++hits[i];
           });
           for (int64_t i = 0; i < n; ++i) ASSERT_EQ(hits[i], 1) << n << " " << i;
@@ -188,8 +190,9 @@ TEST(Parallel, MatmulIsDeterministic) {
   std::vector<std::pair<Tensor, Tensor>> inputs;
   unsigned seed = 10;
   for (const Case& c : cases) {
-    inputs.emplace_back(constant(random_values(c.a.num_elements(), ++seed), c.a),
-                        constant(random_values(c.b.num_elements(), ++seed), c.b));
+    const unsigned seed_a = ++seed, seed_b = ++seed;
+    inputs.emplace_back(constant(random_values(c.a.num_elements(), seed_a), c.a),
+                        constant(random_values(c.b.num_elements(), seed_b), c.b));
   }
   auto run = [&] {
     std::vector<std::vector<float>> out;
