@@ -3,6 +3,8 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "absl/container/flat_hash_set.h"
+#include "absl/container/inlined_vector.h"
 #include "runtime/array_ops.h"
 #include "runtime/dispatch.h"
 #include "runtime/gradient_tape.h"
@@ -25,14 +27,14 @@ using ImplPtr = const TensorImpl*;
 struct Record {
   ir::OpKind kind = ir::OpKind::kConst;
   ir::Attrs attrs;
-  std::vector<Tensor> inputs;
-  std::vector<Tensor> outputs;
+  absl::InlinedVector<Tensor, 3> inputs;  // inline: recording an op allocates nothing extra
+  absl::InlinedVector<Tensor, 1> outputs;
   std::shared_ptr<CustomBackward> custom;  // set for custom_gradient records
 };
 
 class TapeImpl {
  public:
-  explicit TapeImpl(GradientTapeOptions options) : options_(options) {}
+  explicit TapeImpl(GradientTapeOptions options) : options_(options) { records_.reserve(64); }
 
   bool recording() const { return paused_ == 0; }
   void pause() { ++paused_; }
@@ -101,7 +103,7 @@ class TapeImpl {
   int paused_ = 0;
   bool used_ = false;
   std::vector<Record> records_;
-  std::unordered_set<ImplPtr> connected_;
+  absl::flat_hash_set<ImplPtr> connected_;
   std::vector<Tensor> keep_;  // watched tensors, kept alive so their identity stays unique
   std::unordered_map<uint64_t, std::vector<Tensor>> variable_reads_;
   friend class kiln::GradientTape;
