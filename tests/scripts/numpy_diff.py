@@ -5,16 +5,18 @@ Usage: numpy_diff.py path/to/kiln-run [--ops=add,mul,...] [--seed=N] [--keep=DIR
 
 For each user-facing op of ir/ops.def this script generates cases (random shapes including
 explicit broadcasts, rank-0 operands, size-0 dimensions, negative axes, keepdims, edge values such
-as 0, -0, huge values, denormals, inf and nan, int32 division by negative divisors), writes
+as 0, -0, huge values, denormals, inf and nan, integer division by negative divisors) for every
+dtype the op takes (float16, bfloat16, float32, float64, int32, int64, bool; see FLOATS, INTS and
+HALVES below for how each is generated and referenced), writes
 one .kir function per op holding all its cases plus one .npy file per argument, runs
 `kiln-run --mode=both` (the eager interpreter and the compiled code, which must agree) and compares
 both results against a reference computed here with NumPy. Where TF and NumPy disagree the
 reference follows TF, as kiln does (noted at each op). An op of ops.def without a generator
 below (and not in SKIP) fails the run, so a new op needs its cases here.
 
-Prints one row per op (cases, largest error in ulps of the result dtype and relative error; over
-the eager and compiled results) and exits 1 on
-any mismatch, 77 (skipped) when NumPy is missing.
+Prints one row per op (cases per dtype; per float dtype the largest error in ulps of that dtype
+and the largest relative error, over the eager and compiled results) and exits 1 on any
+mismatch, 77 (skipped) when NumPy is missing.
 """
 import concurrent.futures
 import math
@@ -112,7 +114,8 @@ TOL_F64 = {
     "exp": (2, 0), "log": (2, 0), "expm1": (2, 0), "log1p": (2, 0), "rsqrt": (2, 0),
     "pow": (2, 0), "sin": (2, 0), "cos": (2, 0), "tanh": (2, 0), "softplus": (2, 0),
     "sigmoid": (2, 0), "elu": (2, 0), "selu": (3, 0),
-    # The reference's erf is float64 (math.erf, < 1 ulp); for x < -3 1 + erf cancels.
+    # kiln (as TF) computes 0.5 x (1 + erf(x / sqrt 2)) with the C library's erf: for x < -3
+    # the sum cancels, an absolute error of about |x| ulp(1) (the reference uses erfc there).
     "gelu": (4, 1e-15),
     "reduce_sum": (4, "sum"), "reduce_mean": (4, "sum"), "add_n": (2, "sum"),
     "cumsum": (4, "sum"), "matmul": (4, "sum"),
@@ -618,8 +621,8 @@ def unary_cases(ref, kinds, gen=None, edge_filter=None, attrs=None):
     return cases
 
 
-def erf64(x):
-    return np.vectorize(math.erf, otypes=[np.float64])(x)
+def erfc64(x):
+    return np.vectorize(math.erfc, otypes=[np.float64])(x)
 
 
 SELU_SCALE = 1.0507009873554804934193349852946
@@ -642,13 +645,16 @@ UNARY = {
     "sin": (f64(np.sin), "float", lambda dt, s: rand_float(dt, s, -100, 100)),
     "cos": (f64(np.cos), "float", lambda dt, s: rand_float(dt, s, -100, 100)),
     "tanh": (f64(np.tanh), "float", lambda dt, s: rand_float(dt, s, -12, 12)),
-    "sigmoid": (f64(lambda x: 1 / (1 + np.exp(-x))), "float", lambda dt, s: rand_float(dt, s, -90, 30)),
-    "softplus": (f64(lambda x: np.logaddexp(0, x)), "float", lambda dt, s: rand_float(dt, s, -90, 90)),
+    "sigmoid": (f64(lambda x: 1 / (1 + np.exp(-x))), "float",
+                lambda dt, s: rand_float(dt, s, -90, 30)),
+    "softplus": (f64(lambda x: np.logaddexp(0, x)), "float",
+                 lambda dt, s: rand_float(dt, s, -90, 90)),
     "elu": (f64(lambda x: np.where(x < 0, np.expm1(x), x)), "float", None),
     "selu": (f64(lambda x: SELU_SCALE * np.where(x < 0, SELU_ALPHA * np.expm1(x), x)), "float",
              None),
     # TF's default gelu is the exact erf form (approximate=False).
-    "gelu": (f64(lambda x: 0.5 * x * (1 + erf64(x / np.sqrt(2)))), "float",
+    # 1 + erf(z) is computed as erfc(-z), which does not cancel for z < -1.
+    "gelu": (f64(lambda x: 0.5 * x * erfc64(-x / np.sqrt(2))), "float",
              lambda dt, s: rand_float(dt, s, -10, 10)),
     "floor": (np.floor, "float", None),
     "ceil": (np.ceil, "float", None),
@@ -746,10 +752,11 @@ BINARY = {
     "add": (per_dtype(np.add, np.add), "numeric", None),
     "sub": (per_dtype(np.subtract, np.subtract), "numeric", None),
     "mul": (per_dtype(np.multiply, np.multiply), "numeric", None),
-    # int32 division truncates toward 0 (TF's Div / C); floats are IEEE.
+    # Integer division truncates toward 0 (TF's Div / C) and wraps (INT_MIN / -1 = INT_MIN);
+    # floats are IEEE.
     "div": (per_dtype(np.divide, int_trunc_div), "numeric", None),
-    "pow": (lambda a, b: ignore(lambda: np.power(wide(a), wide(b))).astype(a.dtype), "float", lambda dt, s: rand_float(dt, s, 0, 4) * RNG.choice(
-                [1, -1], size=s)),
+    "pow": (lambda a, b: ignore(lambda: np.power(wide(a), wide(b))).astype(a.dtype), "float",
+            lambda dt, s: rand_float(dt, s, 0, 4) * RNG.choice([1, -1], size=s)),
     "minimum": (per_dtype(np.minimum, np.minimum), "numeric", None),
     "maximum": (per_dtype(np.maximum, np.maximum), "numeric", None),
     # floormod: the sign of the divisor. NumPy's np.mod is the same up to the sign of a zero
