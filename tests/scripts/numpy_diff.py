@@ -454,12 +454,16 @@ def check_op(tool, workdir, op, cases, verbose):
         # The default pipeline fuses elementwise ops into loops; without passes each op lowers
         # on its own, another code path. A sample runs again that way (all cases would double
         # the run time): the first case with a broadcast, the first with a rank-0 operand, and
-        # the edge values (the longest 1-D input).
+        # per dtype the edge values (its case with the longest 1-D input; for the halves every
+        # value or random pairs of them).
         bcast = [k for k, c in enumerate(cases) if c.bcast is not None]
         scalar = [k for k, c in enumerate(cases) if any(x.ndim == 0 for x in c.inputs)]
-        edge = max(range(len(cases)), key=lambda k: max(
-            [x.size if x.ndim == 1 else 0 for x in cases[k].inputs] + [0]))
-        picked = sorted(set(bcast[:1] + scalar[:1] + [edge]))
+        edge = {}
+        for k, c in enumerate(cases):
+            n = max([x.size if x.ndim == 1 else 0 for x in c.inputs] + [0])
+            if n > edge.get(c.dtype(), (-1, 0))[0]:
+                edge[c.dtype()] = (n, k)
+        picked = sorted(set(bcast[:1] + scalar[:1] + [k for _, k in edge.values()]))
         unfused = run_each(tool, os.path.join(workdir, "unfused"), op,
                            [cases[k] for k in picked], "", failures)
         for k, r in zip(picked, unfused):
