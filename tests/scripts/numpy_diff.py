@@ -159,7 +159,9 @@ I32_EDGES = np.array([0, 1, -1, 2, -2, 3, -3, 7, -7, 100, -100, 46341, -46341, 2
                      dtype=np.int32)
 F64_EDGES = np.array([0.1, -0.1, 1 / 3, 4503599627370497.0, 9007199254740993.0, 1e300, -1e300,
                       1.7976931348623157e308, 2.2250738585072014e-308, 1e-310, 5e-324, -5e-324,
-                      0.49999999999999994, 1e-20, 3.4028235677973366e38, 1e39], dtype=np.float64)
+                      0.49999999999999994, 1e-20, 3.4028235677973366e38, 1e39,
+                      # Just above a float16 / bfloat16 tie, but a tie after rounding to float32.
+                      1 + 2**-11 + 2**-40, 1 + 2**-8 + 2**-40], dtype=np.float64)
 # Values of note of the halves (as float32): largest, smallest normal and subnormal, halfway
 # points and integers past the last exact one.
 HALF_EDGES = {
@@ -168,8 +170,9 @@ HALF_EDGES = {
     "bf16": np.array([3.3895314e38, -3.3895314e38, 257.0, 258.0, 1.0078125, 9.18355e-41,
                       0.33398438, 1.1754944e-38], dtype=np.float32),
 }
-I64_EDGES = np.array([2**63 - 1, -2**63, 2**32, -2**32, 3037000500, -3037000500, 2**31, 2**53 + 1],
-                     dtype=np.int64)
+I64_EDGES = np.array([2**63 - 1, -2**63, 2**32, -2**32, 3037000500, -3037000500, 2**31, 2**53 + 1,
+                      # Just above a bfloat16 tie, a tie after rounding to float32.
+                      2**24 + 2**16 + 1, 2**40 + 2**32 + 1], dtype=np.int64)
 SHAPES = [(), (7,), (3, 4), (2, 3, 5), (0, 3), (64, 300), (2, 1, 3, 1, 2, 2, 3)]
 
 
@@ -725,6 +728,12 @@ def binary_cases(ref, kinds, gen=None, avoid_zero_divisor=False):
         if avoid_zero_divisor and dt in INTS:
             x, y = x[y != 0], y[y != 0]
         cases.append(Case([x, y], ref(x, y)))
+        if dt in FLOATS and HALF is None and not gen:
+            # Magnitudes spread over the whole exponent range, either sign.
+            tiny, big = (1e-40, 1e38) if dt == "f32" else (1e-310, 1e307)
+            x, y = [fit(dt, rand_log(dt, 2048, tiny, big) * RNG.choice([-1, 1], 2048))
+                    for _ in "xy"]
+            cases.append(Case([x, y], ref(x, y)))
     return cases
 
 
