@@ -564,7 +564,10 @@ def edges(dt):
             e = np.concatenate([e, F64_EDGES])
         elif HALF is not None:
             e = np.concatenate([e, HALF_EDGES[HALF]])
-        return np.unique(fit(dt, e))  # sorted, one nan
+        e = fit(dt, e)
+        # Without the values that became duplicates on the dtype's grid (by bits: -0 stays).
+        _, first = np.unique(e.view(f"u{e.itemsize}"), return_index=True)
+        return e[np.sort(first)]
     if dt in INTS:
         e = I32_EDGES.astype(NP_DTYPE[dt])
         if dt == "i64":
