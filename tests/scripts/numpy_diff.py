@@ -668,7 +668,7 @@ UNARY = {
              lambda dt, s: rand_float(dt, s, -10, 10)),
     "floor": (np.floor, "float", None),
     "ceil": (np.ceil, "float", None),
-    # TF's round is half to even, like np.round; the identity on int32.
+    # TF's round is half to even, like np.round; the identity on integers.
     "round": (np.round, "numeric", None),
     # sign(nan) = nan, sign(+-0) = +-0, as TF.
     "sign": (np.sign, "numeric", None),
