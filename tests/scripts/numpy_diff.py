@@ -1292,6 +1292,10 @@ def gen_one_hot(op):
             if axis != -1 or shape == (4,):
                 attrs["axis"] = axis
             cases.append(Case([idx], want, attrs, out_types=[to], label=to))
+    # int64 indices beyond int32's range are out of range too (not wrapped to 0, 1, 2).
+    idx = np.array([2**32, 2**32 + 1, -2**32 + 2, 2**62 + 2, 1], dtype=np.int64)
+    want = (np.expand_dims(idx, -1) == np.arange(3)).astype(np.float32)
+    cases.append(Case([idx], want, {"depth": 3, "on_value": 1.0, "off_value": 0.0}, label="f32"))
     return cases
 
 
