@@ -228,7 +228,7 @@ absl::StatusOr<Type> infer_add_n(std::span<const Type> t) {
 // segment_ids (int32, rank r) is a prefix of data.shape.
 absl::StatusOr<Type> infer_unsorted_segment_sum(std::span<const Type> t, const Attrs& attrs) {
   constexpr std::string_view op = "unsorted_segment_sum";
-  if (t[0].dtype == DType::kBool) return unsupported(op, 0, t[0].dtype, "float32 or int32");
+  if (t[0].dtype == DType::kBool) return unsupported(op, 0, t[0].dtype, kNumericDTypes);
   if (t[1].dtype != DType::kInt32) return dtype_mismatch(op, 1, DType::kInt32, t[1].dtype);
   const int64_t num = attr_or<int64_t>(attrs, "num_segments", -1);
   if (num < 0) return invalid(op, "num_segments must be non-negative, got: ", num);
