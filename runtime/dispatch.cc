@@ -81,7 +81,26 @@ Tensor dispatch(ir::OpKind kind, std::span<const Tensor> inputs, const ir::Attrs
 Tensor dispatch_untaped(ir::OpKind kind, std::span<const Tensor> inputs, const ir::Attrs& attrs) {
   if (TraceContext* trace = TraceContext::current()) return record(*trace, kind, inputs, attrs);
 
-  // Eager. A small fixed-size array keeps the common case free of heap traffic for metadata;
+  // Eager. The most common small op first: float32 add/sub/mul/div of two tensors of one
+  // shape needs no inference or kernel checks (same result, same errors: there are none).
+  if (inputs.size() == 2 && attrs.empty() &&
+      (kind == ir::OpKind::kAdd || kind == ir::OpKind::kSub || kind == ir::OpKind::kMul ||
+       kind == ir::OpKind::kDiv)) {
+    const Tensor& a = inputs[0];
+    const Tensor& b = inputs[1];
+    if (a.defined() && b.defined() && !a.is_symbolic() && !b.is_symbolic() &&
+        a.dtype() == DType::kFloat32 && b.dtype() == DType::kFloat32 && a.shape() == b.shape()) {
+      Tensor out = Tensor::empty(DType::kFloat32, a.shape());
+      if (kernels::run_same_shape_f32(kind, static_cast<const float*>(a.raw_data()),
+                                      static_cast<const float*>(b.raw_data()),
+                                      static_cast<float*>(out.mutable_raw_data()),
+                                      a.num_elements())) {
+        if (config::check_numerics_enabled()) check_result(kind, out);
+        return out;
+      }
+    }
+  }
+  // A small fixed-size array keeps the common case free of heap traffic for metadata;
   // variadic ops (concat, add_n) with more inputs use a vector.
   constexpr size_t kInlineInputs = 4;
   const absl::InlinedVector<ir::Type, 4> types = eager_input_types(kind, inputs);

@@ -632,3 +632,27 @@ absl::Status run_broadcast(const View& in, const MutableView& out) {
 }
 
 }  // namespace kiln::kernels::internal
+
+namespace kiln::kernels {
+
+bool run_same_shape_f32(ir::OpKind kind, const float* a, const float* b, float* out, int64_t n) {
+  if (n >= (int64_t{1} << 18)) return false;
+  switch (kind) {
+    case ir::OpKind::kAdd:
+      for (int64_t i = 0; i < n; ++i) out[i] = a[i] + b[i];
+      return true;
+    case ir::OpKind::kSub:
+      for (int64_t i = 0; i < n; ++i) out[i] = a[i] - b[i];
+      return true;
+    case ir::OpKind::kMul:
+      for (int64_t i = 0; i < n; ++i) out[i] = a[i] * b[i];
+      return true;
+    case ir::OpKind::kDiv:
+      for (int64_t i = 0; i < n; ++i) out[i] = a[i] / b[i];
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace kiln::kernels

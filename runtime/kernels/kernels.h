@@ -41,4 +41,9 @@ absl::Status run_multi(ir::OpKind kind, const ir::Attrs& attrs, std::span<const 
 void* allocate(int64_t bytes);
 void deallocate(void* ptr);
 
+// The eager fast path: out = a op b for `n` float32 elements of one shape (no broadcasting),
+// op add/sub/mul/div, without run()'s checks (the caller has done them). Same bits as run().
+// False (nothing written) for other ops or n large enough to be worth the thread pool.
+bool run_same_shape_f32(ir::OpKind kind, const float* a, const float* b, float* out, int64_t n);
+
 }  // namespace kiln::kernels

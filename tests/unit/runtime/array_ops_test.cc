@@ -247,8 +247,8 @@ TEST(ArrayOpsTest, UnsortedSegmentSum) {
   EXPECT_EQ(error_of([] {
               unsorted_segment_sum(constant(std::vector<bool>{true}, Shape{1}), constant({0}), 1);
             }),
-            "unsorted_segment_sum: input #0 (zero-based) is a bool tensor; expected float32 or "
-            "int32");
+            "unsorted_segment_sum: input #0 (zero-based) is a bool tensor; expected float16, "
+            "bfloat16, float32, float64, int32 or int64");
   EXPECT_EQ(error_of([] {
               unsorted_segment_sum(m23(), constant({0, 1}), -1);
             }),
