@@ -215,7 +215,7 @@ std::string signature_string(std::span<const ArgDesc> args) {
 
 // Traces `thunk` on symbolic arguments of `types`, optimizes and compiles.
 std::shared_ptr<ConcreteImpl> build(const FunctionOptions& options, std::span<const ir::Type> types,
-                                    TraceThunk thunk, const void* ctx) {
+                                    TraceThunk thunk, const void* ctx, bool first_trace) {
   auto impl = std::make_shared<ConcreteImpl>();
   impl->name = options.name;
   impl->arg_types.assign(types.begin(), types.end());
@@ -232,6 +232,7 @@ std::shared_ptr<ConcreteImpl> build(const FunctionOptions& options, std::span<co
   ir::Function& fn = module.add_function(options.name);
   {
     TraceContext trace(&fn);
+    trace.set_variable_creation_allowed(first_trace);
     std::vector<Tensor> args;
     for (const ir::Type& t : types) args.push_back(trace.add_argument(t));
     std::vector<Tensor> results = thunk(ctx, args);
@@ -438,6 +439,7 @@ std::shared_ptr<ConcreteImpl> FunctionCore::get_or_build(
     Key key, const std::function<std::vector<ir::Type>()>& types_fn,
     std::span<const StaticArg> statics, TraceThunk thunk, const void* ctx, bool count_hit) {
   std::promise<std::shared_ptr<ConcreteImpl>> promise;
+  bool first_trace = false;
   {
     std::unique_lock<std::mutex> lock(state_->mu);
     auto it = state_->cache.find(key);
@@ -455,6 +457,7 @@ std::shared_ptr<ConcreteImpl> FunctionCore::get_or_build(
           " (", retrace_reason(state_->traced_signatures, describe(types, statics)),
           "); this function's RetracePolicy is kError"));
     }
+    first_trace = state_->traced_signatures.empty() && state_->cache.empty();
     auto entry = std::make_shared<State::Entry>();
     entry->impl = promise.get_future().share();
     entry->last_use = ++state_->clock;
@@ -464,7 +467,7 @@ std::shared_ptr<ConcreteImpl> FunctionCore::get_or_build(
   std::vector<ir::Type> types = types_fn();
   std::shared_ptr<ConcreteImpl> impl;
   try {
-    impl = build(options_, types, thunk, ctx);
+    impl = build(options_, types, thunk, ctx, first_trace);
   } catch (...) {
     {
       std::lock_guard<std::mutex> lock(state_->mu);

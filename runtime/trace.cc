@@ -60,6 +60,10 @@ namespace internal {
 bool tracing() { return current_trace != nullptr; }
 }  // namespace internal
 
+std::string_view TraceContext::function_name() const {
+  return fn_ ? std::string_view(fn_->name()) : std::string_view();
+}
+
 const Tensor& TraceContext::read_variable(const Variable& v) {
   for (VariableCapture& c : variables_) {
     if (c.state == v.state()) return c.current;

@@ -56,6 +56,12 @@ class TraceContext {
   // `v := value` in the trace (dtype and shape already checked). Gradients do not flow through
   // an assignment: later reads see the value behind a stop_gradient.
   void write_variable(const Variable& v, const Tensor& value);
+  // Whether Variables may be created during this trace (a kiln::function's first trace only).
+  void set_variable_creation_allowed(bool allowed) { variable_creation_allowed_ = allowed; }
+  bool variable_creation_allowed() const { return variable_creation_allowed_; }
+  // The name of the function being traced ("" for the autodiff pass's contexts).
+  std::string_view function_name() const;
+
   // The Variables captured so far, in argument order.
   const std::deque<VariableCapture>& variables() const { return variables_; }
 
@@ -67,7 +73,8 @@ class TraceContext {
   // Captured concrete tensors → their const op result (keeps each capture one const).
   std::unordered_map<const internal::TensorImpl*, ir::Value*> captures_;
   std::vector<Tensor> keep_alive_;
-  std::deque<VariableCapture> variables_;  // stable addresses: reads hand out references
+  std::deque<VariableCapture> variables_;
+  bool variable_creation_allowed_ = true;  // stable addresses: reads hand out references
 };
 
 }  // namespace kiln

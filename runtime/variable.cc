@@ -46,6 +46,12 @@ Variable::Variable(const Tensor& initial, VariableOptions options)
   state_->name = std::move(options.name);
   state_->trainable = options.trainable;
   state_->id = g_next_id.fetch_add(1);
+  if (TraceContext* trace = TraceContext::current(); trace && !trace->variable_creation_allowed()) {
+    throw InvalidArgumentError(
+        cat("Variable '", state_->name, "' is created while tracing ", trace->function_name(),
+            " again: a kiln::function may create Variables only on its first trace (create it "
+            "outside the function, or once and keep it, as a layer's weights)"));
+  }
   require_concrete("Variable", initial);
   state_->value = initial.alias();
 }

@@ -1,6 +1,8 @@
 // kiln — Variables inside kiln::function: read and written at call time, in program order.
 #include <gtest/gtest.h>
 
+#include <optional>
+
 #include "compiler/function.h"
 #include "runtime/array_ops.h"
 #include "runtime/gradient_tape.h"
@@ -99,6 +101,37 @@ TEST(VariableFunctionTest, AssignChecksStillApplyWhileTracing) {
             "assign: Cannot assign to variable 'v' due to variable shape [2] and value shape [3] "
             "are incompatible");
   EXPECT_EQ(v.value().to_vector<float>(), (std::vector<float>{1.f, 2.f}));
+}
+
+TEST(VariableFunctionTest, VariablesCreatedOnTheFirstTraceAreKept) {
+  std::optional<Variable> w;  // created lazily, as a layer's weights
+  auto f = function([&](const Tensor& x) {
+    if (!w) w.emplace(zeros(x.shape()), VariableOptions{.name = "w"});
+    w->assign_add(x);
+    return w->value() * 1.f;
+  });
+  f(constant({1.f, 2.f}));
+  EXPECT_EQ(f(constant({1.f, 2.f})).to_vector<float>(), (std::vector<float>{2.f, 4.f}));
+  EXPECT_EQ(w->value().to_vector<float>(), (std::vector<float>{2.f, 4.f}));
+  EXPECT_EQ(f.trace_count(), 1);
+}
+
+TEST(VariableFunctionTest, CreatingAVariableOnALaterTraceIsAnError) {
+  auto f = function(
+      [](const Tensor& x) {
+        Variable tmp(zeros(x.shape()), {.name = "tmp"});
+        return x + tmp;
+      },
+      {.name = "makes_vars"});
+  EXPECT_EQ(f(constant({1.f})).to_vector<float>(), (std::vector<float>{1.f}));
+  EXPECT_EQ(error_of([&] {
+              f(constant({1.f, 2.f}));
+            }),
+            "Variable 'tmp' is created while tracing makes_vars again: a kiln::function may "
+            "create Variables only on its first trace (create it outside the function, or once "
+            "and keep it, as a layer's weights)");
+  EXPECT_EQ(f.trace_count(), 1);
+  EXPECT_EQ(f(constant({3.f})).to_vector<float>(), (std::vector<float>{3.f}));
 }
 
 }  // namespace
