@@ -80,9 +80,20 @@ void BM_MlpGradCompiled(benchmark::State& state) {
   }
 }
 
+// Trace + passes + LLVM + JIT of the gradient step: the first call of a fresh function.
+void BM_MlpGradFirstCall(benchmark::State& state) {
+  Mlp m;
+  for (auto _ : state) {
+    auto step = k::function(mlp_step, {.name = "mlp_grad"});
+    auto r = step(m.x, m.y, m.w1, m.b1, m.w2, m.b2);
+    benchmark::DoNotOptimize(r[0].raw_data());
+  }
+}
+
 BENCHMARK(BM_EagerAdd2x3x64);
 BENCHMARK(BM_TapedAdd2x3x64);
 BENCHMARK(BM_MlpGradEager)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_MlpGradCompiled)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_MlpGradFirstCall)->Unit(benchmark::kMillisecond);
 
 }  // namespace
