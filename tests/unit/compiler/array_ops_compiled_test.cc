@@ -10,16 +10,13 @@
 #include "compiler/function.h"
 #include "runtime/array_ops.h"
 #include "runtime/ops.h"
+#include "tests/unit/compiler/test_util.h"
 
 namespace kiln {
 namespace {
 
 Tensor random_tensor(Shape shape, unsigned seed) {
-  std::mt19937 gen(seed);
-  std::normal_distribution<float> dist(0.f, 2.f);
-  std::vector<float> v(shape.num_elements());
-  for (float& x : v) x = dist(gen);
-  return constant(v, shape);
+  return compiler::testing::random_normal_tensor(std::move(shape), seed, 2.f);
 }
 
 void expect_same(const Tensor& eager, const Tensor& compiled) {

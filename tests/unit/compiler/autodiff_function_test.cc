@@ -10,17 +10,14 @@
 #include "runtime/math_ops.h"
 #include "runtime/numerics.h"
 #include "runtime/ops.h"
+#include "tests/unit/compiler/test_util.h"
 #include "tests/unit/error_util.h"
 
 namespace kiln {
 namespace {
 
 Tensor random_tensor(Shape shape, unsigned seed) {
-  std::mt19937 gen(seed);
-  std::normal_distribution<float> dist(0.f, 1.f);
-  std::vector<float> v(shape.num_elements());
-  for (float& x : v) x = dist(gen);
-  return constant(v, shape);
+  return compiler::testing::random_normal_tensor(std::move(shape), seed, 1.f);
 }
 
 void expect_near(const Tensor& a, const Tensor& b, float tol = 1e-5f) {

@@ -13,6 +13,7 @@
 
 #include "runtime/ops.h"
 #include "support/error.h"
+#include "tests/unit/compiler/test_util.h"
 #include "tests/unit/error_util.h"
 
 namespace kiln {
@@ -25,11 +26,7 @@ Tensor huber_loss_fxn(const Tensor& y_true, const Tensor& y_pred) {
 }
 
 Tensor random_tensor(Shape shape, unsigned seed, float scale = 1.5f) {
-  std::mt19937 gen(seed);
-  std::normal_distribution<float> dist(0.f, scale);
-  std::vector<float> v(shape.num_elements());
-  for (float& x : v) x = dist(gen);
-  return constant(v, shape);
+  return compiler::testing::random_normal_tensor(std::move(shape), seed, scale);
 }
 
 // Compiled and eager agree to float32 rounding (here: exactly, the ops are the same IEEE ops).

@@ -13,6 +13,7 @@
 #include "gtest/gtest.h"
 #include "ir/builder.h"
 #include "ir/function.h"
+#include "runtime/tensor.h"
 
 namespace kiln::compiler::testing {
 
@@ -86,6 +87,15 @@ inline std::vector<float> random_floats(int64_t n, float lo, float hi, uint32_t 
   std::vector<float> v(static_cast<size_t>(n));
   for (float& x : v) x = dist(rng);
   return v;
+}
+
+// A float32 tensor of `shape` with N(0, stddev^2) elements from a seeded generator.
+inline Tensor random_normal_tensor(Shape shape, unsigned seed, float stddev) {
+  std::mt19937 gen(seed);
+  std::normal_distribution<float> dist(0.f, stddev);
+  std::vector<float> v(shape.num_elements());
+  for (float& x : v) x = dist(gen);
+  return constant(v, shape);
 }
 
 // Compiles `fn`, failing the test on error.
