@@ -34,10 +34,15 @@ check: lint test
 bench: build
 	$(BUILD_DIR)/bin/kiln_bench --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 
+# bench_peers builds the libtorch C++ peer (bench/libtorch_bench.cc) when CMake found Torch, and
+# nothing otherwise; the compare scripts leave its rows out when the binary is missing.
 bench-compare: build
 	./scripts/setup.sh --peers
-	/usr/bin/python3 bench/compare.py --kiln-bench $(BUILD_DIR)/bin/kiln_bench
-	/usr/bin/python3 bench/compare_autodiff.py --kiln-bench $(BUILD_DIR)/bin/kiln_bench
+	ninja -C $(BUILD_DIR) -j$(JOBS) bench_peers
+	/usr/bin/python3 bench/compare.py --kiln-bench $(BUILD_DIR)/bin/kiln_bench \
+	  --libtorch-bench $(BUILD_DIR)/bin/libtorch_bench
+	/usr/bin/python3 bench/compare_autodiff.py --kiln-bench $(BUILD_DIR)/bin/kiln_bench \
+	  --libtorch-bench $(BUILD_DIR)/bin/libtorch_bench
 
 clean:
 	rm -rf $(BUILD_DIR)

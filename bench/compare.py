@@ -2,9 +2,12 @@
 """Runs the Huber loss benchmark in kiln (bench/huber_bench.cc) and the same work in NumPy and
 PyTorch in one run, and prints medians side by side with ratios; then the same for a 1024x1024
 float32 matmul, a large eager add (bench/kernels_bench.cc) and a 2x3 eager add with its
-allocation (bench/eager_bench.cc), at 1 and 2 threads where threads apply.
+allocation (bench/eager_bench.cc), at 1 and 2 threads where threads apply. When the optional
+libtorch C++ benchmark (bench/libtorch_bench.cc, `ninja bench_peers`) has been built, its
+numbers are printed as "libtorch C++" rows beside the others.
 
-Usage: /usr/bin/python3 bench/compare.py [--kiln-bench build/bin/kiln_bench] [--threads 1]
+Usage: /usr/bin/python3 bench/compare.py [--kiln-bench build/bin/kiln_bench]
+           [--libtorch-bench build/bin/libtorch_bench] [--threads 1]
 Needs Debian's python3-numpy and python3-torch (scripts/setup.sh --peers installs them).
 """
 import argparse
@@ -78,6 +81,43 @@ def best_peers(n, threads):
     return best
 
 
+def libtorch_bench(path, bench_filter):
+    """Medians from bench/libtorch_bench.cc for the benchmarks matching bench_filter, or {} when
+    the binary was not built: name -> (ms, wall ms), where ms is the time kiln_bench reports for
+    the same benchmark (wall time for threaded and Huber runs, CPU time for one-thread kernels).
+    As for the Python peers, the better of default malloc and NO_TRIM is kept."""
+    if not path or not os.path.exists(path):
+        return {}
+    best = {}
+    for tunables in (None, NO_TRIM):
+        env = dict(os.environ)
+        # The binary sets libtorch's and OpenBLAS's thread counts itself, per benchmark.
+        for var in ("GLIBC_TUNABLES", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+            env.pop(var, None)
+        if tunables:
+            env["GLIBC_TUNABLES"] = tunables
+        out = subprocess.run([path, f"--benchmark_filter={bench_filter}",
+                              "--benchmark_repetitions=5", "--benchmark_report_aggregates_only=true",
+                              "--benchmark_format=json"],
+                             check=True, capture_output=True, text=True, env=env).stdout
+        for b in json.loads(out)["benchmarks"]:
+            if b.get("aggregate_name") != "median":
+                continue
+            unit = {"ms": 1, "us": 1e-3, "ns": 1e-6}[b["time_unit"]]
+            run = b["run_name"]
+            wall = b["real_time"] * unit
+            ms = b["cpu_time"] * unit if run.endswith("/process_time") else wall
+            name = run.replace("/real_time", "").replace("/process_time", "")
+            old = best.get(name, (float("inf"), float("inf")))
+            best[name] = (min(ms, old[0]), min(wall, old[1]))
+    return best
+
+
+def faster(ms, ref):
+    """The ratio column: how many times faster the reference (kiln) is than a row."""
+    return f"{ms / ref:.2f}x faster" if ref else "-"
+
+
 def peers_kernels(threads):
     import numpy as np
     import torch
@@ -135,34 +175,44 @@ def kiln_kernels(bench):
     return res
 
 
-def compare_kernels(bench):
+def compare_kernels(bench, libtorch):
     k = kiln_kernels(bench)
+    lt = libtorch_bench(libtorch, "EagerAdd|Matmul")
+    lt_ms = {name: v[0] for name, v in lt.items()}
     peak = k.get("BM_FmaPeak", (None, {}))[1].get("FLOPS")
     flop = 2 * 1024 ** 3
     print()
     if peak:
         print(f"FMA peak, one core (AVX2 loop): {peak / 1e9:.1f} GFLOP/s")
     print(f"{'1024x1024 float32 matmul':28s} {'threads':>7s} {'ms':>9s} {'GFLOP/s':>8s} "
-          f"{'% of peak':>9s}")
+          f"{'% of peak':>9s} {'kiln is':>13s}")
     for threads in (1, 2):
         p = best_peers_kernels(threads)
-        rows = [("kiln", k.get(f"BM_Matmul/1024/{threads}", (None,))[0]),
+        ref = k.get(f"BM_Matmul/1024/{threads}", (None,))[0]
+        rows = [("kiln", ref),
                 ("NumPy", p["matmul NumPy"] if threads == 1 else None),
-                ("PyTorch", p["matmul PyTorch"])]
+                ("PyTorch", p["matmul PyTorch"]),
+                ("libtorch C++", lt_ms.get(f"BM_Matmul/1024/{threads}"))]
         for name, ms in rows:
             if ms is None:
                 continue
             gf = flop / (ms / 1e3) / 1e9
             pct = f"{100 * gf * 1e9 / peak:.0f}" if peak and threads == 1 else "-"
-            print(f"{name:28s} {threads:7d} {ms:9.2f} {gf:8.1f} {pct:>9s}")
-        add = [("kiln eager", k.get(f"BM_EagerAdd/16777216/{threads}", (None,))[0]),
+            ratio = faster(ms, ref) if name != "kiln" else "-"
+            print(f"{name:28s} {threads:7d} {ms:9.2f} {gf:8.1f} {pct:>9s} {ratio:>13s}")
+        ref = k.get(f"BM_EagerAdd/16777216/{threads}", (None,))[0]
+        add = [("kiln eager", ref),
                ("STREAM triad", k.get(f"BM_StreamTriad/16777216/{threads}", (None,))[0]),
                ("NumPy", p["add16M NumPy"] if threads == 1 else None),
-               ("PyTorch", p["add16M PyTorch"])]
-        print(f"{'add of 2 x 16M float32':28s} {threads:7d} {'ms':>9s} {'GB/s':>8s}")
+               ("PyTorch", p["add16M PyTorch"]),
+               ("libtorch C++", lt_ms.get(f"BM_EagerAdd/16777216/{threads}"))]
+        print(f"{'add of 2 x 16M float32':28s} {threads:7d} {'ms':>9s} {'GB/s':>8s} {'':9s} "
+              f"{'kiln eager is':>13s}")
         for name, ms in add:
             if ms is not None:
-                print(f"  {name:26s} {'':7s} {ms:9.2f} {12 * (1 << 24) / (ms / 1e3) / 1e9:8.1f}")
+                ratio = faster(ms, ref) if name != "kiln eager" else "-"
+                print(f"  {name:26s} {'':7s} {ms:9.2f} {12 * (1 << 24) / (ms / 1e3) / 1e9:8.1f} "
+                      f"{'':9s} {ratio:>13s}")
         if threads == 1:
             small = p
     e = subprocess.run([bench, "--benchmark_filter=EagerAdd2x3", "--benchmark_repetitions=5",
@@ -170,11 +220,17 @@ def compare_kernels(bench):
                        check=True, capture_output=True, text=True).stdout
     eager = [b["cpu_time"] for b in json.loads(e)["benchmarks"]
              if b.get("aggregate_name") == "median"]
-    print(f"{'2x3 float32 add + allocation':28s} {'ns':>9s}   (CPU time; peers from Python)")
-    if eager:
-        print(f"  {'kiln eager':26s} {eager[0]:9.0f}")
-    for name in ("NumPy", "PyTorch"):
-        print(f"  {name:26s} {small['add2x3 ' + name] * 1e6:9.0f}")
+    ref = eager[0] if eager else None
+    print(f"{'2x3 float32 add + allocation':28s} {'ns':>9s} {'kiln eager is':>14s}   (CPU time)")
+    rows = [("kiln eager", ref),
+            ("NumPy (Python)", small["add2x3 NumPy"] * 1e6),
+            ("PyTorch (Python)", small["add2x3 PyTorch"] * 1e6)]
+    if "BM_EagerAdd2x3" in lt_ms:
+        rows.append(("libtorch C++", lt_ms["BM_EagerAdd2x3"] * 1e6))
+    for name, ns in rows:
+        if ns is not None:
+            ratio = faster(ns, ref) if name != "kiln eager" else "-"
+            print(f"  {name:26s} {ns:9.0f} {ratio:>14s}")
 
 
 def huber_torch_script(y, p):
@@ -201,6 +257,8 @@ def kiln(bench, n):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--kiln-bench", default="build/bin/kiln_bench")
+    ap.add_argument("--libtorch-bench", default="build/bin/libtorch_bench",
+                    help="bench/libtorch_bench.cc's binary; its rows are left out if it is missing")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--n", type=int, default=1 << 24)
     ap.add_argument("--peers-only", action="store_true", help=argparse.SUPPRESS)
@@ -226,14 +284,17 @@ def main():
     rows = [("kiln compiled", k.get("HuberCompiled")), ("kiln eager", k.get("HuberEager")),
             ("C++ loop -O3 -march=native", k.get("HuberHandWritten"))]
     rows += list(p.items())
+    if args.threads == 1:  # libtorch_bench's Huber runs on one thread
+        lt = libtorch_bench(args.libtorch_bench, f"Huber.*/{args.n}$")
+        rows.append(("libtorch C++ eager", lt.get(f"BM_HuberEager/{args.n}", (None,))[0]))
     for name, ms in rows:
         if ms is None:
             continue
-        ratio = f"{ms / ref:.2f}x faster" if ref and name != "kiln compiled" else "-"
+        ratio = faster(ms, ref) if name != "kiln compiled" else "-"
         print(f"{name:28s} {ms:9.3f} {gb / (ms / 1e3):7.1f} {ratio:>18s}")
     if "Copy" in k:
         print(f"{'(STREAM copy, 2x4 B/elem)':28s} {k['Copy']:9.3f} {2 * 4 * args.n / 1e9 / (k['Copy'] / 1e3):7.1f}")
-    compare_kernels(args.kiln_bench)
+    compare_kernels(args.kiln_bench, args.libtorch_bench)
     return 0
 
 

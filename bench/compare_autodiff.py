@@ -1,9 +1,11 @@
 #!/usr/bin/python3
 """The chapter's small MLP gradient step (5 -> 30 elu -> 1, batch 32, MAE + l2) in kiln
-(bench/autodiff_bench.cc: eager tape and compiled) beside PyTorch eager autograd, in one run,
-medians; and the tape's recording overhead per op.
+(bench/autodiff_bench.cc: eager tape and compiled) beside PyTorch eager autograd from Python and,
+when bench/libtorch_bench.cc has been built (`ninja bench_peers`), from libtorch C++, in one
+run, medians; and the tape's recording overhead per op.
 
 Usage: /usr/bin/python3 bench/compare_autodiff.py [--kiln-bench build/bin/kiln_bench]
+           [--libtorch-bench build/bin/libtorch_bench]
 """
 import argparse
 import json
@@ -11,7 +13,7 @@ import os
 import subprocess
 import sys
 
-from compare import median_ms
+from compare import faster, libtorch_bench, median_ms
 
 
 def torch_mlp_grad_us():
@@ -55,16 +57,23 @@ def kiln_results(bench):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--kiln-bench", default="build/bin/kiln_bench")
+    ap.add_argument("--libtorch-bench", default="build/bin/libtorch_bench",
+                    help="bench/libtorch_bench.cc's binary; its row is left out if it is missing")
     args = ap.parse_args()
     os.environ["OMP_NUM_THREADS"] = "1"
     k = kiln_results(args.kiln_bench)
     torch_us = torch_mlp_grad_us()
+    # Wall time, as for kiln's rows.
+    lt = libtorch_bench(args.libtorch_bench, "MlpGrad").get("BM_MlpGradEager")
     print("MLP gradient step (5->30 elu->1, batch 32, MAE + l2), 1 thread, medians")
     print(f"{'implementation':34s} {'us/step':>9s} {'kiln compiled is':>18s}")
     ref = k["MlpGradCompiled"]
-    for name, us in [("kiln compiled", ref), ("kiln eager tape", k["MlpGradEager"]),
-                     ("PyTorch eager autograd (Python)", torch_us)]:
-        ratio = "-" if name == "kiln compiled" else f"{us / ref:.1f}x faster"
+    rows = [("kiln compiled", ref), ("kiln eager tape", k["MlpGradEager"]),
+            ("PyTorch eager autograd (Python)", torch_us)]
+    if lt:
+        rows.append(("libtorch C++ autograd", lt[1] * 1e3))
+    for name, us in rows:
+        ratio = "-" if name == "kiln compiled" else faster(us, ref)
         print(f"{name:34s} {us:9.2f} {ratio:>18s}")
     if "MlpGradFirstCall" in k:
         print(f"first call (trace + passes + LLVM + JIT): {k['MlpGradFirstCall'] / 1e3:.1f} ms")
