@@ -14,29 +14,10 @@
 #include "runtime/math_ops.h"
 #include "support/error.h"
 #include "support/half.h"
+#include "tests/unit/tensor_util.h"
 
 namespace kiln {
 namespace {
-
-double at(const Tensor& t, int64_t i) {
-  switch (t.dtype()) {
-    case DType::kFloat16:
-      return t.data<Half>()[i].to_float();
-    case DType::kBFloat16:
-      return t.data<BFloat16>()[i].to_float();
-    case DType::kFloat32:
-      return t.data<float>()[i];
-    case DType::kFloat64:
-      return t.data<double>()[i];
-    case DType::kInt32:
-      return t.data<int32_t>()[i];
-    case DType::kInt64:
-      return static_cast<double>(t.data<int64_t>()[i]);
-    case DType::kBool:
-      return t.data<bool>()[i] ? 1 : 0;
-  }
-  return 0;
-}
 
 // Same dtype and shape; values within rel_tol (0: bit-equal values; nan matches nan).
 void expect_agree(const std::string& name, const Tensor& eager, const Tensor& compiled,

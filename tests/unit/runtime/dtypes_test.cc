@@ -15,6 +15,7 @@
 #include "runtime/variable.h"
 #include "support/error.h"
 #include "support/half.h"
+#include "tests/unit/tensor_util.h"
 
 namespace kiln {
 namespace {
@@ -26,27 +27,6 @@ std::string message_of(auto&& fn) {
     return e.what();
   }
   return "(no exception)";
-}
-
-// Element i of any tensor as double.
-double at(const Tensor& t, int64_t i) {
-  switch (t.dtype()) {
-    case DType::kFloat16:
-      return t.data<Half>()[i].to_float();
-    case DType::kBFloat16:
-      return t.data<BFloat16>()[i].to_float();
-    case DType::kFloat32:
-      return t.data<float>()[i];
-    case DType::kFloat64:
-      return t.data<double>()[i];
-    case DType::kInt32:
-      return t.data<int32_t>()[i];
-    case DType::kInt64:
-      return static_cast<double>(t.data<int64_t>()[i]);
-    case DType::kBool:
-      return t.data<bool>()[i] ? 1 : 0;
-  }
-  return 0;
 }
 
 // `x` as a value of `dtype` (round to nearest for floats, through float for the 16-bit ones;
