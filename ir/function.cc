@@ -30,9 +30,9 @@ std::unique_ptr<Op> Op::create(OpKind kind, std::vector<Value*> operands,
 
 Op::~Op() = default;
 
-Block& Op::create_region() {
-  region_ = std::make_unique<Block>(this);
-  return *region_;
+Block& Op::add_region() {
+  regions_.push_back(std::make_unique<Block>(this));
+  return *regions_.back();
 }
 
 Value* Block::add_argument(Type type, std::string name) {
@@ -103,14 +103,16 @@ Function* Module::lookup(std::string_view name) const {
 void walk(Block& block, const std::function<void(Op&)>& fn) {
   for (auto& op : block.ops()) {
     fn(*op);
-    if (op->region()) walk(*op->region(), fn);
+    for (int i = 0; i < op->num_regions(); ++i) walk(*op->region(i), fn);
   }
 }
 
 void walk(const Block& block, const std::function<void(const Op&)>& fn) {
   for (const auto& op : block.ops()) {
     fn(*op);
-    if (op->region()) walk(static_cast<const Block&>(*op->region()), fn);
+    for (int i = 0; i < op->num_regions(); ++i) {
+      walk(static_cast<const Block&>(*op->region(i)), fn);
+    }
   }
 }
 

@@ -1,10 +1,11 @@
 // kiln — the IR's data structures: SSA values, ops, blocks, functions and modules.
 //
 // A Function owns one Block (its body); the Block owns its arguments and a list of Ops; an Op
-// owns its result Values and, for `fusion`, one region Block whose arguments are the fusion's
-// operands inside the region (regions are isolated from above: ops in a region use only the
-// region's arguments and values defined in it). Every Block ends with a terminator (`return`
-// in a function body, `yield` in a fusion region).
+// owns its result Values and its region Blocks: one for `fusion`, two for `cond` (the branches)
+// and `while` (the condition and the body). A region's arguments stand for the op's operands
+// inside it (regions are isolated from above: ops in a region use only the region's arguments
+// and values defined in it). Every Block ends with a terminator (`return` in a function body,
+// `yield` in a region).
 #pragma once
 
 #include <functional>
@@ -89,9 +90,16 @@ class Op {
   const std::optional<Literal>& literal() const { return literal_; }
   void set_literal(Literal lit) { literal_ = std::move(lit); }
 
-  // The body of a `fusion` op (nullptr for other ops).
-  Block* region() const { return region_.get(); }
-  Block& create_region();
+  // The regions of the op, in order: fusion has one, cond two (then, else), while two
+  // (condition, body).
+  int num_regions() const { return static_cast<int>(regions_.size()); }
+  Block* region(int i) const { return regions_[i].get(); }
+  // The first region (the body of a `fusion`), or nullptr if the op has none.
+  Block* region() const { return regions_.empty() ? nullptr : regions_.front().get(); }
+  // Appends a new, empty region and returns it.
+  Block& add_region();
+  // Same as add_region (kept for ops with one region).
+  Block& create_region() { return add_region(); }
 
   // The block this op sits in (nullptr while detached).
   Block* parent() const { return parent_; }
@@ -108,7 +116,7 @@ class Op {
   std::vector<std::unique_ptr<Value>> results_;
   Attrs attrs_;
   std::optional<Literal> literal_;
-  std::unique_ptr<Block> region_;
+  std::vector<std::unique_ptr<Block>> regions_;
   Block* parent_ = nullptr;
   Location loc_;
 };
@@ -141,7 +149,7 @@ class Block {
 
   // The last op if it is a terminator (return/yield), else nullptr.
   Op* terminator() const;
-  // The fusion op whose region this is; nullptr for a function body.
+  // The op whose region this is; nullptr for a function body.
   Op* parent_op() const { return parent_op_; }
 
  private:

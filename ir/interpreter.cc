@@ -62,6 +62,11 @@ class Interpreter {
           KILN_ASSIGN_OR_RETURN(results, run(*op->region(), operands));
           break;
         }
+        case OpClass::kControl: {
+          KILN_ASSIGN_OR_RETURN(results, op->kind() == OpKind::kCond ? run_cond(*op, operands)
+                                                                     : run_while(*op, operands));
+          break;
+        }
         default: {
           KILN_ASSIGN_OR_RETURN(results, evaluator_.evaluate(*op, operands));
           break;
@@ -78,6 +83,64 @@ class Interpreter {
   }
 
  private:
+  static absl::Status check_regions(const Op& op, int num_args) {
+    if (op.num_regions() != 2 || op.region(0)->num_arguments() != num_args ||
+        op.region(1)->num_arguments() != num_args) {
+      return absl::FailedPreconditionError(
+          cat("interpret: '", op.mnemonic(), "' regions do not match its operands"));
+    }
+    return absl::OkStatus();
+  }
+
+  // Runs the branch the predicate (operand #0) selects on the other operands.
+  absl::StatusOr<std::vector<Literal>> run_cond(const Op& op,
+                                                std::span<const Literal* const> operands) {
+    if (operands.empty())
+      return absl::FailedPreconditionError("interpret: 'cond' has no predicate");
+    KILN_RETURN_IF_ERROR(check_regions(op, static_cast<int>(operands.size()) - 1));
+    const bool taken = operands[0]->get(0) != 0;
+    return run(*op.region(taken ? 0 : 1), operands.subspan(1));
+  }
+
+  // Runs the body while the condition region yields true (and fewer than maximum_iterations
+  // iterations have run, if given). Operands past the loop variables are loop invariants.
+  absl::StatusOr<std::vector<Literal>> run_while(const Op& op,
+                                                 std::span<const Literal* const> operands) {
+    const int n = op.num_results();
+    KILN_RETURN_IF_ERROR(check_regions(op, static_cast<int>(operands.size())));
+    if (static_cast<int>(operands.size()) < n) {
+      return absl::FailedPreconditionError("interpret: 'while' has fewer operands than results");
+    }
+    const int64_t max_iterations = attr_or<int64_t>(op.attrs(), "maximum_iterations", -1);
+    std::vector<Literal> carried;
+    for (int j = 0; j < n; ++j) carried.push_back(*operands[j]);
+    for (int64_t iteration = 0; max_iterations < 0 || iteration < max_iterations; ++iteration) {
+      std::vector<const Literal*> args;
+      for (const Literal& l : carried) args.push_back(&l);
+      for (size_t i = n; i < operands.size(); ++i) args.push_back(operands[i]);
+      KILN_ASSIGN_OR_RETURN(std::vector<Literal> pred, run(*op.region(0), args));
+      if (pred.size() != 1 || pred[0].num_elements() != 1) {
+        return absl::FailedPreconditionError(
+            "interpret: the 'while' condition must yield one scalar");
+      }
+      if (pred[0].get(0) == 0) break;
+      KILN_ASSIGN_OR_RETURN(std::vector<Literal> next, run(*op.region(1), args));
+      if (static_cast<int>(next.size()) != n) {
+        return absl::FailedPreconditionError(
+            "interpret: the 'while' body yields the wrong number of values");
+      }
+      for (int j = 0; j < n; ++j) {
+        if (!fits(next[j].type(), op.result(j)->type())) {
+          return absl::InvalidArgumentError(cat("while: loop variable #", j, " has type ",
+                                                op.result(j)->type(), " but the body produced ",
+                                                next[j].type()));
+        }
+      }
+      carried = std::move(next);
+    }
+    return carried;
+  }
+
   Evaluator& evaluator_;
 };
 

@@ -325,6 +325,7 @@ absl::StatusOr<Type> infer_type(OpKind kind, std::span<const Type> t, const Attr
     }
     case OpClass::kConstant:
     case OpClass::kFusion:
+    case OpClass::kControl:
     case OpClass::kTerminator:
       break;
   }

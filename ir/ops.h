@@ -43,6 +43,7 @@ enum class OpClass : uint8_t {
   // strided_slice: attrs begin/end/strides (normalized), shrink_axis, new_axis
   kStridedSlice,
   kFusion,      // a region of ops computed as one loop
+  kControl,     // cond / while: regions run conditionally or repeatedly (ir/function.h)
   kTerminator,  // return / yield
 };
 

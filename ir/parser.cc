@@ -45,9 +45,16 @@ class Parser : public text::TokenParser {
   // The block being parsed and what its terminator must produce.
   struct BlockContext {
     Block* block;
-    const Op* fusion;                       // the fusion owning this region; null in a body
-    const std::vector<Type>* result_types;  // declared results of the function or fusion
+    const Op* fusion;  // the op owning this region (fusion, cond, while); null in a body
+    // Declared results of the function or fusion; null for cond/while regions, whose yields
+    // the verifier checks.
+    const std::vector<Type>* result_types;
   };
+
+  static std::string region_name(const Op& op) {
+    return op.kind() == OpKind::kFusion ? std::string("fusion region")
+                                        : cat("'", op.mnemonic(), "' region");
+  }
 
   // ---- scopes: a function body is one scope, each fusion region another ----
 
@@ -68,9 +75,10 @@ class Parser : public text::TokenParser {
     if (it == scopes_.back().end()) {
       for (size_t i = 0; i + 1 < scopes_.size(); ++i) {
         if (scopes_[i].count(t.value)) {
-          return error(t, cat("'%", t.value,
-                              "' is defined outside the fusion region; regions are "
-                              "isolated from above"));
+          return error(t, cat("'%", t.value, "' is defined outside the ",
+                              region_stack_.empty() ? std::string("fusion region")
+                                                    : region_name(*region_stack_.back()),
+                              "; regions are isolated from above"));
         }
       }
       return error(t, cat("use of undefined value '%", t.value, "'"));
@@ -143,8 +151,9 @@ class Parser : public text::TokenParser {
   absl::Status parse_block(const BlockContext& ctx) {
     while (!ctx.block->terminator()) {
       if (at(Tok::kRBrace)) {
-        return error(tok_, ctx.fusion ? "missing 'yield' at the end of the fusion region"
-                                      : "missing 'return' at the end of the function body");
+        return error(tok_, ctx.fusion
+                               ? cat("missing 'yield' at the end of the ", region_name(*ctx.fusion))
+                               : std::string("missing 'return' at the end of the function body"));
       }
       KILN_RETURN_IF_ERROR(parse_op(ctx));
     }
@@ -181,6 +190,10 @@ class Parser : public text::TokenParser {
       }
       case OpClass::kFusion: {
         KILN_ASSIGN_OR_RETURN(op, parse_fusion(ctx, op_tok, results));
+        break;
+      }
+      case OpClass::kControl: {
+        KILN_ASSIGN_OR_RETURN(op, parse_control(ctx, *kind, op_tok, results));
         break;
       }
       case OpClass::kTerminator: {
@@ -325,9 +338,8 @@ class Parser : public text::TokenParser {
                                        const ResultNames& results) {
     KILN_RETURN_IF_ERROR(check_result_count(results, op_tok, 0));
     if (kind == OpKind::kReturn && ctx.fusion) {
-      return error(op_tok,
-                   "'return' is only valid in a function body; a fusion region ends "
-                   "with 'yield'");
+      return error(op_tok, cat("'return' is only valid in a function body; a ",
+                               region_name(*ctx.fusion), " ends with 'yield'"));
     }
     if (kind == OpKind::kYield && !ctx.fusion) {
       return error(op_tok,
@@ -352,7 +364,7 @@ class Parser : public text::TokenParser {
     }
     Location loc = location(op_tok);
     KILN_RETURN_IF_ERROR(parse_optional_loc(loc));
-    if (types != *ctx.result_types) {
+    if (ctx.result_types && types != *ctx.result_types) {
       return error(op_tok, cat("'", op_tok.text, "': operand types ", type_list(types),
                                " do not match the ", ctx.fusion ? "fusion's" : "function's",
                                " result types ", type_list(*ctx.result_types)));
@@ -412,12 +424,67 @@ class Parser : public text::TokenParser {
                                       " is ", operands[i]->type()));
       }
     }
+    region_stack_.push_back(op);
     KILN_RETURN_IF_ERROR(parse_block({&region, op, &result_types}));
+    region_stack_.pop_back();
     scopes_.pop_back();
     return op;
   }
 
+  // `cond %p, %a... {attrs} : (bool[], ta...) -> results { ^bb0(...): ... } else { ... }`
+  // `while %v... {attrs} : (tv...) -> results { ^bb0(...): ... } do { ^bb0(...): ... }`
+  // Region argument and yield types are checked by the verifier (which reports them at the op).
+  absl::StatusOr<Op*> parse_control(const BlockContext& ctx, OpKind kind, const Token& op_tok,
+                                    const ResultNames& results) {
+    KILN_ASSIGN_OR_RETURN(std::vector<Value*> operands, parse_operands());
+    KILN_ASSIGN_OR_RETURN(Attrs attrs, parse_optional_attrs());
+    KILN_RETURN_IF_ERROR(expect(Tok::kColon, cat("before the '", op_tok.text, "' types")));
+    const Token types_tok = tok_;
+    std::vector<Token> type_toks;
+    KILN_ASSIGN_OR_RETURN(std::vector<Type> operand_types, parse_type_list(false, &type_toks));
+    if (operand_types.size() != operands.size()) {
+      return error(types_tok, cat("'", op_tok.text, "' has ", operands.size(), " operand(s) but ",
+                                  operand_types.size(), " operand type(s)"));
+    }
+    for (size_t i = 0; i < operands.size(); ++i) {
+      if (!(operand_types[i] == operands[i]->type())) {
+        return error(type_toks[i],
+                     cat("'", op_tok.text, "': operand #", i, " is ", operands[i]->type(),
+                         " but its type is written as ", operand_types[i]));
+      }
+    }
+    KILN_RETURN_IF_ERROR(expect(Tok::kArrow, cat("before the '", op_tok.text, "' result types")));
+    KILN_ASSIGN_OR_RETURN(std::vector<Type> result_types, parse_type_list(true, nullptr));
+    KILN_RETURN_IF_ERROR(
+        check_result_count(results, op_tok, static_cast<int>(result_types.size())));
+    Location loc = location(op_tok);
+    KILN_RETURN_IF_ERROR(parse_optional_loc(loc));
+    Op* op = Builder(ctx.block).create_op(kind, operands, result_types, std::move(attrs),
+                                          std::move(loc));
+    const std::string_view second = kind == OpKind::kWhile ? "do" : "else";
+    for (int r = 0; r < 2; ++r) {
+      if (r == 1) {
+        if (!at_keyword(second)) return unexpected(cat("'", second, "' and the second region"));
+        advance();
+      }
+      KILN_RETURN_IF_ERROR(expect(Tok::kLBrace, cat("to open a '", op_tok.text, "' region")));
+      Block& region = op->add_region();
+      scopes_.emplace_back();
+      if (!at(Tok::kBlockName)) return unexpected("the region header '^bb0(...):'");
+      advance();
+      KILN_RETURN_IF_ERROR(expect(Tok::kLParen, "after the block name"));
+      KILN_RETURN_IF_ERROR(parse_arguments(region, nullptr));
+      KILN_RETURN_IF_ERROR(expect(Tok::kColon, "after the region's arguments"));
+      region_stack_.push_back(op);
+      KILN_RETURN_IF_ERROR(parse_block({&region, op, nullptr}));
+      region_stack_.pop_back();
+      scopes_.pop_back();
+    }
+    return op;
+  }
+
   std::vector<std::unordered_map<std::string, Binding>> scopes_;
+  std::vector<const Op*> region_stack_;  // the ops whose regions are being parsed
 };
 
 }  // namespace

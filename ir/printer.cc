@@ -161,9 +161,9 @@ class Namer {
   void number_ops(const Block& block) {
     for (const auto& op : block.ops()) {
       if (op->num_results() > 0) op_numbers_[op.get()] = next_++;
-      if (op->region()) {
-        name_arguments(*op->region());
-        number_ops(*op->region());
+      for (int r = 0; r < op->num_regions(); ++r) {
+        name_arguments(*op->region(r));
+        number_ops(*op->region(r));
       }
     }
   }
@@ -207,6 +207,12 @@ class Printer {
         out += cat(" (", operands(op), ")", attrs(op), " : ", type_list(value_types(op.operands())),
                    " -> ", result_types(op));
         break;
+      case OpClass::kControl:
+        if (op.num_operands() > 0) out += cat(" ", operands(op));
+        out +=
+            cat(attrs(op), " : ", type_list(value_types(op.operands())), " -> ",
+                op.num_results() == 1 ? result_types(op) : type_list(value_types(results_of(op))));
+        break;
       case OpClass::kTerminator:
         if (op.num_operands() > 0) {
           out += cat(" ", operands(op), attrs(op), " : ");
@@ -243,7 +249,10 @@ class Printer {
     const std::string indent(2 * depth, ' ');
     for (const auto& op : block.ops()) {
       os_ << indent << op_line(*op);
-      if (const Block* region = op->region()) {
+      for (int r = 0; r < op->num_regions(); ++r) {
+        // Later regions follow the keyword that names them: `} else {` (cond), `} do {` (while).
+        if (r > 0) os_ << (op->kind() == OpKind::kWhile ? " do" : " else");
+        const Block* region = op->region(r);
         os_ << " {\n" << indent << "^bb0(";
         print_arguments(*region);
         os_ << "):\n";
@@ -271,6 +280,12 @@ class Printer {
       first = false;
     }
     return out + "}";
+  }
+
+  static std::vector<Value*> results_of(const Op& op) {
+    std::vector<Value*> out;
+    for (int i = 0; i < op.num_results(); ++i) out.push_back(op.result(i));
+    return out;
   }
 
   static std::string result_types(const Op& op) {

@@ -30,6 +30,30 @@ std::string type_list(const std::vector<Type>& types) {
   return out + ")";
 }
 
+// "fusion region", "'cond' region", "'while' region".
+std::string region_name(const Op& op) {
+  if (op.kind() == OpKind::kFusion) return "fusion region";
+  return cat("'", op.mnemonic(), "' region");
+}
+
+std::vector<Type> operand_types(const Op& op, int first = 0) {
+  std::vector<Type> out;
+  for (int i = first; i < op.num_operands(); ++i) out.push_back(op.operand(i)->type());
+  return out;
+}
+
+std::vector<Type> result_types(const Op& op) {
+  std::vector<Type> out;
+  for (int i = 0; i < op.num_results(); ++i) out.push_back(op.result(i)->type());
+  return out;
+}
+
+std::vector<Type> yielded_types(const Block& region) {
+  std::vector<Type> out;
+  for (const Value* v : region.terminator()->operands()) out.push_back(v->type());
+  return out;
+}
+
 class Verifier {
  public:
   explicit Verifier(const Function& fn) : fn_(fn) {}
@@ -56,7 +80,7 @@ class Verifier {
     for (const Value* arg : block.arguments()) defined_in_[arg] = &block;
     for (const auto& op : block.ops()) {
       for (int i = 0; i < op->num_results(); ++i) defined_in_[op->result(i)] = &block;
-      if (op->region()) record_definitions(*op->region());
+      for (int r = 0; r < op->num_regions(); ++r) record_definitions(*op->region(r));
     }
   }
 
@@ -65,7 +89,7 @@ class Verifier {
   absl::Status verify_block(const Block& block) {
     const Op* fusion = block.parent_op();
     const OpKind terminator = fusion ? OpKind::kYield : OpKind::kReturn;
-    const char* what = fusion ? "a fusion region" : "a function body";
+    const std::string what = fusion ? cat("a ", region_name(*fusion)) : "a function body";
     if (block.empty()) {
       return error(fusion, cat(what, " must end with '", mnemonic(terminator), "' but is empty"));
     }
@@ -109,11 +133,13 @@ class Verifier {
       }
       if (it->second == &block) return error(&op, cat(which, " is used before its definition"));
       if (encloses(it->second, block)) {
-        return error(&op, cat(which,
-                              " is defined outside the fusion region; regions are "
-                              "isolated from above"));
+        return error(&op, cat(which, " is defined outside the ", region_name(*block.parent_op()),
+                              "; regions are isolated from above"));
       }
-      return error(&op, cat(which, " is defined inside a fusion region and not visible here"));
+      const Op* owner = it->second->parent_op();
+      return error(
+          &op, cat(which, " is defined inside a ",
+                   owner ? region_name(*owner) : std::string("region"), " and not visible here"));
     }
     return absl::OkStatus();
   }
@@ -137,18 +163,28 @@ class Verifier {
       return error(&op, cat(name, " must have no results but has ", op.num_results()));
     }
     if (info.cls != OpClass::kTerminator && info.cls != OpClass::kFusion &&
-        !has_multiple_results(op.kind()) && op.num_results() != 1) {
+        info.cls != OpClass::kControl && !has_multiple_results(op.kind()) &&
+        op.num_results() != 1) {
       return error(&op, cat(name, " must have 1 result but has ", op.num_results()));
     }
-    if ((info.cls == OpClass::kFusion) != (op.region() != nullptr)) {
-      return error(&op, info.cls == OpClass::kFusion ? cat(name, " has no region")
-                                                     : cat(name, " must not have a region"));
+    const int regions = info.cls == OpClass::kFusion ? 1 : (info.cls == OpClass::kControl ? 2 : 0);
+    if (op.num_regions() != regions) {
+      if (regions == 0) return error(&op, cat(name, " must not have a region"));
+      if (op.num_regions() == 0) return error(&op, cat(name, " has no region"));
+      return error(&op, cat(name, " must have ", regions, " region(s) but has ", op.num_regions()));
+    }
+    for (int r = 0; r < op.num_regions(); ++r) {
+      if (op.region(r)->parent_op() != &op) {
+        return error(&op, cat(name, ": region #", r, " has the wrong parent op"));
+      }
     }
     switch (info.cls) {
       case OpClass::kConstant:
         return verify_const(op);
       case OpClass::kFusion:
         return verify_fusion(op);
+      case OpClass::kControl:
+        return op.kind() == OpKind::kCond ? verify_cond(op) : verify_while(op);
       case OpClass::kTerminator:
         return absl::OkStatus();
       default:
@@ -208,6 +244,85 @@ class Verifier {
     if (yielded != results) {
       return error(&op, cat("'fusion': result types ", type_list(results),
                             " do not match the yielded types ", type_list(yielded)));
+    }
+    return absl::OkStatus();
+  }
+
+  // Region #r's arguments have the types of `types` (the op's operands they stand for, starting
+  // at operand #first).
+  absl::Status verify_region_arguments(const Op& op, int r, const std::vector<Type>& types,
+                                       int first) {
+    const Block& region = *op.region(r);
+    const std::string name = cat("'", op.mnemonic(), "'");
+    if (region.num_arguments() != static_cast<int>(types.size())) {
+      return error(&op, cat(name, ": region #", r, " has ", region.num_arguments(),
+                            " argument(s) but ", types.size(), " are expected (one per operand",
+                            first ? " after the predicate" : "", ")"));
+    }
+    for (int i = 0; i < region.num_arguments(); ++i) {
+      if (!(region.argument(i)->type() == types[i])) {
+        return error(
+            &op, cat(name, ": region #", r, " argument #", i, " is ", region.argument(i)->type(),
+                     " but operand #", i + first, " is ", types[i]));
+      }
+    }
+    return verify_block(region);
+  }
+
+  // cond %pred, %a... : (bool[], ta...) -> results { then } else { else }
+  absl::Status verify_cond(const Op& op) {
+    if (op.num_operands() < 1) return error(&op, "'cond' needs a predicate operand");
+    const Type pred{DType::kBool, Shape{}};
+    if (!(op.operand(0)->type() == pred)) {
+      return error(&op, cat("'cond': the predicate (operand #0) must be bool[] but is ",
+                            op.operand(0)->type()));
+    }
+    const std::vector<Type> inputs = operand_types(op, 1);
+    const std::vector<Type> results = result_types(op);
+    static constexpr const char* kBranch[] = {"then", "else"};
+    for (int r = 0; r < 2; ++r) {
+      KILN_RETURN_IF_ERROR(verify_region_arguments(op, r, inputs, 1));
+      const std::vector<Type> yielded = yielded_types(*op.region(r));
+      if (yielded != results) {
+        return error(&op, cat("'cond': the ", kBranch[r], " branch yields ", type_list(yielded),
+                              " but the results are ", type_list(results)));
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  // while %carried..., %invariant... : (types) -> carried types { cond } do { body }
+  absl::Status verify_while(const Op& op) {
+    const int n = op.num_results();
+    if (op.num_operands() < n) {
+      return error(&op, cat("'while' has ", n, " result(s) but only ", op.num_operands(),
+                            " operand(s); the first operands are the loop variables"));
+    }
+    const std::vector<Type> inputs = operand_types(op);
+    const std::vector<Type> results = result_types(op);
+    for (int j = 0; j < n; ++j) {
+      if (!(inputs[j] == results[j])) {
+        return error(&op, cat("'while': loop variable #", j, " enters as ", inputs[j],
+                              " but result #", j, " is ", results[j]));
+      }
+    }
+    if (auto it = op.attrs().find("maximum_iterations"); it != op.attrs().end()) {
+      const int64_t* m = std::get_if<int64_t>(&it->second);
+      if (!m || *m < 0) {
+        return error(&op, "'while': maximum_iterations must be a non-negative integer");
+      }
+    }
+    KILN_RETURN_IF_ERROR(verify_region_arguments(op, 0, inputs, 0));
+    const std::vector<Type> pred = yielded_types(*op.region(0));
+    if (pred.size() != 1 || !(pred[0] == Type{DType::kBool, Shape{}})) {
+      return error(&op, cat("'while': the condition region must yield one bool[] but yields ",
+                            type_list(pred)));
+    }
+    KILN_RETURN_IF_ERROR(verify_region_arguments(op, 1, inputs, 0));
+    const std::vector<Type> body = yielded_types(*op.region(1));
+    if (body != results) {
+      return error(&op, cat("'while': the body yields ", type_list(body),
+                            " but the loop variables are ", type_list(results)));
     }
     return absl::OkStatus();
   }

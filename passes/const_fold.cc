@@ -7,7 +7,8 @@
 // The value comes from the ir::Evaluator in the PassContext (the runtime's eager kernels), so
 // folding computes exactly what eager execution would. Results larger than
 // PassContext::fold_size_limit elements are left alone (folding a broadcast would bloat the IR).
-// Folded ops are erased; constants that become unused are left for dce.
+// Folded ops are erased; constants that become unused are left for dce. Folding runs inside
+// regions too (each region on its own values); cond and while themselves are never folded.
 // Lit test: tests/lit/passes/const-fold.kir.
 #include <vector>
 
@@ -21,6 +22,7 @@ bool foldable(const ir::Op& op) {
   switch (ir::op_info(op.kind()).cls) {
     case ir::OpClass::kConstant:
     case ir::OpClass::kFusion:
+    case ir::OpClass::kControl:
     case ir::OpClass::kTerminator:
       return false;
     default:
@@ -47,8 +49,8 @@ class ConstFoldPass : public FunctionPass {
     auto& ops = block.ops();
     for (auto it = ops.begin(); it != ops.end();) {
       ir::Op* op = it->get();
-      if (op->region()) {
-        auto c = fold_block(*op->region());
+      for (int r = 0; r < op->num_regions(); ++r) {
+        auto c = fold_block(*op->region(r));
         if (!c.ok()) return c.status();
         changed |= *c;
       }

@@ -2,7 +2,9 @@
 //
 // An op is dead if none of its results is used and it has no side effect (no op has side effects
 // yet; Variable writes and seeded random ops will be kept when they arrive). Terminators are
-// never dead. Runs inside fusion regions too. Lit test: tests/lit/passes/dce.kir.
+// never dead. Runs inside regions too (fusion, cond, while); an unused cond or while goes
+// whole, and region arguments always stay (they mirror the op's operands). Lit test:
+// tests/lit/passes/dce.kir.
 #include "passes/pass.h"
 
 namespace kiln::passes {
@@ -17,7 +19,7 @@ bool is_removable(const ir::Op& op) {
 bool remove_dead(ir::Block& block) {
   bool changed = false;
   for (auto& op : block.ops()) {
-    if (op->region()) changed |= remove_dead(*op->region());
+    for (int r = 0; r < op->num_regions(); ++r) changed |= remove_dead(*op->region(r));
   }
   auto& ops = block.ops();
   for (auto it = ops.end(); it != ops.begin();) {

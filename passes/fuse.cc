@@ -16,6 +16,8 @@
 //      argument, in order of first use.
 //   4) Groups with a single non-constant op stay as they are (the compiler lowers a lone
 //      elementwise op as a loop anyway).
+// The regions of `cond` and `while` are fused the same way, each on its own (regions are
+// isolated, so a group never spans a region boundary); fusion regions are not entered.
 // Lit test: tests/lit/passes/fuse.kir.
 #include <algorithm>
 #include <map>
@@ -41,7 +43,16 @@ class FusePass : public FunctionPass {
   std::string_view name() const override { return "fuse"; }
 
   absl::StatusOr<bool> run_on_function(ir::Function& fn) override {
-    ir::Block& body = fn.body();
+    return run_on_block(fn.body());
+  }
+
+ private:
+  static bool run_on_block(ir::Block& body) {
+    bool changed = false;
+    for (auto& op : body.ops()) {
+      if (ir::op_info(op->kind()).cls != ir::OpClass::kControl) continue;
+      for (int r = 0; r < op->num_regions(); ++r) changed |= run_on_block(*op->region(r));
+    }
     // Users of each value among top-level ops (values are used only at top level here, since
     // fusion regions are isolated).
     std::unordered_map<const ir::Value*, std::vector<ir::Op*>> users;
@@ -84,7 +95,6 @@ class FusePass : public FunctionPass {
       groups.push_back(std::move(ordered));
     }
 
-    bool changed = false;
     std::set<ir::Op*> sunk;
     for (auto& group : groups) {
       if (group.size() < 2) continue;
@@ -99,7 +109,6 @@ class FusePass : public FunctionPass {
     return changed;
   }
 
- private:
   // Replaces the ops of `group` (program order, root last) by one fusion op at the root.
   static void build_fusion(ir::Block& body, const std::vector<ir::Op*>& group,
                            std::set<ir::Op*>& sunk) {

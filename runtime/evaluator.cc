@@ -49,6 +49,7 @@ absl::StatusOr<std::vector<ir::Literal>> KernelEvaluator::evaluate(
   switch (ir::op_info(op.kind()).cls) {
     case ir::OpClass::kConstant:
     case ir::OpClass::kFusion:
+    case ir::OpClass::kControl:
     case ir::OpClass::kTerminator:
       return absl::UnimplementedError(cat(name, ": op has no eager kernel"));
     default:

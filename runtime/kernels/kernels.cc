@@ -182,6 +182,7 @@ absl::Status run_checked(ir::OpKind kind, const ir::Attrs& attrs, std::span<cons
   switch (info.cls) {
     case ir::OpClass::kConstant:
     case ir::OpClass::kFusion:
+    case ir::OpClass::kControl:
     case ir::OpClass::kTerminator:
       return absl::UnimplementedError(cat(info.mnemonic, ": op has no eager kernel"));
     default:
