@@ -9,6 +9,13 @@
 // Ops: fusion and lone elementwise ops call an internal loop function (lower_elementwise.cc);
 // everything else calls kiln_rt_kernel_call with a KernelCall whose address is a constant in the
 // code, and returns its error code if it is non-zero.
+// Control flow: every pointer is computed in the entry block (so it dominates all uses); the
+// ops follow from the `body` block on. `cond` is a conditional branch to its two lowered regions,
+// each copying its yields into the cond's result buffers. `while` keeps its loop variables in
+// its result buffers (initialized from the operands; the regions' arguments alias them, loop
+// invariants alias their operands): a header block runs the condition region and branches to the
+// body or the exit; the body runs its region, copies the yields back (through a scratch buffer
+// when a yield is another loop variable) and jumps back to the header.
 #include "compiler/lower.h"
 
 #include <algorithm>
@@ -48,7 +55,7 @@ struct BufferRef {
 class EntryLowering {
  public:
   EntryLowering(const ir::Function& fn, LoweredModule& out)
-      : fn_(fn), out_(out), ctx_(*out.context), module_(*out.module), b_(ctx_) {}
+      : fn_(fn), out_(out), ctx_(*out.context), module_(*out.module), b_(ctx_), pb_(ctx_) {}
 
   absl::Status lower();
 
@@ -60,6 +67,13 @@ class EntryLowering {
   absl::Status lower_op(const ir::Op& op);
   absl::Status lower_elementwise(const ir::Op& op);
   absl::Status lower_kernel_call(const ir::Op& op);
+  absl::Status lower_region_ops(const ir::Block& region);
+  absl::Status lower_cond(const ir::Op& op);
+  absl::Status lower_while(const ir::Op& op);
+  absl::Status assign_block_buffers(const ir::Block& block, int64_t& ws);
+  int64_t new_slot(const ir::Type& type, int64_t& ws);
+  void copy_value(llvm::Value* dst, const ir::Value* src, const ir::Type& type);
+  bool same_buffer(const ir::Value* a, const ir::Value* b) const;
   void lower_return(const ir::Op& ret);
   void emit_error_branch(llvm::Value* failed, llvm::Value* code, std::string_view what);
 
@@ -68,6 +82,7 @@ class EntryLowering {
   llvm::LLVMContext& ctx_;
   llvm::Module& module_;
   llvm::IRBuilder<> b_;
+  llvm::IRBuilder<> pb_;  // the entry block: pointers and other loop-invariant setup
 
   llvm::Function* entry_ = nullptr;
   llvm::Value* inputs_array_ = nullptr;  // [max kernel inputs x ptr] for kiln_rt_kernel_call
@@ -75,6 +90,8 @@ class EntryLowering {
   llvm::FunctionCallee kernel_call_;
   absl::flat_hash_map<const ir::Value*, BufferRef> buffers_;
   absl::flat_hash_map<const ir::Value*, llvm::Value*> pointers_;
+  // Scratch buffers of a while body's yield operands that are loop variables of another index.
+  absl::flat_hash_map<const ir::Value*, BufferRef> scratch_;  // keyed by the while's result
   std::vector<llvm::Value*> result_pointers_;
   int num_loops_ = 0;
 };
@@ -94,10 +111,16 @@ absl::Status EntryLowering::check_function() {
     return absl::OkStatus();
   };
   for (int i = 0; i < body.num_arguments(); ++i) KILN_RETURN_IF_ERROR(concrete(body.argument(i)));
-  for (const auto& op : body.ops()) {
-    for (int i = 0; i < op->num_results(); ++i) KILN_RETURN_IF_ERROR(concrete(op->result(i)));
-  }
-  return absl::OkStatus();
+  absl::Status status;
+  ir::walk(body, [&](const ir::Op& op) {
+    for (int i = 0; i < op.num_results() && status.ok(); ++i) status = concrete(op.result(i));
+    for (int r = 0; r < op.num_regions() && status.ok(); ++r) {
+      for (int i = 0; i < op.region(r)->num_arguments() && status.ok(); ++i) {
+        status = concrete(op.region(r)->argument(i));
+      }
+    }
+  });
+  return status;
 }
 
 absl::Status EntryLowering::assign_buffers() {
@@ -115,7 +138,20 @@ absl::Status EntryLowering::assign_buffers() {
     }
   }
   int64_t ws = 0;
-  for (const auto& op : body.ops()) {
+  KILN_RETURN_IF_ERROR(assign_block_buffers(body, ws));
+  out_.workspace_bytes = ws;
+  return absl::OkStatus();
+}
+
+int64_t EntryLowering::new_slot(const ir::Type& type, int64_t& ws) {
+  const int64_t offset = ws;
+  ws += (byte_size(type) + kSlotAlign - 1) / kSlotAlign * kSlotAlign;
+  return offset;
+}
+
+// Buffers of `block`'s op results and, recursively, of the values in their regions.
+absl::Status EntryLowering::assign_block_buffers(const ir::Block& block, int64_t& ws) {
+  for (const auto& op : block.ops()) {
     if (op->kind() == ir::OpKind::kConst) {
       if (!op->literal() || !(op->literal()->type() == op->result()->type())) {
         return absl::InvalidArgumentError("const without a literal of its type");
@@ -137,25 +173,58 @@ absl::Status EntryLowering::assign_buffers() {
       const ir::Value* v = op->result(i);
       if (buffers_.contains(v)) continue;
       BufferRef ref{BufferRef::kWorkspace};
-      ref.offset = ws;
+      ref.offset = new_slot(v->type(), ws);
       buffers_[v] = ref;
-      ws += (byte_size(v->type()) + kSlotAlign - 1) / kSlotAlign * kSlotAlign;
+    }
+    if (op->kind() == ir::OpKind::kCond || op->kind() == ir::OpKind::kWhile) {
+      const bool is_while = op->kind() == ir::OpKind::kWhile;
+      const int first = is_while ? 0 : 1;  // operand of region argument #0
+      const int n = is_while ? op->num_results() : 0;
+      if (op->num_regions() != 2 || op->num_operands() < std::max(first, n)) {
+        return absl::InvalidArgumentError(cat("malformed '", op->mnemonic(), "'"));
+      }
+      for (int r = 0; r < 2; ++r) {
+        const ir::Block& region = *op->region(r);
+        const ir::Op* yield = region.terminator();
+        if (region.num_arguments() != op->num_operands() - first || !yield ||
+            yield->kind() != ir::OpKind::kYield) {
+          return absl::InvalidArgumentError(cat("malformed '", op->mnemonic(), "' region"));
+        }
+        // Region arguments never get written: they share the buffers they stand for.
+        for (int i = 0; i < region.num_arguments(); ++i) {
+          buffers_[region.argument(i)] =
+              i < n ? buffers_.at(op->result(i)) : buffers_.at(op->operand(i + first));
+        }
+        KILN_RETURN_IF_ERROR(assign_block_buffers(region, ws));
+      }
+      if (is_while) {
+        const ir::Op* yield = op->region(1)->terminator();
+        if (yield->num_operands() != n) {
+          return absl::InvalidArgumentError("malformed 'while': body yield count");
+        }
+        for (int j = 0; j < n; ++j) {
+          const ir::Value* y = yield->operand(j);
+          if (y->owner_block() == op->region(1) && y->index() != j) {
+            BufferRef ref{BufferRef::kWorkspace};
+            ref.offset = new_slot(y->type(), ws);
+            scratch_[op->result(j)] = ref;
+          }
+        }
+      }
     }
   }
-  out_.workspace_bytes = ws;
   return absl::OkStatus();
 }
 
 llvm::Value* EntryLowering::result_pointer(int j) {
   if (!result_pointers_[j]) {
-    llvm::Value* slot = b_.CreateConstInBoundsGEP1_64(b_.getPtrTy(), entry_->getArg(1), j);
-    result_pointers_[j] = b_.CreateLoad(b_.getPtrTy(), slot, cat("result", j));
+    llvm::Value* slot = pb_.CreateConstInBoundsGEP1_64(pb_.getPtrTy(), entry_->getArg(1), j);
+    result_pointers_[j] = pb_.CreateLoad(pb_.getPtrTy(), slot, cat("result", j));
   }
   return result_pointers_[j];
 }
 
-// The address of `v`'s data. The entry's blocks form a chain, so a pointer computed once
-// dominates every later use.
+// The address of `v`'s data, computed once in the entry block (which dominates every use).
 llvm::Value* EntryLowering::pointer(const ir::Value* v) {
   auto it = pointers_.find(v);
   if (it != pointers_.end()) return it->second;
@@ -164,15 +233,15 @@ llvm::Value* EntryLowering::pointer(const ir::Value* v) {
   switch (ref.kind) {
     case BufferRef::kArg: {
       llvm::Value* slot =
-          b_.CreateConstInBoundsGEP1_64(b_.getPtrTy(), entry_->getArg(0), ref.index);
-      p = b_.CreateLoad(b_.getPtrTy(), slot, cat("arg", ref.index));
+          pb_.CreateConstInBoundsGEP1_64(pb_.getPtrTy(), entry_->getArg(0), ref.index);
+      p = pb_.CreateLoad(pb_.getPtrTy(), slot, cat("arg", ref.index));
       break;
     }
     case BufferRef::kResult:
       p = result_pointer(ref.index);
       break;
     case BufferRef::kWorkspace:
-      p = b_.CreateConstInBoundsGEP1_64(b_.getInt8Ty(), entry_->getArg(2), ref.offset);
+      p = pb_.CreateConstInBoundsGEP1_64(pb_.getInt8Ty(), entry_->getArg(2), ref.offset);
       break;
     case BufferRef::kGlobal:
       p = ref.global;
@@ -180,6 +249,126 @@ llvm::Value* EntryLowering::pointer(const ir::Value* v) {
   }
   pointers_[v] = p;
   return p;
+}
+
+bool EntryLowering::same_buffer(const ir::Value* a, const ir::Value* b) const {
+  const BufferRef& x = buffers_.at(a);
+  const BufferRef& y = buffers_.at(b);
+  if (x.kind != y.kind) return false;
+  switch (x.kind) {
+    case BufferRef::kArg:
+    case BufferRef::kResult:
+      return x.index == y.index;
+    case BufferRef::kWorkspace:
+      return x.offset == y.offset;
+    case BufferRef::kGlobal:
+      return x.global == y.global;
+  }
+  return false;
+}
+
+void EntryLowering::copy_value(llvm::Value* dst, const ir::Value* src, const ir::Type& type) {
+  const int64_t bytes = byte_size(type);
+  if (bytes == 0) return;
+  b_.CreateMemCpy(dst, llvm::MaybeAlign(), pointer(src), llvm::MaybeAlign(), bytes);
+}
+
+// The ops of a cond/while region up to its yield (which the caller handles).
+absl::Status EntryLowering::lower_region_ops(const ir::Block& region) {
+  for (const auto& op : region.ops()) {
+    if (op->kind() == ir::OpKind::kYield) break;
+    KILN_RETURN_IF_ERROR(lower_op(*op));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status EntryLowering::lower_cond(const ir::Op& op) {
+  llvm::Value* pred = b_.CreateLoad(b_.getInt8Ty(), pointer(op.operand(0)), "cond.pred");
+  auto* then_bb = llvm::BasicBlock::Create(ctx_, "cond.then", entry_);
+  auto* else_bb = llvm::BasicBlock::Create(ctx_, "cond.else", entry_);
+  auto* merge_bb = llvm::BasicBlock::Create(ctx_, "cond.end", entry_);
+  b_.CreateCondBr(b_.CreateICmpNE(pred, b_.getInt8(0)), then_bb, else_bb);
+  llvm::BasicBlock* branches[] = {then_bb, else_bb};
+  for (int r = 0; r < 2; ++r) {
+    b_.SetInsertPoint(branches[r]);
+    const ir::Block& region = *op.region(r);
+    KILN_RETURN_IF_ERROR(lower_region_ops(region));
+    const ir::Op* yield = region.terminator();
+    for (int i = 0; i < op.num_results(); ++i) {
+      if (same_buffer(yield->operand(i), op.result(i))) continue;
+      copy_value(pointer(op.result(i)), yield->operand(i), op.result(i)->type());
+    }
+    b_.CreateBr(merge_bb);
+  }
+  b_.SetInsertPoint(merge_bb);
+  return absl::OkStatus();
+}
+
+absl::Status EntryLowering::lower_while(const ir::Op& op) {
+  const int n = op.num_results();
+  for (int j = 0; j < n; ++j) {
+    if (!same_buffer(op.operand(j), op.result(j))) {
+      copy_value(pointer(op.result(j)), op.operand(j), op.result(j)->type());
+    }
+  }
+  const int64_t max_iterations = ir::attr_or<int64_t>(op.attrs(), "maximum_iterations", -1);
+  llvm::Value* counter = nullptr;
+  if (max_iterations >= 0) {
+    llvm::BasicBlock* entry_block = &entry_->getEntryBlock();
+    llvm::IRBuilder<> alloca_builder(entry_block, entry_block->begin());
+    counter = alloca_builder.CreateAlloca(b_.getInt64Ty(), nullptr, "while.iterations");
+    b_.CreateStore(b_.getInt64(0), counter);
+  }
+  auto* header = llvm::BasicBlock::Create(ctx_, "while.cond", entry_);
+  auto* body = llvm::BasicBlock::Create(ctx_, "while.body", entry_);
+  auto* exit = llvm::BasicBlock::Create(ctx_, "while.end", entry_);
+  b_.CreateBr(header);
+
+  b_.SetInsertPoint(header);
+  KILN_RETURN_IF_ERROR(lower_region_ops(*op.region(0)));
+  const ir::Op* cond_yield = op.region(0)->terminator();
+  if (cond_yield->num_operands() != 1) {
+    return absl::InvalidArgumentError("malformed 'while': condition yield");
+  }
+  llvm::Value* go = b_.CreateICmpNE(
+      b_.CreateLoad(b_.getInt8Ty(), pointer(cond_yield->operand(0)), "while.pred"), b_.getInt8(0));
+  if (counter) {
+    llvm::Value* below =
+        b_.CreateICmpSLT(b_.CreateLoad(b_.getInt64Ty(), counter), b_.getInt64(max_iterations));
+    go = b_.CreateAnd(go, below);
+  }
+  b_.CreateCondBr(go, body, exit);
+
+  b_.SetInsertPoint(body);
+  KILN_RETURN_IF_ERROR(lower_region_ops(*op.region(1)));
+  const ir::Op* yield = op.region(1)->terminator();
+  // Loop variables yielded in another position are read before any is overwritten.
+  std::vector<llvm::Value*> sources(n, nullptr);
+  for (int j = 0; j < n; ++j) {
+    auto it = scratch_.find(op.result(j));
+    if (it == scratch_.end()) continue;
+    llvm::Value* tmp =
+        pb_.CreateConstInBoundsGEP1_64(pb_.getInt8Ty(), entry_->getArg(2), it->second.offset);
+    copy_value(tmp, yield->operand(j), op.result(j)->type());
+    sources[j] = tmp;
+  }
+  for (int j = 0; j < n; ++j) {
+    const int64_t bytes = byte_size(op.result(j)->type());
+    if (sources[j]) {
+      if (bytes > 0) {
+        b_.CreateMemCpy(pointer(op.result(j)), llvm::MaybeAlign(), sources[j], llvm::MaybeAlign(),
+                        bytes);
+      }
+    } else if (!same_buffer(yield->operand(j), op.result(j))) {
+      copy_value(pointer(op.result(j)), yield->operand(j), op.result(j)->type());
+    }
+  }
+  if (counter) {
+    b_.CreateStore(b_.CreateAdd(b_.CreateLoad(b_.getInt64Ty(), counter), b_.getInt64(1)), counter);
+  }
+  b_.CreateBr(header);
+  b_.SetInsertPoint(exit);
+  return absl::OkStatus();
 }
 
 absl::Status EntryLowering::lower_elementwise(const ir::Op& op) {
@@ -337,9 +526,13 @@ absl::Status EntryLowering::lower_op(const ir::Op& op) {
       lower_return(op);
       return absl::OkStatus();
     case ir::OpKind::kYield:
-      return absl::InvalidArgumentError("yield outside a fusion");
+      return absl::InvalidArgumentError("yield outside a region");
     case ir::OpKind::kFusion:
       return lower_elementwise(op);
+    case ir::OpKind::kCond:
+      return lower_cond(op);
+    case ir::OpKind::kWhile:
+      return lower_while(op);
     default:
       if (ir::is_elementwise(op.kind())) return lower_elementwise(op);
       return lower_kernel_call(op);
@@ -358,22 +551,28 @@ absl::Status EntryLowering::lower() {
   entry_->getArg(1)->setName("results");
   entry_->getArg(2)->setName("workspace");
   for (unsigned i = 0; i < 3; ++i) entry_->addParamAttr(i, llvm::Attribute::NoCapture);
-  b_.SetInsertPoint(llvm::BasicBlock::Create(ctx_, "entry", entry_));
+  llvm::BasicBlock* entry_block = llvm::BasicBlock::Create(ctx_, "entry", entry_);
+  llvm::BasicBlock* first_block = llvm::BasicBlock::Create(ctx_, "body", entry_);
+  pb_.SetInsertPoint(entry_block);
+  b_.SetInsertPoint(first_block);
 
   const ir::Block& body = fn_.body();
   result_pointers_.assign(body.terminator()->num_operands(), nullptr);
   int max_inputs = -1;  // over ops run through kiln_rt_kernel_call; -1 = none
-  for (const auto& op : body.ops()) {
-    if (op->kind() != ir::OpKind::kFusion && op->kind() != ir::OpKind::kConst &&
-        ir::op_info(op->kind()).cls != ir::OpClass::kTerminator &&
-        !ir::is_elementwise(op->kind())) {
-      max_inputs = std::max(max_inputs, op->num_operands());
+  ir::walk(body, [&](const ir::Op& op) {
+    const ir::OpClass cls = ir::op_info(op.kind()).cls;
+    if (op.kind() != ir::OpKind::kFusion && op.kind() != ir::OpKind::kConst &&
+        cls != ir::OpClass::kTerminator && cls != ir::OpClass::kControl &&
+        !ir::is_elementwise(op.kind()) &&
+        (!op.parent() || !op.parent()->parent_op() ||
+         op.parent()->parent_op()->kind() != ir::OpKind::kFusion)) {
+      max_inputs = std::max(max_inputs, op.num_operands());
     }
-  }
+  });
   if (max_inputs >= 0) {
-    inputs_array_ = max_inputs == 0
-                        ? static_cast<llvm::Value*>(llvm::ConstantPointerNull::get(ptr))
-                        : b_.CreateAlloca(llvm::ArrayType::get(ptr, max_inputs), nullptr, "inputs");
+    inputs_array_ = max_inputs == 0 ? static_cast<llvm::Value*>(llvm::ConstantPointerNull::get(ptr))
+                                    : pb_.CreateAlloca(llvm::ArrayType::get(ptr, max_inputs),
+                                                       nullptr, "inputs");
     auto* fn_type = llvm::FunctionType::get(b_.getInt32Ty(), {ptr, ptr, ptr}, false);
     kernel_call_ = module_.getOrInsertFunction("kiln_rt_kernel_call", fn_type);
     if (auto* decl = llvm::dyn_cast<llvm::Function>(kernel_call_.getCallee())) {
@@ -381,6 +580,7 @@ absl::Status EntryLowering::lower() {
     }
   }
   for (const auto& op : body.ops()) KILN_RETURN_IF_ERROR(lower_op(*op));
+  pb_.CreateBr(first_block);
   return absl::OkStatus();
 }
 

@@ -34,6 +34,8 @@ class Builder {
   // An op with explicit result types; no inference (fusion, return, yield, parser).
   Op* create_op(OpKind kind, std::vector<Value*> operands, std::vector<Type> result_types,
                 Attrs attrs = {}, Location loc = {});
+  // Inserts a detached op (built with Op::create) at the insertion point.
+  Op* insert(std::unique_ptr<Op> op) { return block_->insert(pos_, std::move(op)); }
   Op* create_return(std::vector<Value*> values, Location loc = {}) {
     return create_op(OpKind::kReturn, std::move(values), {}, {}, std::move(loc));
   }

@@ -30,6 +30,12 @@ std::unique_ptr<Op> Op::create(OpKind kind, std::vector<Value*> operands,
 
 Op::~Op() = default;
 
+Value* Op::add_result(Type type) {
+  results_.push_back(std::unique_ptr<Value>(
+      new Value(std::move(type), this, nullptr, static_cast<int>(results_.size()))));
+  return results_.back().get();
+}
+
 Block& Op::add_region() {
   regions_.push_back(std::make_unique<Block>(this));
   return *regions_.back();

@@ -82,6 +82,9 @@ class Op {
 
   int num_results() const { return static_cast<int>(results_.size()); }
   Value* result(int i = 0) const { return results_[i].get(); }
+  // Appends a result of `type` (ops whose result types are known only after their regions are
+  // built, e.g. a traced cond).
+  Value* add_result(Type type);
 
   Attrs& attrs() { return attrs_; }
   const Attrs& attrs() const { return attrs_; }

@@ -3,6 +3,7 @@
 
 #include "compiler/function.h"
 #include "runtime/array_ops.h"
+#include "runtime/control_flow.h"
 #include "runtime/gradient_tape.h"
 #include "runtime/indexing.h"
 #include "runtime/math_ops.h"

@@ -52,6 +52,17 @@ TraceContext::TraceContext(ir::Block* block, ir::Block::OpList::iterator pos)
   current_trace = this;
 }
 
+TraceContext::TraceContext(TraceContext* parent, ir::Block* region, RegionCaptures* captures)
+    : fn_(nullptr),
+      builder_(region),
+      id_(next_trace_id++),
+      previous_(current_trace),
+      parent_(parent),
+      region_captures_(captures),
+      variable_creation_allowed_(parent->variable_creation_allowed()) {
+  current_trace = this;
+}
+
 TraceContext::~TraceContext() { current_trace = previous_; }
 
 TraceContext* TraceContext::current() { return current_trace; }
@@ -61,10 +72,12 @@ bool tracing() { return current_trace != nullptr; }
 }  // namespace internal
 
 std::string_view TraceContext::function_name() const {
+  if (parent_) return parent_->function_name();
   return fn_ ? std::string_view(fn_->name()) : std::string_view();
 }
 
 const Tensor& TraceContext::read_variable(const Variable& v) {
+  if (parent_) return parent_->read_variable(v);  // captured into the region on use
   for (VariableCapture& c : variables_) {
     if (c.state == v.state()) return c.current;
   }
@@ -81,6 +94,11 @@ const Tensor& TraceContext::read_variable(const Variable& v) {
 }
 
 void TraceContext::write_variable(const Variable& v, const Tensor& value) {
+  if (parent_) {
+    throw UnimplementedError(cat("Variable '", v.name(),
+                                 "' cannot be assigned inside kiln::cond or kiln::while_loop in a "
+                                 "traced function; return the new value and assign it after"));
+  }
   read_variable(v);
   for (VariableCapture& c : variables_) {
     if (c.state != v.state()) continue;
@@ -101,6 +119,11 @@ ir::Value* TraceContext::value_of(const Tensor& t) {
   if (!t.defined()) throw FailedPreconditionError("use of an empty (default-constructed) Tensor");
   const internal::TensorImpl* impl = t.impl();
   if (impl->value) {
+    if (impl->trace_id != id_ && parent_) {
+      for (const TraceContext* p = parent_; p; p = p->parent_) {
+        if (p->id_ == impl->trace_id) return capture(t);
+      }
+    }
     if (impl->trace_id != id_) {
       throw FailedPreconditionError(
           "a symbolic Tensor from another traced function was used here; pass it as an "
@@ -117,6 +140,21 @@ ir::Value* TraceContext::value_of(const Tensor& t) {
   captures_.emplace(impl, v);
   keep_alive_.push_back(t);
   return v;
+}
+
+ir::Value* TraceContext::capture(const Tensor& t) {
+  ir::Value* outer = parent_->value_of(t);
+  RegionCaptures& c = *region_captures_;
+  const ir::Block* own = builder_.block();
+  for (size_t k = 0; k < c.outer.size(); ++k) {
+    if (c.outer[k] == outer) return own->argument(c.first_argument + static_cast<int>(k));
+  }
+  c.outer.push_back(outer);
+  // The user's own Tensor when it belongs to the enclosing trace (tapes know it by identity).
+  c.outer_tensors.push_back(
+      t.impl()->trace_id == parent_->id_ ? t : Tensor::symbolic(outer, parent_->id_));
+  for (ir::Block* region : c.regions) region->add_argument(outer->type());
+  return own->argument(c.first_argument + static_cast<int>(c.outer.size()) - 1);
 }
 
 void TraceContext::set_results(std::span<const Tensor> results) {

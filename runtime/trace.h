@@ -24,6 +24,17 @@ struct VariableCapture {
   bool written = false;
 };
 
+// The values a `cond` or `while` being traced reads from outside its regions. Regions are
+// isolated from above, so each such value becomes an operand of the op and, at the same index,
+// an argument of every region: a use inside one region adds the argument to all of them, which
+// keeps the regions' arguments aligned with the op's operands.
+struct RegionCaptures {
+  std::vector<ir::Block*> regions;    // the op's regions (all get every captured argument)
+  std::vector<ir::Value*> outer;      // captured values in the enclosing trace, in order
+  std::vector<Tensor> outer_tensors;  // the same, as Tensors of the enclosing trace
+  int first_argument = 0;             // region argument index of outer[0]
+};
+
 class TraceContext {
  public:
   // Starts recording into `fn` (which must outlive the context); becomes current on this thread.
@@ -31,6 +42,10 @@ class TraceContext {
   // Records into `block` before `pos` (the autodiff pass emitting gradient rules into existing
   // IR); add_argument and set_results are not available.
   TraceContext(ir::Block* block, ir::Block::OpList::iterator pos);
+  // Records into `region` (of a cond or while being traced inside `parent`): a use of a Tensor
+  // of `parent` (or of a trace enclosing it) is captured through `captures`. Variables are read
+  // through `parent`; writing one here is an error.
+  TraceContext(TraceContext* parent, ir::Block* region, RegionCaptures* captures);
   ~TraceContext();
   TraceContext(const TraceContext&) = delete;
   TraceContext& operator=(const TraceContext&) = delete;
@@ -61,6 +76,8 @@ class TraceContext {
   bool variable_creation_allowed() const { return variable_creation_allowed_; }
   // The name of the function being traced ("" for the autodiff pass's contexts).
   std::string_view function_name() const;
+  // The trace enclosing a region trace (nullptr otherwise).
+  TraceContext* parent() const { return parent_; }
 
   // The Variables captured so far, in argument order.
   const std::deque<VariableCapture>& variables() const { return variables_; }
@@ -70,6 +87,10 @@ class TraceContext {
   ir::Builder builder_;
   uint64_t id_;
   TraceContext* previous_;
+  TraceContext* parent_ = nullptr;
+  RegionCaptures* region_captures_ = nullptr;
+  // A symbolic tensor of an enclosing trace used here: its region argument (capture on use).
+  ir::Value* capture(const Tensor& t);
   // Captured concrete tensors → their const op result (keeps each capture one const).
   std::unordered_map<const internal::TensorImpl*, ir::Value*> captures_;
   std::vector<Tensor> keep_alive_;
