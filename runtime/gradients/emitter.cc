@@ -1,6 +1,7 @@
 // kiln — emitting gradient rules into IR for the autodiff pass.
 #include "runtime/gradients/emitter.h"
 
+#include "runtime/gradients/control_flow.h"
 #include "runtime/gradients/rules.h"
 #include "runtime/trace.h"
 #include "support/error.h"
@@ -26,6 +27,24 @@ absl::StatusOr<ir::Differentiator::Cotangents> RuleDifferentiator::differentiate
   const gradients::RuleEntry& entry = gradients::rule_entry(op.kind());
   Cotangents out;
   out.operands.assign(op.num_operands(), nullptr);
+  if (op.kind() == ir::OpKind::kCond) {  // runtime/gradients/control_flow.h
+    try {
+      TraceContext trace(&block, pos);
+      std::vector<Tensor> inputs;
+      for (ir::Value* v : op.operands()) inputs.push_back(Tensor::symbolic(v, trace.id()));
+      std::vector<std::optional<Tensor>> dys;
+      for (ir::Value* v : result_cotangents) {
+        dys.push_back(v ? std::optional<Tensor>(Tensor::symbolic(v, trace.id())) : std::nullopt);
+      }
+      const std::vector<std::optional<Tensor>> dxs = gradients::cond_gradient(op, inputs, dys);
+      for (size_t i = 0; i < dxs.size() && i < out.operands.size(); ++i) {
+        if (dxs[i]) out.operands[i] = trace.value_of(*dxs[i]);
+      }
+      return out;
+    } catch (const Error& e) {
+      return status_of(e);
+    }
+  }
   if (entry.kind == gradients::Differentiability::kNotDifferentiable) return out;
   if (entry.kind == gradients::Differentiability::kMissing) {
     return absl::InvalidArgumentError(cat("gradient: op '", op.mnemonic(),

@@ -85,8 +85,9 @@ Case binary(std::string name, Tensor a, Tensor b, Fn2 f) {
 // The ops that exist only inside the compiler's IR and are never applied to user tensors, so
 // they need no rule: constants have no inputs, fusion/yield/return are the fused-region and
 // function structure, and `grad` is expanded by the autodiff pass before anything runs.
-// cond/while are never taped (eagerly the ops of the branch or body that ran are); their
-// gradients are checked in tests/unit/compiler/control_flow_test.cc.
+// cond/while are never taped eagerly (the ops of the branch or body that ran are); the autodiff
+// pass differentiates a traced cond through runtime/gradients/control_flow.h, checked in
+// tests/unit/compiler/control_flow_test.cc.
 const std::set<OpKind> kNotUserDifferentiable = {OpKind::kConst,  OpKind::kFusion, OpKind::kYield,
                                                  OpKind::kReturn, OpKind::kGrad,   OpKind::kCond,
                                                  OpKind::kWhile};
