@@ -1,5 +1,5 @@
-// kiln — the gradient of a traced `cond`: a cond on the same predicate over the branches'
-// backward sweeps.
+// kiln — the gradients of a traced `cond` (a cond on the same predicate over the branches'
+// backward sweeps) and `while` (a backward loop over recomputed iterations).
 //
 // Each backward branch recomputes its forward branch (replaying the region's ops as Tensor ops
 // in the new region) and then applies the ops' gradient rules in reverse, as the autodiff pass
@@ -139,8 +139,7 @@ std::vector<std::optional<Tensor>> sweep(const std::vector<Step>& steps,
     if (s.op->kind() == ir::OpKind::kCond) {
       dxs = cond_gradient(*s.op, s.ins, step_dys);
     } else if (s.op->kind() == ir::OpKind::kWhile) {
-      throw InvalidArgumentError(
-          "gradient: op 'while' has no gradient rule; cannot differentiate through it");
+      dxs = while_gradient(*s.op, s.ins, step_dys);
     } else {
       const RuleEntry& entry = rule_entry(s.op->kind());
       if (entry.kind == Differentiability::kNotDifferentiable) continue;
@@ -188,6 +187,91 @@ std::vector<std::optional<Tensor>> cond_gradient(const ir::Op& op, std::span<con
   };
   const std::vector<Tensor> grads = cond(pred, backward(0), backward(1));
   for (size_t k = 0; k < floating.size(); ++k) result[floating[k] + 1] = grads[k];
+  return result;
+}
+
+std::vector<std::optional<Tensor>> while_gradient(const ir::Op& op,
+                                                  std::span<const Tensor> operands,
+                                                  std::span<const std::optional<Tensor>> dys) {
+  const size_t n = static_cast<size_t>(op.num_results());
+  std::vector<std::optional<Tensor>> result(operands.size());
+  const std::vector<Tensor> init(operands.begin(), operands.begin() + n);
+  const std::vector<Tensor> invariants(operands.begin() + n, operands.end());
+  std::vector<size_t> fv, fi;  // floating loop variables / invariants
+  for (size_t j = 0; j < n; ++j) {
+    if (is_floating(init[j].dtype())) fv.push_back(j);
+  }
+  for (size_t i = 0; i < invariants.size(); ++i) {
+    if (is_floating(invariants[i].dtype())) fi.push_back(i);
+  }
+  bool any = false;
+  for (size_t j : fv) any = any || (j < dys.size() && dys[j]);
+  if (!any) return result;
+  WhileLoopOptions options;
+  if (auto it = op.attrs().find("maximum_iterations"); it != op.attrs().end()) {
+    options.maximum_iterations = std::get<int64_t>(it->second);
+  }
+  const auto args_of = [&](std::span<const Tensor> vars) {
+    std::vector<Tensor> all(vars.begin(), vars.end());
+    all.insert(all.end(), invariants.begin(), invariants.end());
+    return all;
+  };
+  // Loops whose first variable counts iterations, the rest the forward loop variables.
+  const auto step_forward = [&](const std::vector<Tensor>& v) {
+    std::vector<Tensor> next{v[0] + 1};
+    const std::vector<Tensor> body =
+        replay(*op.region(1), args_of(std::span(v).subspan(1)), nullptr);
+    next.insert(next.end(), body.begin(), body.end());
+    return next;
+  };
+  std::vector<Tensor> counted{constant(0)};
+  counted.insert(counted.end(), init.begin(), init.end());
+
+  // 1) The trip count of the forward loop.
+  const Tensor trips = while_loop(
+      [&](const std::vector<Tensor>& v) {
+        return replay(*op.region(0), args_of(std::span(v).subspan(1)), nullptr)[0];
+      },
+      step_forward, counted, options)[0];
+
+  // 2) Iterations k = trips-1 ... 0, latest first: recompute the loop variables entering
+  // iteration k from the initial values, then run the body's backward sweep on them. Carried:
+  // k+1, the cotangents of the floating loop variables, those accumulated for the invariants.
+  std::vector<Tensor> carried{trips};
+  for (size_t j : fv) {
+    carried.push_back(j < dys.size() && dys[j] ? *dys[j]
+                                               : zeros(ir::Type{init[j].dtype(), init[j].shape()}));
+  }
+  for (size_t i : fi) {
+    carried.push_back(zeros(ir::Type{invariants[i].dtype(), invariants[i].shape()}));
+  }
+  const std::vector<Tensor> done = while_loop(
+      [](const std::vector<Tensor>& v) { return v[0] > 0; },
+      [&](const std::vector<Tensor>& v) {
+        const Tensor k = v[0] - 1;
+        std::vector<Tensor> entering = while_loop(
+            [&](const std::vector<Tensor>& w) { return w[0] < k; }, step_forward, counted);
+        entering.erase(entering.begin());
+        std::vector<Step> steps;
+        const std::vector<Tensor> inputs = args_of(entering);
+        const std::vector<Tensor> outs = replay(*op.region(1), inputs, &steps);
+        std::vector<std::optional<Tensor>> body_dys(n);
+        for (size_t a = 0; a < fv.size(); ++a) body_dys[fv[a]] = v[1 + a];
+        const std::vector<std::optional<Tensor>> dxs = sweep(steps, outs, body_dys, inputs);
+        std::vector<Tensor> next{k};
+        for (size_t j : fv) {
+          next.push_back(dxs[j] ? *dxs[j] : zeros(ir::Type{init[j].dtype(), init[j].shape()}));
+        }
+        for (size_t b = 0; b < fi.size(); ++b) {
+          const Tensor& acc = v[1 + fv.size() + b];
+          const auto& dx = dxs[n + fi[b]];
+          next.push_back(dx ? acc + *dx : acc);
+        }
+        return next;
+      },
+      carried);
+  for (size_t a = 0; a < fv.size(); ++a) result[fv[a]] = done[1 + a];
+  for (size_t b = 0; b < fi.size(); ++b) result[n + fi[b]] = done[1 + fv.size() + b];
   return result;
 }
 

@@ -27,7 +27,8 @@ absl::StatusOr<ir::Differentiator::Cotangents> RuleDifferentiator::differentiate
   const gradients::RuleEntry& entry = gradients::rule_entry(op.kind());
   Cotangents out;
   out.operands.assign(op.num_operands(), nullptr);
-  if (op.kind() == ir::OpKind::kCond) {  // runtime/gradients/control_flow.h
+  if (op.kind() == ir::OpKind::kCond || op.kind() == ir::OpKind::kWhile) {
+    // runtime/gradients/control_flow.h
     try {
       TraceContext trace(&block, pos);
       std::vector<Tensor> inputs;
@@ -36,7 +37,9 @@ absl::StatusOr<ir::Differentiator::Cotangents> RuleDifferentiator::differentiate
       for (ir::Value* v : result_cotangents) {
         dys.push_back(v ? std::optional<Tensor>(Tensor::symbolic(v, trace.id())) : std::nullopt);
       }
-      const std::vector<std::optional<Tensor>> dxs = gradients::cond_gradient(op, inputs, dys);
+      const std::vector<std::optional<Tensor>> dxs =
+          op.kind() == ir::OpKind::kCond ? gradients::cond_gradient(op, inputs, dys)
+                                         : gradients::while_gradient(op, inputs, dys);
       for (size_t i = 0; i < dxs.size() && i < out.operands.size(); ++i) {
         if (dxs[i]) out.operands[i] = trace.value_of(*dxs[i]);
       }
