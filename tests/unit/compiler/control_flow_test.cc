@@ -110,6 +110,28 @@ TEST(ControlFlowEagerTest, Errors) {
                          {});
             }),
             "while_loop: loop_vars is empty");
+  EXPECT_EQ(invalid_argument_of([&] { cond(Tensor(), id, id); }),
+            "cond: the predicate is an empty Tensor");
+  EXPECT_EQ(invalid_argument_of([&] { cond(constant(true), id, nullptr); }),
+            "cond: true_fn and false_fn must be set");
+  EXPECT_EQ(invalid_argument_of([&] {
+              while_loop(
+                  nullptr, [](const Tensor& v) { return v; }, x);
+            }),
+            "while_loop: cond_fn and body_fn must be set");
+  EXPECT_EQ(invalid_argument_of([&] {
+              while_loop([](const Vars& v) { return v[0] < 3; }, [](const Vars& v) { return v; },
+                         {constant(0), Tensor()});
+            }),
+            "while_loop: loop variable #1 is an empty Tensor");
+  EXPECT_EQ(invalid_argument_of([&] {
+              while_loop([](const Vars& v) { return v[0] < 3; },
+                         [](const Vars& v) {
+                           return Vars{v[0] + 1, Tensor()};
+                         },
+                         {constant(0), x});
+            }),
+            "while_loop: body_fn returned an empty Tensor for loop variable #1");
   EXPECT_EQ(invalid_argument_of([&] {
               while_loop([](const Tensor& v) { return v < 3; }, [](const Tensor& v) { return v; },
                          constant(0), {.maximum_iterations = -1});

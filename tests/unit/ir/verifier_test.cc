@@ -232,3 +232,33 @@ TEST(VerifyElementwiseOperandsTest, ScalarsAndUnknownDimsAreAccepted) {
 
 }  // namespace
 }  // namespace kiln::ir
+
+namespace kiln::ir {
+namespace {
+
+// cond and while carry exactly two regions (only a pass building IR could get this wrong; the
+// parser always reads two).
+TEST(VerifierTest, RejectsControlFlowWithoutTwoRegions) {
+  Function fn("f");
+  Value* p = fn.body().add_argument(Type{DType::kBool, Shape{}}, "p");
+  Value* a = fn.body().add_argument(f32({2}), "a");
+  Op* cond = raw(fn.body(), OpKind::kCond, {p, a}, {f32({2})}, {"", 3, 5});
+  raw(fn.body(), OpKind::kReturn, {cond->result()}, {});
+  EXPECT_EQ(error_of(fn), "3:5: error: 'cond' has no region");
+  Block& then_region = cond->add_region();
+  Value* x = then_region.add_argument(f32({2}));
+  Builder(&then_region).create_op(OpKind::kYield, {x}, {});
+  EXPECT_EQ(error_of(fn), "3:5: error: 'cond' must have 2 region(s) but has 1");
+  Block& else_region = cond->add_region();
+  Value* y = else_region.add_argument(f32({2}));
+  Builder(&else_region).create_op(OpKind::kYield, {y}, {});
+  EXPECT_EQ(error_of(fn), "OK");
+  // A value of the then branch used in the else branch.
+  else_region.ops().back()->set_operand(0, x);
+  EXPECT_EQ(error_of(fn),
+            "error: in @f at `yield %arg0 : f32[2]`: 'yield': operand #0 is defined inside a "
+            "'cond' region and not visible here");
+}
+
+}  // namespace
+}  // namespace kiln::ir
