@@ -244,6 +244,30 @@ TEST(ControlFlowTraceTest, WhileLoopTripCountDependsOnData) {
   EXPECT_EQ(ll.find("fmul"), ll.rfind("fmul")) << ll;
 }
 
+// Collatz steps (the IR of tests/lit/compiler/control_flow_llvm.kir): a loop whose trip count
+// the data decides, with a cond inside its body, compiled once for all inputs.
+TEST(ControlFlowTraceTest, CollatzStepsCompiled) {
+  auto collatz = [](const Tensor& n) {
+    const Tensor two = constant(2), one = constant(1), zero = constant(0);
+    return while_loop([&](const Vars& v) { return v[0] > 1; },
+                      [&](const Vars& v) {
+                        Tensor next = cond(
+                            equal(mod(v[0], two), zero), [&] { return floordiv(v[0], two); },
+                            [&] { return v[0] * 3 + one; });
+                        return Vars{next, v[1] + 1};
+                      },
+                      {n, zero})[1];
+  };
+  auto f = function(collatz);
+  const std::pair<int32_t, int32_t> cases[] = {{1, 0},  {2, 1},    {6, 8},
+                                               {7, 16}, {27, 111}, {97, 118}};
+  for (auto [n, want] : cases) {
+    EXPECT_EQ(f(constant(n)).item<int32_t>(), want) << n;
+    EXPECT_EQ(collatz(constant(n)).item<int32_t>(), want) << n;
+  }
+  EXPECT_EQ(f.trace_count(), 1);
+}
+
 TEST(ControlFlowTraceTest, MaximumIterationsAndSwappedLoopVariables) {
   // The body swaps a and b (yields of other loop variables), and stops after 5 iterations.
   auto body = [](const Vars& v) { return Vars{v[0] + 1, v[2], v[1] + v[2]}; };
