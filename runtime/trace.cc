@@ -126,8 +126,9 @@ ir::Value* TraceContext::value_of(const Tensor& t) {
     }
     if (impl->trace_id != id_) {
       throw FailedPreconditionError(
-          "a symbolic Tensor from another traced function was used here; pass it as an "
-          "argument instead of capturing it");
+          "a symbolic Tensor from another traced function, or from inside a kiln::cond branch "
+          "or kiln::while_loop body, was used here; pass it as an argument, or return it from "
+          "the branch or body, instead of capturing it");
     }
     return impl->value;
   }

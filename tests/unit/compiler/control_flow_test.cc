@@ -358,6 +358,15 @@ TEST(ControlFlowTraceTest, Errors) {
   EXPECT_TRUE(contains(invalid_argument_of([&] { grow(constant({1.f})); }),
                        "while_loop: loop variable #0 enters the loop as f32[1] but has f32[2] "
                        "after one iteration"));
+  Tensor leaked;
+  auto leaks = function([&](const Tensor& x) {
+    cond(
+        x > 0.f, [&] { return leaked = x * 2.f; }, [&] { return x; });
+    return leaked + 1.f;
+  });
+  EXPECT_TRUE(contains(error_of([&] { leaks(constant(1.f)); }),
+                       "a symbolic Tensor from another traced function, or from inside a "
+                       "kiln::cond branch or kiln::while_loop body, was used here"));
   Variable v(constant(1.f), {.name = "acc"});
   auto assigns = function([&](const Tensor& x) {
     return cond(
