@@ -7,8 +7,8 @@
 // other value gets its own 64-byte aligned slot in the workspace (no reuse yet). Results that are
 // arguments, consts or returned twice are copied at the `return`.
 // Ops: fusion and lone elementwise ops call an internal loop function (lower_elementwise.cc);
-// everything else calls kiln_rt_kernel_call with a KernelCall whose address is a constant in the
-// code, and returns its error code if it is non-zero.
+// everything else calls kiln_rt_kernel_call with a KernelCall the code refers to by an external
+// symbol (defined at link time, see kernel_call_symbol), and returns its error code if non-zero.
 #include "compiler/lower.h"
 
 #include <algorithm>
@@ -269,14 +269,16 @@ absl::Status EntryLowering::lower_kernel_call(const ir::Op& op) {
   for (const ir::Value* v : op.operands()) call->input_types.push_back(v->type());
   call->output_type = op.result()->type();
   for (int i = 0; i < op.num_results(); ++i) call->output_types.push_back(op.result(i)->type());
-  const auto address = reinterpret_cast<uintptr_t>(call.get());
+  // An external byte whose address is the KernelCall's: one load from the GOT per call.
+  auto* call_ptr = new llvm::GlobalVariable(
+      module_, b_.getInt8Ty(), /*isConstant=*/true, llvm::GlobalValue::ExternalLinkage,
+      /*Initializer=*/nullptr, kernel_call_symbol(static_cast<int>(out_.kernel_calls.size())));
   out_.kernel_calls.push_back(std::move(call));
 
   for (int i = 0; i < op.num_operands(); ++i) {
     b_.CreateStore(pointer(op.operand(i)),
                    b_.CreateConstInBoundsGEP1_64(b_.getPtrTy(), inputs_array_, i));
   }
-  llvm::Value* call_ptr = llvm::ConstantExpr::getIntToPtr(b_.getInt64(address), b_.getPtrTy());
   llvm::Value* rc = nullptr;
   if (multi) {  // split / top_k: an array of output pointers, kiln_rt_kernel_call_multi
     llvm::BasicBlock* entry_block = &entry_->getEntryBlock();
@@ -385,6 +387,8 @@ absl::Status EntryLowering::lower() {
 }
 
 }  // namespace
+
+std::string kernel_call_symbol(int index) { return cat("kiln.kernel_call.", index); }
 
 absl::StatusOr<std::unique_ptr<LoweredModule>> lower_function(const ir::Function& fn,
                                                               const std::string& entry_name) {
