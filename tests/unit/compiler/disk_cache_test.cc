@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "compiler/function.h"
@@ -125,10 +126,35 @@ TEST(DiskCache, SecondFunctionLinksTheStoredObject) {
   auto concrete = f.get_concrete_function(TensorSpec({3, 4}), TensorSpec({4, 6}));
   EXPECT_NE(concrete.llvm_ir().find("kiln.kernel_call.0"), std::string::npos);
   EXPECT_EQ(concrete.llvm_ir().find("inttoptr"), std::string::npos);
+  EXPECT_EQ(concrete.asm_text().find("; error"), std::string::npos) << concrete.asm_text();
+  EXPECT_NE(concrete.asm_text().find("kiln_model:"), std::string::npos);
   // A memory hit does not touch the disk.
   f(in.x, in.w);
   EXPECT_EQ(f.cache_stats().disk_hits, 1);
   EXPECT_EQ(f.cache_stats().hits, 1);
+}
+
+TEST(DiskCache, ConcurrentWritersOfOneKeyLeaveOneWholeFile) {
+  TempDir dir;
+  Inputs in;
+  const std::vector<Tensor> expected = run_fresh("", in).results;
+  std::vector<FreshRun> runs(4);
+  std::vector<std::thread> threads;
+  for (FreshRun& r : runs) {
+    threads.emplace_back([&dir, &in, &r] { r = run_fresh(dir.path(), in); });
+  }
+  for (std::thread& t : threads) t.join();
+  int64_t writes = 0;
+  for (const FreshRun& r : runs) {
+    expect_same(expected, r.results);
+    EXPECT_EQ(r.stats.disk_hits + r.stats.disk_misses, 1);
+    writes += r.stats.disk_writes;
+  }
+  EXPECT_GE(writes, 1);
+  ASSERT_EQ(cache_files(dir.path()).size(), 1u);  // no temporary files left
+  FreshRun after = run_fresh(dir.path(), in);
+  EXPECT_EQ(after.stats.disk_hits, 1);
+  expect_same(expected, after.results);
 }
 
 TEST(DiskCache, NewSignatureIsANewEntry) {
