@@ -420,7 +420,13 @@ std::vector<TraceRecord> FunctionCore::trace_log() const {
 }
 
 FunctionCore::FunctionCore(FunctionOptions options)
-    : options_(std::move(options)), state_(std::make_unique<State>()) {}
+    : options_(std::move(options)), state_(std::make_unique<State>()) {
+  if (options_.max_cache_entries < 0 || options_.max_cache_bytes < 0) {
+    throw InvalidArgumentError(cat(options_.name, ": max_cache_entries (",
+                                   options_.max_cache_entries, ") and max_cache_bytes (",
+                                   options_.max_cache_bytes, ") must be >= 0 (0 = unbounded)"));
+  }
+}
 FunctionCore::~FunctionCore() = default;
 
 int FunctionCore::trace_count() const { return state_->traces; }

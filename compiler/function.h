@@ -57,7 +57,7 @@ struct FunctionOptions {
   // The pass pipeline run on every trace (see passes/pass_manager.h, kDefaultPipeline).
   std::string pipeline = "autodiff,const-fold,fuse,dce";
   // The cache keeps at most this many specializations, dropping the least recently used
-  // (0 = unbounded).
+  // (0 = unbounded; negative bounds are an InvalidArgumentError).
   int64_t max_cache_entries = 64;
   // ... and at most this many bytes (CacheStats::bytes; 0 = unbounded), dropping the least
   // recently used; the newest specialization stays even if it alone is larger.

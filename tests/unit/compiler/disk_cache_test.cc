@@ -20,6 +20,7 @@
 #include "runtime/ops.h"
 #include "runtime/parallel.h"
 #include "tests/unit/compiler/test_util.h"
+#include "tests/unit/error_util.h"
 
 namespace kiln {
 namespace {
@@ -397,6 +398,15 @@ TEST(CacheBytes, CountsEachEntryAndEvictsByBytes) {
   h(ones({8}));
   EXPECT_EQ(h.cache_stats().entries, 1);
   EXPECT_EQ(h.cache_stats().evictions, 1);
+}
+
+TEST(CacheBytes, NegativeBoundsAreInvalid) {
+  auto identity = [](const Tensor& x) { return x; };
+  EXPECT_EQ(invalid_argument_of([&] { function(identity, {.name = "f", .max_cache_bytes = -1}); }),
+            "f: max_cache_entries (64) and max_cache_bytes (-1) must be >= 0 (0 = unbounded)");
+  EXPECT_EQ(
+      invalid_argument_of([&] { function(identity, {.name = "g", .max_cache_entries = -2}); }),
+      "g: max_cache_entries (-2) and max_cache_bytes (268435456) must be >= 0 (0 = unbounded)");
 }
 
 }  // namespace
