@@ -9,7 +9,7 @@ status=0
 # forbid <folder> <regex> <why>
 forbid() {
   local hits
-  hits=$(grep -rnE --include='*.h' --include='*.cc' "$2" "$1" 2>/dev/null)
+  hits=$(grep -rnHE --include='*.h' --include='*.cc' "$2" "$1" 2>/dev/null)
   if [ -n "$hits" ]; then
     echo "layering: $3"
     echo "$hits" | sed 's/^/  /'
@@ -29,7 +29,7 @@ for header in compiler/*.h; do
 done
 # Eigen only inside runtime/kernels/*.cc, and in kiln/eigen.h (optional, header-only views for
 # users who include it; no kiln header includes it).
-hits=$(grep -rnE --include='*.h' --include='*.cc' '#include [<"](Eigen|unsupported/Eigen)' \
+hits=$(grep -rnHE --include='*.h' --include='*.cc' '#include [<"](Eigen|unsupported/Eigen)' \
          support ir runtime passes compiler tools kiln 2>/dev/null |
        grep -v '^runtime/kernels/[^/]*\.cc:' | grep -v '^kiln/eigen\.h:')
 if [ -n "$hits" ]; then
