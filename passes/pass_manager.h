@@ -45,6 +45,8 @@ class PassManager {
   absl::StatusOr<bool> run(ir::Module& module);
 
   const std::vector<PassTiming>& timings() const { return timings_; }
+  // The passes in pipeline order (for their statistics()).
+  const std::vector<std::unique_ptr<Pass>>& passes() const { return passes_; }
 
  private:
   PassContext ctx_;

@@ -30,6 +30,7 @@ struct Flags {
   bool verify_each = true;
   bool print_ir_after_all = false;
   bool print_loc = false;
+  bool print_stats = false;
   std::set<std::string> print_ir_after;
 };
 
@@ -42,6 +43,7 @@ constexpr const char* kUsage = R"(usage: kiln-opt [file|-] [options]
   --print-ir-after=NAME     print the IR after pass NAME (repeatable)
   --no-verify-each          do not run the verifier after each pass
   --print-loc               print op locations
+  --print-stats             print the passes' nonzero statistics (e.g. rule hits) to stderr
   --list-passes             list the registered passes
 )";
 
@@ -81,6 +83,13 @@ bool process(const std::string& text, int first_line, const std::string& filenam
   if (absl::StatusOr<bool> ran = pm.run(**module); !ran.ok()) {
     std::cerr << "error: " << ran.status().message() << "\n";
     return false;
+  }
+  if (flags.print_stats) {
+    for (const auto& pass : pm.passes()) {
+      for (const auto& [name, value] : pass->statistics()) {
+        if (value) std::cerr << pass->name() << "." << name << " = " << value << "\n";
+      }
+    }
   }
   if (flags.emit == "ir") {
     out << kiln::ir::print(**module, {.print_locations = flags.print_loc});
@@ -136,6 +145,8 @@ int main(int argc, char** argv) {
       flags.verify_each = false;
     } else if (a == "--print-loc") {
       flags.print_loc = true;
+    } else if (a == "--print-stats") {
+      flags.print_stats = true;
     } else if (!a.empty() && a[0] == '-' && a != "-") {
       std::cerr << "kiln-opt: unknown option '" << a << "'\n" << kUsage;
       return 2;
