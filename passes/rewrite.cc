@@ -151,11 +151,20 @@ bool RewriteDriver::run_block(ir::Block& block) {
     if (op->region()) changed |= run_block(*op->region());
   }
   BlockRewrite state(block);
+  // Every rule makes the IR simpler, so the worklist empties; rules that undo each other would
+  // not, and are a bug: stop after a generous budget rather than loop forever.
+  const int64_t budget = 64 * (static_cast<int64_t>(block.ops().size()) + 1);
+  int64_t rewrites = 0;
   while (ir::Op* op = state.pop()) {
+    if (rewrites > budget) {
+      assert(false && "rewrite rules do not reach a fixed point");
+      break;
+    }
     for (int r : by_kind_[static_cast<int>(op->kind())]) {
       Rewriter rw(state, op);
       if (!rules_[r].apply(*op, rw)) continue;
       ++hits_[r];
+      ++rewrites;
       changed = true;
       // Look again at what the rule touched: the op if it is still there (and the ops using
       // it, which may match now), and the ops it created.

@@ -149,6 +149,32 @@ TEST(RewriteDriver, UsersOfARewrittenOpAreVisitedAgain) {
   EXPECT_EQ(driver.hits("reshape-same-shape"), 1);
 }
 
+TEST(RewriteDriver, RulesThatUndoEachOtherStop) {
+  auto m = parse(R"(func @f(%x: f32[4]) -> f32[4] {
+  %0 = neg %x : f32[4]
+  return %0 : f32[4]
+}
+)");
+  ir::Function& fn = *m->functions()[0];
+  auto swap = [](std::string name, ir::OpKind from, ir::OpKind to) {
+    return Rule{std::move(name), {from}, [to](ir::Op& op, Rewriter& rw) {
+                  rw.replace(rw.create(to, {op.operand(0)}));
+                  return true;
+                }};
+  };
+  std::vector<Rule> rules;
+  rules.push_back(swap("neg-to-abs", ir::OpKind::kNeg, ir::OpKind::kAbs));
+  rules.push_back(swap("abs-to-neg", ir::OpKind::kAbs, ir::OpKind::kNeg));
+  RewriteDriver driver(std::move(rules));
+  // Debug builds assert; others stop after the budget of 64 rewrites per op.
+  EXPECT_DEBUG_DEATH(driver.run(fn.body()), "fixed point");
+  const int64_t hits = driver.hits("neg-to-abs") + driver.hits("abs-to-neg");
+  EXPECT_LE(hits, 64 * 3 + 1);
+#ifdef NDEBUG
+  EXPECT_GT(hits, 64 * 3);  // it ran until the budget
+#endif
+}
+
 TEST(SimplifyPass, RuleNamesAreUniqueAndCounted) {
   auto pass = create_pass("simplify", {});
   ASSERT_TRUE(pass.ok());
