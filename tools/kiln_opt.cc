@@ -35,7 +35,8 @@ struct Flags {
 };
 
 constexpr const char* kUsage = R"(usage: kiln-opt [file|-] [options]
-  --passes=p1,p2,...        run these passes in order (see --list-passes)
+  --passes=p1,p2,...        run these passes in order (see --list-passes); "default" is the
+                            pipeline kiln::function runs
   --emit=ir|llvm|asm        what to print (default: ir)
   --cpu=NAME --mattr=FEATS  target for --emit=llvm|asm (default: this host)
   --split-input-file        process each "// -----" chunk separately
@@ -122,7 +123,7 @@ int main(int argc, char** argv) {
       for (const std::string& n : kiln::passes::registered_pass_names()) std::cout << n << "\n";
       return 0;
     } else if (starts_with(a, "--passes=", &v)) {
-      flags.passes = v;
+      flags.passes = v == "default" ? std::string(kiln::passes::kDefaultPipeline) : v;
     } else if (starts_with(a, "--emit=", &v)) {
       if (v != "ir" && v != "llvm" && v != "asm") {
         std::cerr << "kiln-opt: --emit must be ir, llvm or asm (got '" << v << "')\n";
