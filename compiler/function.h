@@ -55,7 +55,7 @@ enum class RetracePolicy {
 struct FunctionOptions {
   std::string name = "fn";  // the IR function's name (@name) and the name in error messages
   // The pass pipeline run on every trace (see passes/pass_manager.h, kDefaultPipeline).
-  std::string pipeline = "autodiff,const-fold,fuse,dce";
+  std::string pipeline = "autodiff,const-fold,simplify,cse,fuse,dce";
   // The cache keeps at most this many specializations, dropping the least recently used
   // (0 = unbounded; negative bounds are an InvalidArgumentError).
   int64_t max_cache_entries = 64;
