@@ -539,6 +539,18 @@ Tensor trace_custom_grad(TraceContext& trace, const CustomForward& result,
       cotangents.push_back(trace.value_of(dx));
     }
   }
+  // A Variable assigned in the region would have its new value visible only there.
+  for (const VariableCapture& c : trace.variables()) {
+    const ir::Op* def = c.current.impl()->value->defining_op();
+    for (const ir::Block* in = def ? def->parent() : nullptr; in;
+         in = in->parent_op() ? in->parent_op()->parent() : nullptr) {
+      if (in != &region) continue;
+      throw InvalidArgumentError(cat("custom_gradient: the gradient function assigns Variable '",
+                                     c.state->name,
+                                     "'; inside kiln::function a gradient function cannot assign "
+                                     "Variables"));
+    }
+  }
   b.create_op(ir::OpKind::kYield, std::move(cotangents), {});
   close_region(*op, region);
   return Tensor::symbolic(op->result(), trace.id());

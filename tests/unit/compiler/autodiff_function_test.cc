@@ -242,6 +242,27 @@ TEST(AutodiffFunctionTest, SecondOrderThroughACustomGradientCompiled) {
   EXPECT_NE(traced.find(" = grad ", first + 1), std::string::npos) << traced;
 }
 
+TEST(AutodiffFunctionTest, CustomGradientAssigningAVariableIsAnErrorWhenTraced) {
+  Variable count(0.f, {.name = "count"});
+  auto counted = custom_gradient([&count](const Tensor& t) {
+    return std::pair{t * 2.f, [&count](const Tensor& dy) {
+                       count.assign(count.value() + 1.f);
+                       return dy * 2.f;
+                     }};
+  });
+  auto fn = function([&counted](const Tensor& x) {
+    GradientTape tape;
+    tape.watch(x);
+    return *tape.gradient(counted(x), x);
+  });
+  EXPECT_EQ(error_of([&] {
+              fn(constant({1.f, 2.f}));
+            }),
+            "custom_gradient: the gradient function assigns Variable 'count'; inside "
+            "kiln::function a gradient function cannot assign Variables");
+  EXPECT_FLOAT_EQ(count.value().item<float>(), 0.f);
+}
+
 TEST(AutodiffFunctionTest, CustomGradientWithAWrongCotangentShapeIsAnError) {
   auto bad = custom_gradient([](const Tensor& t) {
     return std::pair{t * 2.f, [](const Tensor& dy) { return reduce_sum(dy); }};
