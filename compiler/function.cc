@@ -278,7 +278,8 @@ std::shared_ptr<ConcreteImpl> build(const FunctionOptions& options, std::span<co
                                     ran.status().message(), "\ntraced IR:\n", impl->traced_ir)));
   }
   impl->pass_seconds = seconds_since(t0);
-  impl->optimized_ir = ir::print(module);
+  // With locations: ops traced with a known C++ call site (check_numerics) keep it.
+  impl->optimized_ir = ir::print(module, {.print_locations = true});
   impl->result_types = fn.result_types();
 
   // 3) Compile.

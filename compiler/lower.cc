@@ -259,6 +259,11 @@ absl::Status EntryLowering::lower_kernel_call(const ir::Op& op) {
     return absl::UnimplementedError(
         "'grad' cannot be compiled: run the autodiff pass first to expand it");
   }
+  if (op.kind() == ir::OpKind::kCustomGrad) {
+    return absl::UnimplementedError(
+        "'custom_grad' cannot be compiled: run the autodiff pass first (it expands the region "
+        "on gradient paths and replaces the op by its forward value)");
+  }
   if (op.num_results() != 1 && !multi) {
     return absl::UnimplementedError(
         cat("'", op.mnemonic(), "' with ", op.num_results(), " results cannot be compiled"));

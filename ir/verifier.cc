@@ -65,7 +65,8 @@ class Verifier {
   absl::Status verify_block(const Block& block) {
     const Op* fusion = block.parent_op();
     const OpKind terminator = fusion ? OpKind::kYield : OpKind::kReturn;
-    const char* what = fusion ? "a fusion region" : "a function body";
+    const std::string what =
+        fusion ? cat("a ", fusion->mnemonic(), " region") : std::string("a function body");
     if (block.empty()) {
       return error(fusion, cat(what, " must end with '", mnemonic(terminator), "' but is empty"));
     }
@@ -109,11 +110,13 @@ class Verifier {
       }
       if (it->second == &block) return error(&op, cat(which, " is used before its definition"));
       if (encloses(it->second, block)) {
-        return error(&op, cat(which,
-                              " is defined outside the fusion region; regions are "
-                              "isolated from above"));
+        return error(&op, cat(which, " is defined outside the ", block.parent_op()->mnemonic(),
+                              " region; regions are isolated from above"));
       }
-      return error(&op, cat(which, " is defined inside a fusion region and not visible here"));
+      const Op* owner = it->second->parent_op();
+      return error(&op, cat(which, " is defined inside a ",
+                            owner ? owner->mnemonic() : std::string_view("fusion"),
+                            " region and not visible here"));
     }
     return absl::OkStatus();
   }
@@ -140,10 +143,12 @@ class Verifier {
         !has_multiple_results(op.kind()) && op.num_results() != 1) {
       return error(&op, cat(name, " must have 1 result but has ", op.num_results()));
     }
-    if ((info.cls == OpClass::kFusion) != (op.region() != nullptr)) {
-      return error(&op, info.cls == OpClass::kFusion ? cat(name, " has no region")
-                                                     : cat(name, " must not have a region"));
+    const bool wants_region = info.cls == OpClass::kFusion || op.kind() == OpKind::kCustomGrad;
+    if (wants_region != (op.region() != nullptr)) {
+      return error(
+          &op, wants_region ? cat(name, " has no region") : cat(name, " must not have a region"));
     }
+    if (op.kind() == OpKind::kCustomGrad) return verify_custom_grad(op);
     switch (info.cls) {
       case OpClass::kConstant:
         return verify_const(op);
@@ -184,6 +189,51 @@ class Verifier {
     if (!(op.literal()->type() == op.result()->type())) {
       return error(&op, cat("'const': literal is ", op.literal()->type(), " but the result is ",
                             op.result()->type()));
+    }
+    return absl::OkStatus();
+  }
+
+  // custom_grad(forward, inputs..., captures...): the result is the forward value; the region
+  // takes (dy, one argument per operand) and yields one cotangent per input (operands #1..#k).
+  absl::Status verify_custom_grad(const Op& op) {
+    if (op.num_operands() < 1) {
+      return error(&op, "'custom_grad' needs the forward value as its first operand");
+    }
+    if (!(op.result()->type() == op.operand(0)->type())) {
+      return error(&op, cat("'custom_grad': result type ", op.result()->type(),
+                            " does not match the forward value's type ", op.operand(0)->type()));
+    }
+    const Block& region = *op.region();
+    if (region.parent_op() != &op) {
+      return error(&op, "'custom_grad': region has the wrong parent op");
+    }
+    if (region.num_arguments() != op.num_operands() + 1) {
+      return error(
+          &op, cat("'custom_grad': region has ", region.num_arguments(), " argument(s) but needs ",
+                   op.num_operands() + 1, ": the cotangent, then one per operand"));
+    }
+    for (int i = 0; i < region.num_arguments(); ++i) {
+      const Type& want = i == 0 ? op.result()->type() : op.operand(i - 1)->type();
+      if (!(region.argument(i)->type() == want)) {
+        return error(
+            &op,
+            cat("'custom_grad': region argument #", i, " is ", region.argument(i)->type(), " but ",
+                i == 0 ? std::string("the cotangent (the result type)") : cat("operand #", i - 1),
+                " is ", want));
+      }
+    }
+    KILN_RETURN_IF_ERROR(verify_block(region));
+    const Op& yield = *region.terminator();
+    if (yield.num_operands() >= op.num_operands()) {
+      return error(&op, cat("'custom_grad': the region yields ", yield.num_operands(),
+                            " cotangent(s) but the op has only ", op.num_operands() - 1,
+                            " operand(s) after the forward value"));
+    }
+    for (int i = 0; i < yield.num_operands(); ++i) {
+      if (!(yield.operand(i)->type() == op.operand(i + 1)->type())) {
+        return error(&op, cat("'custom_grad': cotangent #", i, " is ", yield.operand(i)->type(),
+                              " but operand #", i + 1, " is ", op.operand(i + 1)->type()));
+      }
     }
     return absl::OkStatus();
   }

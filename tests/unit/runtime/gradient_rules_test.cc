@@ -84,9 +84,11 @@ Case binary(std::string name, Tensor a, Tensor b, Fn2 f) {
 
 // The ops that exist only inside the compiler's IR and are never applied to user tensors, so
 // they need no rule: constants have no inputs, fusion/yield/return are the fused-region and
-// function structure, and `grad` is expanded by the autodiff pass before anything runs.
-const std::set<OpKind> kNotUserDifferentiable = {OpKind::kConst, OpKind::kFusion, OpKind::kYield,
-                                                 OpKind::kReturn, OpKind::kGrad};
+// function structure, `grad` is expanded by the autodiff pass before anything runs, and
+// `custom_grad` is differentiated by its own region (the autodiff pass inlines it).
+const std::set<OpKind> kNotUserDifferentiable = {OpKind::kConst, OpKind::kFusion,
+                                                 OpKind::kYield, OpKind::kReturn,
+                                                 OpKind::kGrad,  OpKind::kCustomGrad};
 
 std::map<OpKind, std::vector<Case>> all_cases() {
   std::map<OpKind, std::vector<Case>> c;
