@@ -54,7 +54,8 @@ enum class RetracePolicy {
 
 struct FunctionOptions {
   std::string name = "fn";  // the IR function's name (@name) and the name in error messages
-  // The pass pipeline run on every trace (see passes/pass_manager.h, kDefaultPipeline).
+  // The pass pipeline run on every trace: passes::kDefaultPipeline (passes/pass_manager.h; a
+  // test keeps the two equal).
   std::string pipeline = "autodiff,const-fold,simplify,cse,fuse,dce";
   // The cache keeps at most this many specializations, dropping the least recently used
   // (0 = unbounded; negative bounds are an InvalidArgumentError).

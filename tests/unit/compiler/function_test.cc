@@ -11,6 +11,7 @@
 #include <random>
 #include <thread>
 
+#include "passes/pass_manager.h"
 #include "runtime/ops.h"
 #include "support/error.h"
 #include "tests/unit/compiler/test_util.h"
@@ -49,6 +50,10 @@ TEST(FunctionTest, HuberCompiledMatchesEager) {
     Tensor y = random_tensor(Shape{n, 1}, 1), p = random_tensor(Shape{n, 1}, 2);
     expect_close(huber_loss_fxn(y, p), huber(y, p));
   }
+}
+
+TEST(FunctionTest, DefaultOptionsRunTheDefaultPipeline) {
+  EXPECT_EQ(FunctionOptions{}.pipeline, passes::kDefaultPipeline);
 }
 
 TEST(FunctionTest, SameSignatureDoesNotRetrace) {
