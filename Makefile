@@ -33,6 +33,7 @@ check: lint test
 
 bench: build
 	$(BUILD_DIR)/bin/kiln_bench --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
+	$(BUILD_DIR)/bin/kiln_warm_start --runs=9
 
 # bench_peers builds the libtorch C++ peer (bench/libtorch_bench.cc) when CMake found Torch, and
 # nothing otherwise; the compare scripts leave its rows out when the binary is missing.

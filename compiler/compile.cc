@@ -1,13 +1,15 @@
 // kiln — compile(): lower, optimize and JIT-link a Function; the Executable that runs it.
 #include "compiler/compile.h"
 
-#include <atomic>
+#include <chrono>
 #include <mutex>
 #include <new>
 #include <vector>
 
+#include "compiler/disk_cache.h"
 #include "compiler/jit.h"
 #include "compiler/lower.h"
+#include "ir/printer.h"
 #include "runtime/kernel_call.h"
 #include "support/status.h"
 #include "support/str.h"
@@ -59,8 +61,9 @@ int64_t byte_size(const ir::Type& type) {
 class JitExecutable final : public Executable {
  public:
   JitExecutable(std::unique_ptr<LoweredModule> lowered, std::unique_ptr<JitCode> code,
-                CodegenOutput output, const CompileOptions& options)
+                std::string llvm_ir, const CompileOptions& options, const CompileInfo& info)
       : options_(options),
+        info_(info),
         code_(std::move(code)),
         entry_(reinterpret_cast<EntryFn>(code_->address())),
         kernel_calls_(std::move(lowered->kernel_calls)),
@@ -69,7 +72,7 @@ class JitExecutable final : public Executable {
         error_messages_(std::move(lowered->error_messages)),
         workspace_bytes_(lowered->workspace_bytes),
         workspaces_(lowered->workspace_bytes),
-        llvm_ir_(std::move(output.llvm_ir)) {}
+        llvm_ir_(std::move(llvm_ir)) {}
 
   absl::Status run(std::span<const void* const> args,
                    std::span<void* const> results) const override {
@@ -98,6 +101,7 @@ class JitExecutable final : public Executable {
   }
 
   int64_t workspace_bytes() const override { return workspace_bytes_; }
+  const CompileInfo& info() const override { return info_; }
   const std::string& llvm_ir() const override { return llvm_ir_; }
   // Generated on first use from the optimized IR (it would double the codegen time of compile).
   const std::string& asm_text() const override {
@@ -127,6 +131,7 @@ class JitExecutable final : public Executable {
   }
 
   const CompileOptions options_;
+  const CompileInfo info_;
   std::unique_ptr<JitCode> code_;
   EntryFn entry_;
   // The compiled code holds their addresses.
@@ -157,20 +162,64 @@ absl::StatusOr<CodegenOutput> lower_and_codegen(const ir::Function& fn,
   return optimize_and_codegen(*lowered, options, parts);
 }
 
+std::vector<ExternalSymbol> kernel_call_symbols(const LoweredModule& lowered) {
+  std::vector<ExternalSymbol> out;
+  for (size_t i = 0; i < lowered.kernel_calls.size(); ++i) {
+    out.push_back({kernel_call_symbol(static_cast<int>(i)), lowered.kernel_calls[i].get()});
+  }
+  return out;
+}
+
+double ms_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+      .count();
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Executable>> compile(const ir::Function& fn,
                                                     const CompileOptions& options) {
-  // Entry symbols must be unique in the process-wide JIT.
-  static std::atomic<uint64_t> counter{0};
-  const std::string symbol = entry_symbol(fn.name(), cat(".", ++counter));
+  // Each object links into a JITDylib of its own, so the entry symbol need not be unique.
+  const std::string symbol = entry_symbol(fn.name(), "");
+  // Lowering also creates the KernelCall objects the code refers to, so it runs on a disk hit
+  // too (the module it builds is then dropped: a few hundred microseconds at most).
   KILN_ASSIGN_OR_RETURN(std::unique_ptr<LoweredModule> lowered, lower_function(fn, symbol));
+  const std::vector<ExternalSymbol> externals = kernel_call_symbols(*lowered);
+  CompileInfo info;
+  std::string key;
+  if (!options.cache_dir.empty()) {
+    key = disk_cache_key(ir::print(fn), options.cache_signature, options);
+    DiskCacheLookup found = disk_cache_read(options.cache_dir, key);
+    if (found.result == DiskCacheLookup::kHit) {
+      const auto start = std::chrono::steady_clock::now();
+      absl::StatusOr<std::unique_ptr<JitCode>> code =
+          jit_link(found.entry.object, found.entry.entry_symbol, externals);
+      // An object that does not link (damaged in a way the checksum cannot see) is recompiled
+      // and replaced below.
+      if (code.ok()) {
+        info.disk_hit = true;
+        info.object_bytes = static_cast<int64_t>(found.entry.object.size());
+        info.link_ms = ms_since(start);
+        return std::make_unique<JitExecutable>(std::move(lowered), *std::move(code),
+                                               std::move(found.entry.llvm_ir), options, info);
+      }
+    }
+    info.disk_miss = true;
+  }
   KILN_ASSIGN_OR_RETURN(CodegenOutput output,
                         optimize_and_codegen(*lowered, options, kEmitLlvmIr | kEmitObject));
-  KILN_ASSIGN_OR_RETURN(std::unique_ptr<JitCode> code, jit_link(output.object, symbol));
-  output.object.clear();
-  return std::make_unique<JitExecutable>(std::move(lowered), std::move(code), std::move(output),
-                                         options);
+  info.optimize_ms = output.optimize_ms;
+  info.codegen_ms = output.codegen_ms;
+  info.object_bytes = static_cast<int64_t>(output.object.size());
+  const auto start = std::chrono::steady_clock::now();
+  KILN_ASSIGN_OR_RETURN(std::unique_ptr<JitCode> code, jit_link(output.object, symbol, externals));
+  info.link_ms = ms_since(start);
+  if (!options.cache_dir.empty()) {
+    info.disk_write = disk_cache_write(
+        options.cache_dir, key, DiskCacheEntry{symbol, std::move(output.object), output.llvm_ir});
+  }
+  return std::make_unique<JitExecutable>(std::move(lowered), std::move(code),
+                                         std::move(output.llvm_ir), options, info);
 }
 
 absl::StatusOr<std::string> emit_llvm_ir(const ir::Function& fn, const CompileOptions& options) {

@@ -26,6 +26,22 @@ struct CompileOptions {
   std::string cpu;       // empty = the host CPU (llvm::sys::getHostCPUName)
   std::string features;  // empty = the host's features; else "+avx2,+fma,..."
   int opt_level = 3;     // 0..3, the LLVM pipeline level
+  // The on-disk cache of compiled objects (see disk_cache.h): empty = none. With a
+  // directory, compile() first looks for an object stored under the key of (the function's IR,
+  // `cache_signature`, the target, versions, thread count) and links it instead of running
+  // LLVM; on a miss it compiles and stores the object.
+  std::string cache_dir;
+  std::string cache_signature;  // the caller's description of the signature, part of the key
+};
+
+// What compile() did, for statistics.
+struct CompileInfo {
+  bool disk_hit = false;    // linked an object from the on-disk cache
+  bool disk_miss = false;   // looked in the on-disk cache and found no valid entry
+  bool disk_write = false;  // stored the object in the on-disk cache
+  // Bytes of the relocatable object: the code and the constants it holds.
+  int64_t object_bytes = 0;
+  double optimize_ms = 0, codegen_ms = 0, link_ms = 0;
 };
 
 // Compiled native code for one Function with concrete types. Thread-safe to run() concurrently.
@@ -41,6 +57,7 @@ class Executable {
   // The optimized LLVM IR and the assembly of what was compiled (kept for introspection).
   virtual const std::string& llvm_ir() const = 0;
   virtual const std::string& asm_text() const = 0;
+  virtual const CompileInfo& info() const = 0;
 };
 
 // Lowers, optimizes for the target and JIT-compiles `fn`.

@@ -45,6 +45,7 @@ class ConcreteImpl {
   std::string optimized_ir;
   std::unique_ptr<compiler::Executable> executable;
   double trace_seconds = 0, pass_seconds = 0, compile_seconds = 0;
+  int64_t bytes = 0;  // what CacheStats::bytes counts for this entry
   // Variables the trace captured: extra arguments after the user's (in this order), and, for
   // those it wrote, extra results after the user's (in this order).
   std::vector<std::shared_ptr<internal::VariableState>> captured, written;
@@ -214,8 +215,10 @@ std::string signature_string(std::span<const ArgDesc> args) {
 }
 
 // Traces `thunk` on symbolic arguments of `types`, optimizes and compiles.
+// `signature` describes the call for the disk cache key.
 std::shared_ptr<ConcreteImpl> build(const FunctionOptions& options, std::span<const ir::Type> types,
-                                    TraceThunk thunk, const void* ctx, bool first_trace) {
+                                    const std::string& signature, TraceThunk thunk, const void* ctx,
+                                    bool first_trace) {
   auto impl = std::make_shared<ConcreteImpl>();
   impl->name = options.name;
   impl->arg_types.assign(types.begin(), types.end());
@@ -275,18 +278,32 @@ std::shared_ptr<ConcreteImpl> build(const FunctionOptions& options, std::span<co
                                     ran.status().message(), "\ntraced IR:\n", impl->traced_ir)));
   }
   impl->pass_seconds = seconds_since(t0);
-  impl->optimized_ir = ir::print(module);
+  // With locations: ops traced with a known C++ call site (check_numerics) keep it.
+  impl->optimized_ir = ir::print(module, {.print_locations = true});
   impl->result_types = fn.result_types();
 
   // 3) Compile.
   t0 = Clock::now();
-  absl::StatusOr<std::unique_ptr<compiler::Executable>> exe = compiler::compile(fn);
+  compiler::CompileOptions compile_options;
+  if (options.disk_cache) {
+    const char* env = std::getenv("KILN_CACHE_DIR");
+    compile_options.cache_dir = !options.cache_dir.empty() ? options.cache_dir : env ? env : "";
+    // The IR fixes the Tensor types; the name and the result split do the rest.
+    compile_options.cache_signature = cat(options.name, signature, " -> ", impl->num_user_results,
+                                          " result(s), ", impl->written.size(), " written");
+  }
+  absl::StatusOr<std::unique_ptr<compiler::Executable>> exe =
+      compiler::compile(fn, compile_options);
   if (!exe.ok()) {
     throw_if_error(absl::Status(exe.status().code(),
                                 cat(options.name, ": compiling failed: ", exe.status().message())));
   }
   impl->executable = std::move(*exe);
   impl->compile_seconds = seconds_since(t0);
+  impl->bytes = impl->executable->info().object_bytes +
+                static_cast<int64_t>(impl->executable->llvm_ir().size() + impl->traced_ir.size() +
+                                     impl->optimized_ir.size()) +
+                impl->executable->workspace_bytes();
   if (!dump_dir.empty()) {
     write_dump(dump_dir, dump_prefix + "llvm.ll", impl->executable->llvm_ir());
     write_dump(dump_dir, dump_prefix + "s", impl->executable->asm_text());
@@ -310,10 +327,12 @@ struct FunctionCore::State {
     std::shared_future<std::shared_ptr<ConcreteImpl>> impl;
     std::atomic<uint64_t> last_use{0};
     bool ready = false;  // guarded by mu; only ready entries are evicted
+    int64_t bytes = 0;   // guarded by mu; ConcreteImpl::bytes once ready
   };
   absl::flat_hash_map<Key, std::shared_ptr<Entry>> cache;
   std::atomic<uint64_t> clock{0};
   int64_t evictions = 0;  // guarded by mu
+  int64_t bytes = 0;      // guarded by mu: the sum of the entries' bytes
   std::atomic<int> traces{0};
   std::atomic<int64_t> calls{0}, hits{0};
   std::vector<std::vector<ArgDesc>> traced_signatures;  // in trace order, guarded by mu
@@ -366,6 +385,10 @@ static void record_trace(FunctionCore::State& st, const FunctionOptions& options
   st.totals.trace_seconds += impl.trace_seconds;
   st.totals.pass_seconds += impl.pass_seconds;
   st.totals.compile_seconds += impl.compile_seconds;
+  const compiler::CompileInfo& info = impl.executable->info();
+  st.totals.disk_hits += info.disk_hit;
+  st.totals.disk_misses += info.disk_miss;
+  st.totals.disk_writes += info.disk_write;
   if (options.on_retrace == RetracePolicy::kWarn && options.warn_after_traces > 0 &&
       rec.index + 1 >= options.warn_after_traces) {
     std::cerr << "kiln: warning: " << rec.index + 1 << " traces of " << options.name
@@ -388,6 +411,7 @@ CacheStats FunctionCore::cache_stats() const {
   s.traces = state_->traces;
   s.evictions = state_->evictions;
   s.entries = static_cast<int64_t>(state_->cache.size());
+  s.bytes = state_->bytes;
   return s;
 }
 
@@ -397,7 +421,13 @@ std::vector<TraceRecord> FunctionCore::trace_log() const {
 }
 
 FunctionCore::FunctionCore(FunctionOptions options)
-    : options_(std::move(options)), state_(std::make_unique<State>()) {}
+    : options_(std::move(options)), state_(std::make_unique<State>()) {
+  if (options_.max_cache_entries < 0 || options_.max_cache_bytes < 0) {
+    throw InvalidArgumentError(cat(options_.name, ": max_cache_entries (",
+                                   options_.max_cache_entries, ") and max_cache_bytes (",
+                                   options_.max_cache_bytes, ") must be >= 0 (0 = unbounded)"));
+  }
+}
 FunctionCore::~FunctionCore() = default;
 
 int FunctionCore::trace_count() const { return state_->traces; }
@@ -467,7 +497,8 @@ std::shared_ptr<ConcreteImpl> FunctionCore::get_or_build(
   std::vector<ir::Type> types = types_fn();
   std::shared_ptr<ConcreteImpl> impl;
   try {
-    impl = build(options_, types, thunk, ctx, first_trace);
+    impl =
+        build(options_, types, signature_string(describe(types, statics)), thunk, ctx, first_trace);
   } catch (...) {
     {
       std::lock_guard<std::mutex> lock(state_->mu);
@@ -481,25 +512,35 @@ std::shared_ptr<ConcreteImpl> FunctionCore::get_or_build(
     std::lock_guard<std::mutex> lock(state_->mu);
     ++state_->traces;
     record_trace(*state_, options_, types, statics, *impl);
-    if (auto it = state_->cache.find(key); it != state_->cache.end()) it->second->ready = true;
-    evict_if_needed();
+    if (auto it = state_->cache.find(key); it != state_->cache.end()) {
+      it->second->ready = true;
+      it->second->bytes = impl->bytes;
+      state_->bytes += impl->bytes;
+    }
+    evict_if_needed(key);
   }
   return impl;
 }
 
-void FunctionCore::evict_if_needed() {
-  // Least recently used first; entries still being built stay. Compiled code lives on while a
+void FunctionCore::evict_if_needed(const std::string& keep) {
+  // Least recently used first; entries still being built stay, and so does `keep` (the entry
+  // just built: dropping it would make every call retrace). Compiled code lives on while a
   // ConcreteFunction or a running call holds it.
-  while (options_.max_cache_entries > 0 &&
-         static_cast<int64_t>(state_->cache.size()) > options_.max_cache_entries) {
+  auto over = [&] {
+    return (options_.max_cache_entries > 0 &&
+            static_cast<int64_t>(state_->cache.size()) > options_.max_cache_entries) ||
+           (options_.max_cache_bytes > 0 && state_->bytes > options_.max_cache_bytes);
+  };
+  while (over()) {
     auto victim = state_->cache.end();
     for (auto it = state_->cache.begin(); it != state_->cache.end(); ++it) {
-      if (!it->second->ready) continue;
+      if (!it->second->ready || it->first == keep) continue;
       if (victim == state_->cache.end() || it->second->last_use < victim->second->last_use) {
         victim = it;
       }
     }
     if (victim == state_->cache.end()) return;
+    state_->bytes -= victim->second->bytes;
     state_->cache.erase(victim);
     ++state_->evictions;
   }

@@ -10,6 +10,12 @@
 //   <name>.<n>.0000.traced.kir, <name>.<n>.0001.after_<pass>.kir, ..., <name>.<n>.llvm.ll,
 //   <name>.<n>.s     (n counts compiles in the process)
 // KILN_LOG_RETRACES=1 prints one line per trace with its reason to stderr.
+//
+// Caches: compiled specializations live in an in-memory LRU bounded by count and by bytes
+// (FunctionOptions::max_cache_entries, max_cache_bytes). KILN_CACHE_DIR=<dir> (or
+// FunctionOptions::cache_dir) adds an on-disk cache of compiled objects shared by processes: a
+// trace that misses in memory still traces and optimizes (the key includes the optimized IR), but
+// then links the stored object instead of running LLVM. See docs/architecture.md, "Caches".
 #pragma once
 
 #include <array>
@@ -48,11 +54,19 @@ enum class RetracePolicy {
 
 struct FunctionOptions {
   std::string name = "fn";  // the IR function's name (@name) and the name in error messages
-  // The pass pipeline run on every trace (see passes/pass_manager.h, kDefaultPipeline).
-  std::string pipeline = "autodiff,const-fold,fuse,dce";
+  // The pass pipeline run on every trace: passes::kDefaultPipeline (passes/pass_manager.h; a
+  // test keeps the two equal).
+  std::string pipeline = "autodiff,const-fold,simplify,cse,fuse,dce";
   // The cache keeps at most this many specializations, dropping the least recently used
-  // (0 = unbounded).
+  // (0 = unbounded; negative bounds are an InvalidArgumentError).
   int64_t max_cache_entries = 64;
+  // ... and at most this many bytes (CacheStats::bytes; 0 = unbounded), dropping the least
+  // recently used; the newest specialization stays even if it alone is larger.
+  int64_t max_cache_bytes = int64_t{256} << 20;
+  // The on-disk cache directory; empty = the environment variable KILN_CACHE_DIR (unset or
+  // empty = no disk cache). An unwritable directory only costs a warning.
+  std::string cache_dir;
+  bool disk_cache = true;  // false: no disk cache, whatever cache_dir and KILN_CACHE_DIR say
   RetracePolicy on_retrace = RetracePolicy::kWarn;
   int warn_after_traces = 5;
 };
@@ -66,11 +80,18 @@ bool functions_run_eagerly();
 
 // Counters of one kiln::function's cache.
 struct CacheStats {
-  int64_t calls = 0;           // calls through the cache
-  int64_t hits = 0;            // calls that found compiled code
-  int64_t traces = 0;          // traces (= compiles) done
-  int64_t evictions = 0;       // specializations dropped by the LRU bound
-  int64_t entries = 0;         // specializations cached now
+  int64_t calls = 0;      // calls through the cache
+  int64_t hits = 0;       // calls that found compiled code
+  int64_t traces = 0;     // traces (= compiles) done
+  int64_t evictions = 0;  // specializations dropped by the LRU bound
+  int64_t entries = 0;    // specializations cached now
+  // Bytes the cached specializations hold: per entry, the object code and the constants in it,
+  // the optimized LLVM IR and the traced and optimized IR texts kept for introspection, and
+  // one workspace (assembly generated on request is not counted).
+  int64_t bytes = 0;
+  int64_t disk_hits = 0;       // compiles that linked an object from the on-disk cache
+  int64_t disk_misses = 0;     // compiles that found no valid object there (then compiled)
+  int64_t disk_writes = 0;     // objects stored in the on-disk cache
   double trace_seconds = 0;    // total time tracing
   double pass_seconds = 0;     // total time in the pass pipeline
   double compile_seconds = 0;  // total time lowering, optimizing and JIT-compiling
@@ -186,7 +207,7 @@ class FunctionCore {
                                              const std::function<std::vector<ir::Type>()>& types,
                                              std::span<const StaticArg> statics, TraceThunk thunk,
                                              const void* ctx, bool count_hit);
-  void evict_if_needed();  // with State::mu held
+  void evict_if_needed(const std::string& keep);  // with State::mu held
 
   FunctionOptions options_;
   std::unique_ptr<State> state_;

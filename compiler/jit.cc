@@ -6,12 +6,14 @@
 // file calls nothing that throws, and every llvm::Error/Expected becomes an absl::Status.
 #include "compiler/jit.h"
 
+#include <atomic>
 #include <chrono>
 #include <mutex>
 
 #include "compiler/lower.h"
 #include "llvm/Analysis/TargetLibraryInfo.h"
 #include "llvm/AsmParser/Parser.h"
+#include "llvm/Config/llvm-config.h"
 #include "llvm/ExecutionEngine/Orc/LLJIT.h"
 #include "llvm/IR/LegacyPassManager.h"
 #include "llvm/IR/Module.h"
@@ -189,6 +191,8 @@ JitState& jit_state() {
 }  // namespace
 
 std::string host_cpu_name() { return llvm::sys::getHostCPUName().str(); }
+std::string host_cpu_features() { return host_features(); }
+std::string llvm_version() { return LLVM_VERSION_STRING; }
 
 absl::StatusOr<CodegenOutput> optimize_and_codegen(LoweredModule& lowered,
                                                    const CompileOptions& options, unsigned parts) {
@@ -246,33 +250,49 @@ absl::StatusOr<std::string> asm_from_llvm_ir(const std::string& llvm_ir,
 }
 
 struct JitCode::Resource {
-  llvm::orc::ResourceTrackerSP tracker;
+  llvm::orc::JITDylib* dylib = nullptr;
 };
 
 JitCode::JitCode() = default;
 
 JitCode::~JitCode() {
-  if (resource_ && resource_->tracker) {
-    if (llvm::Error err = resource_->tracker->remove()) {
+  if (resource_ && resource_->dylib) {
+    if (llvm::Error err =
+            jit_state().jit->getExecutionSession().removeJITDylib(*resource_->dylib)) {
       llvm::logAllUnhandledErrors(std::move(err), llvm::errs(), "kiln: unloading JIT code: ");
     }
   }
 }
 
 absl::StatusOr<std::unique_ptr<JitCode>> jit_link(const std::string& object,
-                                                  const std::string& symbol) {
+                                                  const std::string& symbol,
+                                                  std::span<const ExternalSymbol> externals) {
   JitState& state = jit_state();
   if (!state.status.ok()) return state.status;
   llvm::orc::LLJIT& jit = *state.jit;
+  // JITDylib names must be unique; the symbols inside only within one JITDylib.
+  static std::atomic<uint64_t> counter{0};
+  auto dylib = jit.createJITDylib(cat("kiln.code.", ++counter));
+  if (!dylib) return to_status(dylib.takeError(), "creating a JITDylib");
   std::unique_ptr<JitCode> code(new JitCode());
   code->resource_ = std::make_unique<JitCode::Resource>();
-  code->resource_->tracker = jit.getMainJITDylib().createResourceTracker();
+  code->resource_->dylib = &*dylib;
+  // On any failure below, `code`'s destructor removes the JITDylib and what was added to it.
+  dylib->addToLinkOrder(jit.getMainJITDylib());  // kiln_rt_*
+  if (!externals.empty()) {
+    llvm::orc::SymbolMap symbols;
+    for (const ExternalSymbol& e : externals) {
+      symbols[jit.mangleAndIntern(e.name)] = {llvm::orc::ExecutorAddr::fromPtr(e.address),
+                                              llvm::JITSymbolFlags::Exported};
+    }
+    KILN_RETURN_IF_ERROR(to_status(dylib->define(llvm::orc::absoluteSymbols(std::move(symbols))),
+                                   "defining the symbols of compiled code"));
+  }
   KILN_RETURN_IF_ERROR(
-      to_status(jit.addObjectFile(code->resource_->tracker,
-                                  llvm::MemoryBuffer::getMemBufferCopy(object, symbol)),
+      to_status(jit.addObjectFile(*dylib, llvm::MemoryBuffer::getMemBufferCopy(object, symbol)),
                 "adding compiled code to the JIT"));
-  // Linking happens here; on failure `code`'s destructor removes what was added.
-  auto address = jit.lookup(symbol);
+  // Linking happens here.
+  auto address = jit.lookup(*dylib, symbol);
   if (!address) return to_status(address.takeError(), cat("linking ", symbol));
   code->address_ = address->toPtr<void*>();
   return code;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <memory>
+#include <span>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -41,7 +42,15 @@ absl::StatusOr<CodegenOutput> optimize_and_codegen(LoweredModule& module,
 absl::StatusOr<std::string> asm_from_llvm_ir(const std::string& llvm_ir,
                                              const CompileOptions& options);
 
-// Code linked into the process-wide JIT (created on first use); unlinked when destroyed.
+// A symbol the compiled code refers to by name whose address is known only in this process
+// (e.g. a KernelCall object), defined for one jit_link.
+struct ExternalSymbol {
+  std::string name;
+  const void* address = nullptr;
+};
+
+// Code linked into the process-wide JIT (created on first use), each in a JITDylib of its own, so
+// the symbols of one object never collide with another's; unlinked when destroyed.
 class JitCode {
  public:
   ~JitCode();
@@ -52,8 +61,9 @@ class JitCode {
   void* address() const { return address_; }
 
  private:
-  friend absl::StatusOr<std::unique_ptr<JitCode>> jit_link(const std::string& object,
-                                                           const std::string& symbol);
+  friend absl::StatusOr<std::unique_ptr<JitCode>> jit_link(
+      const std::string& object, const std::string& symbol,
+      std::span<const ExternalSymbol> externals);
   struct Resource;
   JitCode();
 
@@ -61,12 +71,17 @@ class JitCode {
   void* address_ = nullptr;
 };
 
-// Links the relocatable `object` into the JIT (resolving kiln_rt_* and the C library) and looks
-// up `symbol`, which must be unique in the process.
+// Links the relocatable `object` into a fresh JITDylib of the JIT (resolving `externals`,
+// kiln_rt_* and the C library) and looks up `symbol` in it. The object holds no address of this
+// process, so the same bytes link in any process (the on-disk cache relies on it).
 absl::StatusOr<std::unique_ptr<JitCode>> jit_link(const std::string& object,
-                                                  const std::string& symbol);
+                                                  const std::string& symbol,
+                                                  std::span<const ExternalSymbol> externals = {});
 
 // The CPU name and feature string the host is compiled for (what an empty CompileOptions means).
 std::string host_cpu_name();
+std::string host_cpu_features();
+// The LLVM release kiln is built with ("19.1.7").
+std::string llvm_version();
 
 }  // namespace kiln::compiler

@@ -7,8 +7,8 @@
 // other value gets its own 64-byte aligned slot in the workspace (no reuse yet). Results that are
 // arguments, consts or returned twice are copied at the `return`.
 // Ops: fusion and lone elementwise ops call an internal loop function (lower_elementwise.cc);
-// everything else calls kiln_rt_kernel_call with a KernelCall whose address is a constant in the
-// code, and returns its error code if it is non-zero.
+// everything else calls kiln_rt_kernel_call with a KernelCall the code refers to by an external
+// symbol (defined at link time, see kernel_call_symbol), and returns its error code if non-zero.
 // Control flow: every pointer is computed in the entry block (so it dominates all uses); the
 // ops follow from the `body` block on. `cond` is a conditional branch to its two lowered regions,
 // each copying its yields into the cond's result buffers. `while` keeps its loop variables in
@@ -448,6 +448,11 @@ absl::Status EntryLowering::lower_kernel_call(const ir::Op& op) {
     return absl::UnimplementedError(
         "'grad' cannot be compiled: run the autodiff pass first to expand it");
   }
+  if (op.kind() == ir::OpKind::kCustomGrad) {
+    return absl::UnimplementedError(
+        "'custom_grad' cannot be compiled: run the autodiff pass first (it expands the region "
+        "on gradient paths and replaces the op by its forward value)");
+  }
   if (op.num_results() != 1 && !multi) {
     return absl::UnimplementedError(
         cat("'", op.mnemonic(), "' with ", op.num_results(), " results cannot be compiled"));
@@ -458,14 +463,16 @@ absl::Status EntryLowering::lower_kernel_call(const ir::Op& op) {
   for (const ir::Value* v : op.operands()) call->input_types.push_back(v->type());
   call->output_type = op.result()->type();
   for (int i = 0; i < op.num_results(); ++i) call->output_types.push_back(op.result(i)->type());
-  const auto address = reinterpret_cast<uintptr_t>(call.get());
+  // An external byte whose address is the KernelCall's: one load from the GOT per call.
+  auto* call_ptr = new llvm::GlobalVariable(
+      module_, b_.getInt8Ty(), /*isConstant=*/true, llvm::GlobalValue::ExternalLinkage,
+      /*Initializer=*/nullptr, kernel_call_symbol(static_cast<int>(out_.kernel_calls.size())));
   out_.kernel_calls.push_back(std::move(call));
 
   for (int i = 0; i < op.num_operands(); ++i) {
     b_.CreateStore(pointer(op.operand(i)),
                    b_.CreateConstInBoundsGEP1_64(b_.getPtrTy(), inputs_array_, i));
   }
-  llvm::Value* call_ptr = llvm::ConstantExpr::getIntToPtr(b_.getInt64(address), b_.getPtrTy());
   llvm::Value* rc = nullptr;
   if (multi) {  // split / top_k: an array of output pointers, kiln_rt_kernel_call_multi
     llvm::BasicBlock* entry_block = &entry_->getEntryBlock();
@@ -585,6 +592,8 @@ absl::Status EntryLowering::lower() {
 }
 
 }  // namespace
+
+std::string kernel_call_symbol(int index) { return cat("kiln.kernel_call.", index); }
 
 absl::StatusOr<std::unique_ptr<LoweredModule>> lower_function(const ir::Function& fn,
                                                               const std::string& entry_name) {

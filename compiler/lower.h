@@ -41,7 +41,8 @@ struct LoweredModule {
   int num_results = 0;
   std::vector<ir::Type> arg_types;
   std::vector<ir::Type> result_types;
-  // One per op run through kiln_rt_kernel_call; the code holds their addresses, so whoever runs
+  // One per op run through kiln_rt_kernel_call. The code refers to kernel_calls[i] through the
+  // external symbol kernel_call_symbol(i), defined at link time as its address, so whoever links
   // the code must keep them alive (the Executable takes them over).
   std::vector<std::unique_ptr<kernels::KernelCall>> kernel_calls;
   // Errors detected by the compiled code itself (e.g. integer division by zero): the entry
@@ -53,8 +54,13 @@ struct LoweredModule {
 // kiln_rt_last_error()), or kCompiledErrorBase + i (message in LoweredModule::error_messages).
 inline constexpr int32_t kCompiledErrorBase = 1 << 16;
 
+// The name under which compiled code refers to LoweredModule::kernel_calls[index].
+std::string kernel_call_symbol(int index);
+
 // Lowers `fn` (verified, fully defined types) into a fresh LLVMContext. `entry_name` must be a
-// valid, process-unique symbol name when the result is JIT-linked.
+// valid symbol name. The code holds no address of this process: it refers to everything outside
+// itself by symbol (kernel calls as above, runtime functions as kiln_rt_*), so its object file
+// links in any process. Lowering is deterministic: the same `fn` gives the same kernel_calls.
 absl::StatusOr<std::unique_ptr<LoweredModule>> lower_function(const ir::Function& fn,
                                                               const std::string& entry_name);
 

@@ -449,6 +449,11 @@ absl::StatusOr<Type> infer_array_type(OpKind kind, std::span<const Type> t, cons
       return infer_unsorted_segment_sum(t, attrs);
     case OpKind::kStopGradient:
       return t[0];
+    case OpKind::kCustomGrad:
+      // custom_grad(forward, inputs..., captures...): the forward value; the region is checked
+      // by the verifier.
+      if (t.empty()) return invalid(op, "expected the forward value as operand #0");
+      return t[0];
     case OpKind::kSplit:
     case OpKind::kTopK:
     case OpKind::kGrad:

@@ -14,6 +14,7 @@ class Builder {
   Builder(Block* block, Block::OpList::iterator pos) : block_(block), pos_(pos) {}
 
   Block* block() const { return block_; }
+  Block::OpList::iterator insertion_point() const { return pos_; }
   void set_insertion_point(Block* block, Block::OpList::iterator pos) {
     block_ = block;
     pos_ = pos;

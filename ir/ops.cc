@@ -165,6 +165,16 @@ bool is_elementwise(OpKind kind) {
   }
 }
 
+bool has_side_effects(OpKind kind) {
+  // Every op of ops.def so far computes its results from its operands and attributes alone:
+  // grad too (its expansion is a pure function of its operands). Ops that write state or draw
+  // random numbers list themselves here when they are added.
+  switch (kind) {
+    default:
+      return false;
+  }
+}
+
 absl::StatusOr<std::vector<int64_t>> reduction_axes(std::string_view op, const Attrs& attrs,
                                                     int rank) {
   std::vector<int64_t> axes;

@@ -63,6 +63,10 @@ inline std::string_view mnemonic(OpKind kind) { return op_info(kind).mnemonic; }
 std::optional<OpKind> op_from_mnemonic(std::string_view mnemonic);
 // Elementwise ops (unary, binary, compare, select) and broadcast: the ones `fuse` may group.
 bool is_elementwise(OpKind kind);
+// True for ops that do more than compute their results from their operands (write a Variable,
+// draw seeded random numbers): cse never merges them and dce never removes them. False for
+// every op today.
+bool has_side_effects(OpKind kind);
 
 // The signature face: the result type of `kind` applied to operands of `operand_types`.
 // Uses NumPy broadcasting for elementwise ops (the IR verifier is stricter, see verifier.h).

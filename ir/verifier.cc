@@ -30,11 +30,8 @@ std::string type_list(const std::vector<Type>& types) {
   return out + ")";
 }
 
-// "fusion region", "'cond' region", "'while' region".
-std::string region_name(const Op& op) {
-  if (op.kind() == OpKind::kFusion) return "fusion region";
-  return cat("'", op.mnemonic(), "' region");
-}
+// "fusion region", "cond region", "while region".
+std::string region_name(const Op& op) { return cat(op.mnemonic(), " region"); }
 
 std::vector<Type> operand_types(const Op& op, int first = 0) {
   std::vector<Type> out;
@@ -167,7 +164,9 @@ class Verifier {
         op.num_results() != 1) {
       return error(&op, cat(name, " must have 1 result but has ", op.num_results()));
     }
-    const int regions = info.cls == OpClass::kFusion ? 1 : (info.cls == OpClass::kControl ? 2 : 0);
+    int regions = 0;
+    if (info.cls == OpClass::kFusion || op.kind() == OpKind::kCustomGrad) regions = 1;
+    if (info.cls == OpClass::kControl) regions = 2;
     if (op.num_regions() != regions) {
       if (regions == 0) return error(&op, cat(name, " must not have a region"));
       if (op.num_regions() == 0) return error(&op, cat(name, " has no region"));
@@ -178,6 +177,7 @@ class Verifier {
         return error(&op, cat(name, ": region #", r, " has the wrong parent op"));
       }
     }
+    if (op.kind() == OpKind::kCustomGrad) return verify_custom_grad(op);
     switch (info.cls) {
       case OpClass::kConstant:
         return verify_const(op);
@@ -220,6 +220,51 @@ class Verifier {
     if (!(op.literal()->type() == op.result()->type())) {
       return error(&op, cat("'const': literal is ", op.literal()->type(), " but the result is ",
                             op.result()->type()));
+    }
+    return absl::OkStatus();
+  }
+
+  // custom_grad(forward, inputs..., captures...): the result is the forward value; the region
+  // takes (dy, one argument per operand) and yields one cotangent per input (operands #1..#k).
+  absl::Status verify_custom_grad(const Op& op) {
+    if (op.num_operands() < 1) {
+      return error(&op, "'custom_grad' needs the forward value as its first operand");
+    }
+    if (!(op.result()->type() == op.operand(0)->type())) {
+      return error(&op, cat("'custom_grad': result type ", op.result()->type(),
+                            " does not match the forward value's type ", op.operand(0)->type()));
+    }
+    const Block& region = *op.region();
+    if (region.parent_op() != &op) {
+      return error(&op, "'custom_grad': region has the wrong parent op");
+    }
+    if (region.num_arguments() != op.num_operands() + 1) {
+      return error(
+          &op, cat("'custom_grad': region has ", region.num_arguments(), " argument(s) but needs ",
+                   op.num_operands() + 1, ": the cotangent, then one per operand"));
+    }
+    for (int i = 0; i < region.num_arguments(); ++i) {
+      const Type& want = i == 0 ? op.result()->type() : op.operand(i - 1)->type();
+      if (!(region.argument(i)->type() == want)) {
+        return error(
+            &op,
+            cat("'custom_grad': region argument #", i, " is ", region.argument(i)->type(), " but ",
+                i == 0 ? std::string("the cotangent (the result type)") : cat("operand #", i - 1),
+                " is ", want));
+      }
+    }
+    KILN_RETURN_IF_ERROR(verify_block(region));
+    const Op& yield = *region.terminator();
+    if (yield.num_operands() >= op.num_operands()) {
+      return error(&op, cat("'custom_grad': the region yields ", yield.num_operands(),
+                            " cotangent(s) but the op has only ", op.num_operands() - 1,
+                            " operand(s) after the forward value"));
+    }
+    for (int i = 0; i < yield.num_operands(); ++i) {
+      if (!(yield.operand(i)->type() == op.operand(i + 1)->type())) {
+        return error(&op, cat("'custom_grad': cotangent #", i, " is ", yield.operand(i)->type(),
+                              " but operand #", i + 1, " is ", op.operand(i + 1)->type()));
+      }
     }
     return absl::OkStatus();
   }

@@ -10,6 +10,13 @@
 // the flow; once every grad op is expanded it is the identity and the pass removes it.
 // Grad ops are expanded in program order, so a grad of a grad (higher order) sees the first
 // one's expansion.
+//
+// A `custom_grad` op on the path is differentiated by its region instead of a rule: the region
+// is cloned before the grad op with its first argument bound to the incoming cotangent and the
+// others to the op's operands, and its yielded values are the cotangents of operands #1..#k
+// (none flows to the forward value, operand #0, or to the captured values after the inputs).
+// Once every grad op is expanded, a custom_grad is the identity of its forward value and the
+// pass replaces it by that value, as it does stop_gradient.
 #include <unordered_map>
 #include <unordered_set>
 
@@ -28,20 +35,29 @@ class AutodiffPass : public FunctionPass {
 
   absl::StatusOr<bool> run_on_function(ir::Function& fn) override {
     ir::Block& body = fn.body();
-    std::vector<ir::Op*> grads, stops;
+    bool changed = false;
+    // In program order; expanding a custom_grad region can bring in further grad ops (a tape
+    // used inside a gradient function), which this loop then finds.
+    for (;;) {
+      ir::Op* grad = first_of(body, ir::OpKind::kGrad);
+      if (!grad) break;
+      if (!ctx_.differentiator) {
+        return absl::FailedPreconditionError("autodiff: no Differentiator (gradient rules) given");
+      }
+      KILN_RETURN_IF_ERROR(expand(body, grad));
+      changed = true;
+    }
+    std::vector<ir::Op*> identities;
     for (auto& op : body.ops()) {
-      if (op->kind() == ir::OpKind::kGrad) grads.push_back(op.get());
-      if (op->kind() == ir::OpKind::kStopGradient) stops.push_back(op.get());
+      if (op->kind() == ir::OpKind::kStopGradient || op->kind() == ir::OpKind::kCustomGrad) {
+        identities.push_back(op.get());
+      }
     }
-    if (!grads.empty() && !ctx_.differentiator) {
-      return absl::FailedPreconditionError("autodiff: no Differentiator (gradient rules) given");
-    }
-    for (ir::Op* g : grads) KILN_RETURN_IF_ERROR(expand(body, g));
-    for (ir::Op* s : stops) {
+    for (ir::Op* s : identities) {
       ir::replace_all_uses(body, s->result(), s->operand(0));
       body.erase(s);
     }
-    return !grads.empty() || !stops.empty();
+    return changed || !identities.empty();
   }
 
  private:
@@ -80,7 +96,12 @@ class AutodiffPass : public FunctionPass {
         any_masked = any_masked || masked.count(op->result(r));
       }
       if (!any) continue;
-      auto dxs = ctx_.differentiator->differentiate(*op, dys, any_masked, body, grad_pos);
+      absl::StatusOr<ir::Differentiator::Cotangents> dxs;
+      if (op->kind() == ir::OpKind::kCustomGrad) {
+        dxs = inline_custom_grad(*op, dys[0], any_masked, body, grad_pos);
+      } else {
+        dxs = ctx_.differentiator->differentiate(*op, dys, any_masked, body, grad_pos);
+      }
       if (!dxs.ok()) {
         return absl::Status(dxs.status().code(),
                             cat(dxs.status().message(),
@@ -126,6 +147,68 @@ class AutodiffPass : public FunctionPass {
     }
     body.erase(grad);
     return absl::OkStatus();
+  }
+
+  static ir::Op* first_of(ir::Block& body, ir::OpKind kind) {
+    for (auto& op : body.ops()) {
+      if (op->kind() == kind) return op.get();
+    }
+    return nullptr;
+  }
+
+  // A copy of `op` (its region too) whose operands are renamed through `map`; the copy's
+  // results and region values are added to `map`.
+  static std::unique_ptr<ir::Op> clone(const ir::Op& op,
+                                       std::unordered_map<const ir::Value*, ir::Value*>& map) {
+    std::vector<ir::Value*> operands;
+    for (ir::Value* v : op.operands()) {
+      auto it = map.find(v);
+      operands.push_back(it == map.end() ? v : it->second);
+    }
+    std::vector<ir::Type> types;
+    for (int r = 0; r < op.num_results(); ++r) types.push_back(op.result(r)->type());
+    std::unique_ptr<ir::Op> copy =
+        ir::Op::create(op.kind(), std::move(operands), std::move(types), op.attrs(), op.loc());
+    if (op.literal()) copy->set_literal(*op.literal());
+    for (int r = 0; r < op.num_results(); ++r) map[op.result(r)] = copy->result(r);
+    for (int r = 0; r < op.num_regions(); ++r) {
+      const ir::Block* region = op.region(r);
+      ir::Block& inner = copy->add_region();
+      for (int i = 0; i < region->num_arguments(); ++i) {
+        const ir::Value* a = region->argument(i);
+        map[a] = inner.add_argument(a->type(), a->name());
+      }
+      for (const auto& o : region->ops()) inner.append(clone(*o, map));
+    }
+    return copy;
+  }
+
+  // The cotangents of a custom_grad's operands: its region, inlined before `pos` with the
+  // cotangent `dy` and the op's operands for the region's arguments.
+  static absl::StatusOr<ir::Differentiator::Cotangents> inline_custom_grad(
+      const ir::Op& op, ir::Value* dy, bool masked, ir::Block& body,
+      ir::Block::OpList::iterator pos) {
+    ir::Differentiator::Cotangents out;
+    out.operands.assign(op.num_operands(), nullptr);
+    out.masked = masked;
+    const ir::Block* region = op.region();
+    if (!dy) return out;
+    if (!region || !region->terminator() || region->num_arguments() != op.num_operands() + 1) {
+      return absl::InvalidArgumentError("autodiff: malformed 'custom_grad' region");
+    }
+    std::unordered_map<const ir::Value*, ir::Value*> map;
+    map[region->argument(0)] = dy;
+    for (int i = 0; i < op.num_operands(); ++i) map[region->argument(i + 1)] = op.operand(i);
+    const ir::Op* yield = region->terminator();
+    for (const auto& inner : region->ops()) {
+      if (inner.get() == yield) break;
+      body.insert(pos, clone(*inner, map));
+    }
+    for (int i = 0; i < yield->num_operands() && i + 1 < op.num_operands(); ++i) {
+      auto it = map.find(yield->operand(i));
+      out.operands[i + 1] = it == map.end() ? yield->operand(i) : it->second;
+    }
+    return out;
   }
 
   PassContext ctx_;

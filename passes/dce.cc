@@ -1,9 +1,10 @@
 // kiln — dce: removes ops whose results are never used.
 //
-// An op is dead if none of its results is used and it has no side effect (no op has side effects
-// yet; Variable writes and seeded random ops will be kept when they arrive). Terminators are
-// never dead. Runs inside regions too (fusion, cond, while); an unused cond or while goes
-// whole, and region arguments always stay (they mirror the op's operands). Lit test:
+// An op is dead if none of its results is used and it has no side effect
+// (ir::has_side_effects: false for every op so far; Variable writes and seeded random ops will
+// be kept when they arrive). Terminators are never dead. Runs inside regions too (fusion, cond,
+// while, custom_grad); an unused cond or while goes whole, and region arguments always stay
+// (they mirror the op's operands). Lit test:
 // tests/lit/passes/dce.kir.
 #include "passes/pass.h"
 
@@ -11,7 +12,7 @@ namespace kiln::passes {
 namespace {
 
 bool is_removable(const ir::Op& op) {
-  return ir::op_info(op.kind()).cls != ir::OpClass::kTerminator;
+  return ir::op_info(op.kind()).cls != ir::OpClass::kTerminator && !ir::has_side_effects(op.kind());
 }
 
 // Removes dead ops in `block` (and its regions), walking backwards so that a chain of dead ops

@@ -4,6 +4,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -23,6 +24,8 @@ class Pass {
   // Rewrites `module`; true if anything changed. A non-OK status means input the pass cannot
   // handle; bugs are asserts.
   virtual absl::StatusOr<bool> run(ir::Module& module) = 0;
+  // Named counters accumulated over all runs (e.g. hits per rewrite rule); empty by default.
+  virtual std::vector<std::pair<std::string, int64_t>> statistics() const { return {}; }
 };
 
 // A pass that works on one function at a time.
@@ -49,7 +52,9 @@ std::vector<std::string> registered_pass_names();
 // The passes, for direct use.
 std::unique_ptr<Pass> create_autodiff_pass(const PassContext& ctx);
 std::unique_ptr<Pass> create_const_fold_pass(const PassContext& ctx);
+std::unique_ptr<Pass> create_cse_pass();
 std::unique_ptr<Pass> create_dce_pass();
 std::unique_ptr<Pass> create_fuse_pass();
+std::unique_ptr<Pass> create_simplify_pass();
 
 }  // namespace kiln::passes

@@ -25,15 +25,17 @@ absl::StatusOr<std::unique_ptr<Pass>> create_pass(std::string_view name, const P
   // One line per pass, alphabetical.
   if (name == "autodiff") return create_autodiff_pass(ctx);
   if (name == "const-fold") return create_const_fold_pass(ctx);
+  if (name == "cse") return create_cse_pass();
   if (name == "dce") return create_dce_pass();
   if (name == "fuse") return create_fuse_pass();
+  if (name == "simplify") return create_simplify_pass();
   std::string known;
   for (const std::string& n : registered_pass_names()) known += (known.empty() ? "" : ", ") + n;
   return absl::InvalidArgumentError(cat("unknown pass '", name, "' (known passes: ", known, ")"));
 }
 
 std::vector<std::string> registered_pass_names() {
-  return {"autodiff", "const-fold", "dce", "fuse"};
+  return {"autodiff", "const-fold", "cse", "dce", "fuse", "simplify"};
 }
 
 absl::Status PassManager::add_pipeline(std::string_view pipeline) {

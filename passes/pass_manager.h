@@ -14,7 +14,7 @@
 namespace kiln::passes {
 
 // The pipeline kiln::function runs on every traced function.
-inline constexpr std::string_view kDefaultPipeline = "autodiff,const-fold,fuse,dce";
+inline constexpr std::string_view kDefaultPipeline = "autodiff,const-fold,simplify,cse,fuse,dce";
 
 struct PassManagerOptions {
   bool verify_each = true;               // run ir::verify before the first pass and after each
@@ -45,6 +45,8 @@ class PassManager {
   absl::StatusOr<bool> run(ir::Module& module);
 
   const std::vector<PassTiming>& timings() const { return timings_; }
+  // The passes in pipeline order (for their statistics()).
+  const std::vector<std::unique_ptr<Pass>>& passes() const { return passes_; }
 
  private:
   PassContext ctx_;

@@ -7,7 +7,9 @@
 // dispatch, so an enclosing tape records them (nested tapes give higher-order gradients).
 //
 // Inside kiln::function the tape records symbolically and `gradient` emits a `grad` op into the
-// traced IR; the autodiff pass expands it with the same rules (docs/passes.md).
+// traced IR; the autodiff pass expands it with the same rules (docs/passes.md). A custom
+// gradient recorded there is a `custom_grad` op whose region is its gradient function, traced
+// once (docs/ir-format.md).
 #pragma once
 
 #include <atomic>
@@ -130,6 +132,8 @@ bool custom_gradients_checked();
 // If f reads trainable Variables, grad_fn must take them too, as TF's `variables` argument:
 // grad_fn(dy, std::span<const Variable* const> variables) returns {input cotangents, one
 // cotangent per variable}; tapes then get the variables' gradients from it.
+// Traced (in kiln::function, with a tape watching an input), grad_fn runs once with a symbolic
+// dy to build the custom_grad op's region; it must return cotangents of its inputs' types.
 namespace internal {
 struct CustomForward {
   Tensor y;

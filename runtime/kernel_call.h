@@ -1,6 +1,6 @@
 // kiln — the C entry point compiled code uses to run an op's eager kernel.
-// The compiler keeps one KernelCall per non-lowered op alive as long as the compiled code, and
-// passes its address to kiln_rt_kernel_call as a constant.
+// The compiler keeps one KernelCall per non-lowered op alive as long as the compiled code; the
+// code refers to it by a symbol defined at link time and passes it to kiln_rt_kernel_call.
 #pragma once
 
 #include <cstdint>

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "ir/printer.h"
+#include "support/error.h"
 #include "support/half.h"
 #include "support/str.h"
 
@@ -48,6 +49,24 @@ std::optional<std::string> first_non_finite(const void* data, DType dtype, int64
 }
 
 }  // namespace internal
+
+Tensor check_numerics(const Tensor& x, std::string_view message, std::source_location where) {
+  if (!x.defined()) throw InvalidArgumentError("check_numerics: the Tensor is empty");
+  if (x.is_symbolic()) {
+    ir::Op* op = x.impl()->value->defining_op();
+    if (op && !op->loc().known()) {
+      op->set_loc(ir::Location{where.file_name(), static_cast<int>(where.line()),
+                               static_cast<int>(where.column())});
+    }
+    return x;
+  }
+  if (auto bad = internal::first_non_finite(x.raw_data(), x.dtype(), x.num_elements())) {
+    throw InvalidArgumentError(cat("check_numerics: ", message, message.empty() ? "" : ": ", *bad,
+                                   " of ", ir::Type{x.dtype(), x.shape()}, " (checked at ",
+                                   where.file_name(), ":", where.line(), ")"));
+  }
+  return x;
+}
 
 absl::StatusOr<std::vector<ir::Literal>> NumericsCheckingEvaluator::evaluate(
     const ir::Op& op, std::span<const ir::Literal* const> operands) {

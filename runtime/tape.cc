@@ -124,6 +124,15 @@ struct VariableReadCollector {
   std::vector<const Variable*>* saved;
 };
 
+// The operands [first, end) of `op` through which a gradient can flow: all of them, but for a
+// custom_grad only its inputs (not the forward value, computed with recording paused, nor the
+// values its gradient region captures).
+std::pair<int, int> flowing_operands(const ir::Op& op) {
+  if (op.kind() != ir::OpKind::kCustomGrad) return {0, op.num_operands()};
+  const ir::Op* yield = op.region() ? op.region()->terminator() : nullptr;
+  return {1, 1 + (yield ? yield->num_operands() : 0)};
+}
+
 Tensor ones_seed(const Tensor& target) {
   return broadcast_to(gradients::scalar_of(target, 1.0), target.shape());
 }
@@ -288,11 +297,8 @@ std::vector<std::optional<Tensor>> TapeImpl::gradient(const Tensor& target,
     ~Resume() { t->resume(); }
   } resume{this};
   std::vector<std::optional<Tensor>> out;
-  // Traced: a grad op for the autodiff pass; but a custom gradient is a C++ closure the IR cannot
-  // hold, so with one on the tape the backward ops are traced right here (same rules).
-  const bool has_custom = std::any_of(records_.begin(), records_.end(),
-                                      [](const Record& r) { return r.custom != nullptr; });
-  if (target.is_symbolic() && !has_custom) {
+  // Traced: a grad op for the autodiff pass (custom gradients are custom_grad ops in the IR).
+  if (target.is_symbolic()) {
     out = traced_gradient(target, sources, seed, unconnected);
   } else {
     out = backward_gradient(target, sources, seed, unconnected);
@@ -357,8 +363,9 @@ bool TapeImpl::ir_path_is_recorded(const Tensor& target, std::span<const Tensor>
   std::vector<const ir::Op*> forward;
   for (const auto& op : trace->builder().block()->ops()) {
     if (op->kind() == ir::OpKind::kStopGradient) continue;
+    const auto [first, end] = flowing_operands(*op);
     bool hit = false;
-    for (const ir::Value* v : op->operands()) hit = hit || depends.count(v);
+    for (int i = first; i < end; ++i) hit = hit || depends.count(op->operand(i));
     if (!hit) continue;
     forward.push_back(op.get());
     for (int r = 0; r < op->num_results(); ++r) depends.insert(op->result(r));
@@ -377,7 +384,8 @@ bool TapeImpl::ir_path_is_recorded(const Tensor& target, std::span<const Tensor>
         return false;
       }
     }
-    for (const ir::Value* v : op->operands()) live.insert(v);
+    const auto [first, end] = flowing_operands(*op);
+    for (int i = first; i < end; ++i) live.insert(op->operand(i));
   }
   return true;
 }
@@ -452,6 +460,104 @@ Tensor TapeImpl::jacobian(const Tensor& target, const Source& source, bool batch
   return reshape(stacked, out_dims);
 }
 
+namespace {
+
+bool any_tape_records(std::span<const Tensor> inputs) {
+  for (TapeImpl* tape : tl_tapes) {
+    if (tape->recording() && tape->watches_any(inputs)) return true;
+  }
+  return false;
+}
+
+// Makes the ops of `region` (traced with the function's own values) isolated from above: every
+// value they use from outside becomes an operand of `op` and a region argument.
+void close_region(ir::Op& op, ir::Block& region) {
+  std::vector<ir::Value*> operands = op.operands();
+  std::unordered_map<ir::Value*, ir::Value*> argument_of;
+  for (size_t i = 0; i < operands.size(); ++i) {
+    argument_of.try_emplace(operands[i], region.argument(static_cast<int>(i) + 1));
+  }
+  for (auto& inner : region.ops()) {
+    for (int i = 0; i < inner->num_operands(); ++i) {
+      ir::Value* v = inner->operand(i);
+      const bool local = v->owner_block() == &region ||
+                         (v->defining_op() && v->defining_op()->parent() == &region);
+      if (local) continue;
+      auto [it, fresh] = argument_of.try_emplace(v, nullptr);
+      if (fresh) {
+        operands.push_back(v);
+        it->second = region.add_argument(v->type());
+      }
+      inner->set_operand(i, it->second);
+    }
+  }
+  op.set_operands(std::move(operands));
+}
+
+// Inside kiln::function: `custom_grad %y0, %inputs..., %captures...` whose region is the
+// gradient function traced once with a symbolic cotangent (docs/ir-format.md).
+Tensor trace_custom_grad(TraceContext& trace, const CustomForward& result,
+                         std::span<const Tensor> inputs, std::span<const Variable* const> vars) {
+  ir::Builder& b = trace.builder();
+  ir::Block* const block = b.block();
+  const ir::Block::OpList::iterator pos = b.insertion_point();
+  std::vector<ir::Value*> operands{trace.value_of(result.y)};
+  for (const Tensor& t : inputs) operands.push_back(trace.value_of(t));
+  const ir::Type type = operands[0]->type();
+  ir::Op* op = b.create_op(ir::OpKind::kCustomGrad, operands, {type});
+  ir::Block& region = op->create_region();
+  Tensor dy = Tensor::symbolic(region.add_argument(type, "dy"), trace.id());
+  for (ir::Value* v : operands) region.add_argument(v->type());
+  struct Restore {
+    ir::Builder& b;
+    ir::Block* block;
+    ir::Block::OpList::iterator pos;
+    ~Restore() { b.set_insertion_point(block, pos); }
+  } restore{b, block, pos};
+  b.set_insertion_point_to_end(&region);
+  std::vector<ir::Value*> cotangents;
+  {
+    PauseAllTapes pause;  // the region is not part of the function's forward computation
+    const std::optional<Tensor> dys[] = {dy};
+    std::vector<std::optional<Tensor>> dxs = result.backward(dys, vars);
+    if (dxs.size() != inputs.size()) {
+      throw InvalidArgumentError(cat("custom_gradient: the gradient function returned ", dxs.size(),
+                                     " cotangent(s) for ", inputs.size(),
+                                     " input(s) and variable(s)"));
+    }
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      const Tensor& x = inputs[i];
+      // No gradient flows to a non-floating input (as eagerly): it gets zeros.
+      Tensor dx = dxs[i] && is_floating(x.dtype())
+                      ? *dxs[i]
+                      : broadcast_to(gradients::scalar_of(x, 0.0), x.shape());
+      if (!(dx.shape() == x.shape()) || dx.dtype() != x.dtype()) {
+        throw InvalidArgumentError(cat("custom_gradient: the gradient function returned ",
+                                       ir::Type{dx.dtype(), dx.shape()}, " for input #", i,
+                                       " of type ", ir::Type{x.dtype(), x.shape()}));
+      }
+      cotangents.push_back(trace.value_of(dx));
+    }
+  }
+  // A Variable assigned in the region would have its new value visible only there.
+  for (const VariableCapture& c : trace.variables()) {
+    const ir::Op* def = c.current.impl()->value->defining_op();
+    for (const ir::Block* in = def ? def->parent() : nullptr; in;
+         in = in->parent_op() ? in->parent_op()->parent() : nullptr) {
+      if (in != &region) continue;
+      throw InvalidArgumentError(cat("custom_gradient: the gradient function assigns Variable '",
+                                     c.state->name,
+                                     "'; inside kiln::function a gradient function cannot assign "
+                                     "Variables"));
+    }
+  }
+  b.create_op(ir::OpKind::kYield, std::move(cotangents), {});
+  close_region(*op, region);
+  return Tensor::symbolic(op->result(), trace.id());
+}
+
+}  // namespace
+
 Tensor call_custom_gradient(std::span<const Tensor> inputs,
                             const std::function<CustomForward(std::span<const Tensor>)>& forward) {
   if (!tapes_live()) return forward(inputs).y;
@@ -476,7 +582,12 @@ Tensor call_custom_gradient(std::span<const Tensor> inputs,
   std::vector<Tensor> all(inputs.begin(), inputs.end());
   for (const Variable* v : vars) all.push_back(v->value());
   // The result gets its own identity: it may be an input or a tensor other ops produced.
-  Tensor y = result.y.alias();
+  // Traced, it is a custom_grad op holding the traced gradient function.
+  TraceContext* trace = TraceContext::current();
+  Tensor y =
+      trace && result.y.is_symbolic() && is_floating(result.y.dtype()) && any_tape_records(all)
+          ? trace_custom_grad(*trace, result, all, vars)
+          : result.y.alias();
   const Tensor outputs[] = {y};
   const size_t expected = all.size();
   record_custom(all, outputs,

@@ -133,12 +133,16 @@ ir::Value* TraceContext::value_of(const Tensor& t) {
     return impl->value;
   }
   // A concrete tensor captured by the traced code becomes a constant.
+  // One const per captured tensor and block: a const made inside a region (custom_grad's) is
+  // not visible outside it, nor one made outside inside the isolated region.
   auto it = captures_.find(impl);
-  if (it != captures_.end()) return it->second;
+  if (it != captures_.end() && it->second->defining_op()->parent() == builder_.block()) {
+    return it->second;
+  }
   ir::Literal lit(ir::Type{t.dtype(), t.shape()});
   std::memcpy(lit.data(), t.raw_data(), lit.size_bytes());
   ir::Value* v = builder_.constant(std::move(lit));
-  captures_.emplace(impl, v);
+  captures_[impl] = v;
   keep_alive_.push_back(t);
   return v;
 }

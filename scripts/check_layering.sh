@@ -9,7 +9,7 @@ status=0
 # forbid <folder> <regex> <why>
 forbid() {
   local hits
-  hits=$(grep -rnE --include='*.h' --include='*.cc' "$2" "$1" 2>/dev/null)
+  hits=$(grep -rnHE --include='*.h' --include='*.cc' "$2" "$1" 2>/dev/null)
   if [ -n "$hits" ]; then
     echo "layering: $3"
     echo "$hits" | sed 's/^/  /'
@@ -24,10 +24,12 @@ forbid passes '#include "(runtime|compiler|tools)/' "passes/ may include only ir
 for dir in support ir runtime passes tools bench kiln; do
   forbid "$dir" '#include [<"](llvm|llvm-c)/' "LLVM headers only in compiler/"
 done
-forbid compiler/*.h '#include [<"](llvm|llvm-c)/' "LLVM headers only in compiler/*.cc, not headers"
+for header in compiler/*.h; do
+  forbid "$header" '#include [<"](llvm|llvm-c)/' "LLVM headers only in compiler/*.cc, not headers"
+done
 # Eigen only inside runtime/kernels/*.cc, and in kiln/eigen.h (optional, header-only views for
 # users who include it; no kiln header includes it).
-hits=$(grep -rnE --include='*.h' --include='*.cc' '#include [<"](Eigen|unsupported/Eigen)' \
+hits=$(grep -rnHE --include='*.h' --include='*.cc' '#include [<"](Eigen|unsupported/Eigen)' \
          support ir runtime passes compiler tools kiln 2>/dev/null |
        grep -v '^runtime/kernels/[^/]*\.cc:' | grep -v '^kiln/eigen\.h:')
 if [ -n "$hits" ]; then

@@ -30,11 +30,13 @@ struct Flags {
   bool verify_each = true;
   bool print_ir_after_all = false;
   bool print_loc = false;
+  bool print_stats = false;
   std::set<std::string> print_ir_after;
 };
 
 constexpr const char* kUsage = R"(usage: kiln-opt [file|-] [options]
-  --passes=p1,p2,...        run these passes in order (see --list-passes)
+  --passes=p1,p2,...        run these passes in order (see --list-passes); "default" is the
+                            pipeline kiln::function runs
   --emit=ir|llvm|asm        what to print (default: ir)
   --cpu=NAME --mattr=FEATS  target for --emit=llvm|asm (default: this host)
   --split-input-file        process each "// -----" chunk separately
@@ -42,6 +44,7 @@ constexpr const char* kUsage = R"(usage: kiln-opt [file|-] [options]
   --print-ir-after=NAME     print the IR after pass NAME (repeatable)
   --no-verify-each          do not run the verifier after each pass
   --print-loc               print op locations
+  --print-stats             print the passes' nonzero statistics (e.g. rule hits) to stderr
   --list-passes             list the registered passes
 )";
 
@@ -82,6 +85,13 @@ bool process(const std::string& text, int first_line, const std::string& filenam
     std::cerr << "error: " << ran.status().message() << "\n";
     return false;
   }
+  if (flags.print_stats) {
+    for (const auto& pass : pm.passes()) {
+      for (const auto& [name, value] : pass->statistics()) {
+        if (value) std::cerr << pass->name() << "." << name << " = " << value << "\n";
+      }
+    }
+  }
   if (flags.emit == "ir") {
     out << kiln::ir::print(**module, {.print_locations = flags.print_loc});
     return true;
@@ -113,7 +123,7 @@ int main(int argc, char** argv) {
       for (const std::string& n : kiln::passes::registered_pass_names()) std::cout << n << "\n";
       return 0;
     } else if (starts_with(a, "--passes=", &v)) {
-      flags.passes = v;
+      flags.passes = v == "default" ? std::string(kiln::passes::kDefaultPipeline) : v;
     } else if (starts_with(a, "--emit=", &v)) {
       if (v != "ir" && v != "llvm" && v != "asm") {
         std::cerr << "kiln-opt: --emit must be ir, llvm or asm (got '" << v << "')\n";
@@ -136,6 +146,8 @@ int main(int argc, char** argv) {
       flags.verify_each = false;
     } else if (a == "--print-loc") {
       flags.print_loc = true;
+    } else if (a == "--print-stats") {
+      flags.print_stats = true;
     } else if (!a.empty() && a[0] == '-' && a != "-") {
       std::cerr << "kiln-opt: unknown option '" << a << "'\n" << kUsage;
       return 2;

@@ -350,6 +350,7 @@ absl::Status run_shape_op(ir::OpKind kind, const ir::Attrs& attrs, std::span<con
     case ir::OpKind::kExpandDims:
     case ir::OpKind::kSqueeze:
     case ir::OpKind::kStopGradient:
+    case ir::OpKind::kCustomGrad:  // forward: the identity of operand #0
       if (out.data != in[0].data) {
         std::memcpy(out.data, in[0].data, out.shape->num_elements() * dtype_size(out.dtype));
       }

@@ -2,6 +2,7 @@
 // expands it with the same rules the eager tape uses, and compiled gradients equal eager ones.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <random>
 
 #include "compiler/function.h"
@@ -10,6 +11,7 @@
 #include "runtime/math_ops.h"
 #include "runtime/numerics.h"
 #include "runtime/ops.h"
+#include "support/str.h"
 #include "tests/unit/compiler/test_util.h"
 #include "tests/unit/error_util.h"
 
@@ -165,6 +167,115 @@ TEST(AutodiffFunctionTest, CustomGradientCompiled) {
   Tensor compiled = fn(x);
   expect_near(better_softplus_grad(x), compiled);
   EXPECT_FLOAT_EQ(compiled.to_vector<float>()[2], 1.f);
+  EXPECT_TRUE(std::isfinite(compiled.to_vector<float>()[2]));
+  // The trace holds a grad op and the custom gradient as a custom_grad op (not the backward
+  // ops traced in place); the autodiff pass expands both.
+  auto cf = fn.get_concrete_function(TensorSpec({3}));
+  const std::string traced = cf.traced_ir();
+  EXPECT_NE(traced.find(" = grad "), std::string::npos) << traced;
+  EXPECT_NE(traced.find(" = custom_grad "), std::string::npos) << traced;
+  EXPECT_NE(traced.find("^bb0(%dy: f32[3]"), std::string::npos) << traced;
+  EXPECT_EQ(cf.ir().find("grad "), std::string::npos) << cf.ir();
+}
+
+// A custom gradient reading a Variable inside kiln::function: the Variable's value is an input
+// of the custom_grad op (its cotangent comes from the region), and the gradient function reads
+// it too. The rule is scaled by 10 so that only the custom one can give these numbers.
+std::tuple<Tensor, Tensor, Tensor> scaled_grads(Variable& v, const Tensor& x) {
+  auto scaled = custom_gradient([&v](const Tensor& t) {
+    Tensor y = t * v;
+    return std::pair{
+        y, [t, &v](const Tensor& dy, std::span<const Variable* const> vars) {
+          EXPECT_EQ(vars.size(), 1u);
+          return std::pair{dy * v * 10.f, std::vector<Tensor>{reduce_sum(dy * t * 10.f)}};
+        }};
+  });
+  GradientTape tape;
+  tape.watch(x);
+  Tensor y = reduce_sum(scaled(x));
+  auto g = tape.gradient(y, {x, v});
+  return {y, *g[0], *g[1]};
+}
+
+TEST(AutodiffFunctionTest, CustomGradientReadingAVariableCompiled) {
+  Variable v(3.f, {.name = "scale"});
+  auto fn = function([&v](const Tensor& x) { return scaled_grads(v, x); });
+  Tensor x = constant({2.f, -1.f});
+  auto [ye, gxe, gve] = scaled_grads(v, x);
+  auto [yc, gxc, gvc] = fn(x);
+  EXPECT_FLOAT_EQ(yc.item<float>(), 3.f);
+  EXPECT_EQ(gxc.to_vector<float>(), (std::vector<float>{30.f, 30.f}));
+  EXPECT_FLOAT_EQ(gvc.item<float>(), 10.f);
+  expect_near(gxe, gxc);
+  expect_near(gve, gvc);
+  v.assign(constant(2.f));  // the Variable is an argument, not a constant baked into the IR
+  EXPECT_EQ(std::get<1>(fn(x)).to_vector<float>(), (std::vector<float>{20.f, 20.f}));
+  const std::string traced = fn.get_concrete_function(TensorSpec({2})).traced_ir();
+  EXPECT_NE(traced.find(" = custom_grad "), std::string::npos) << traced;
+  EXPECT_NE(traced.find(" = grad "), std::string::npos) << traced;
+}
+
+// Grad of grad through a custom gradient: the outer tape differentiates the inlined gradient
+// function. Its rule 3 x^2 (for x^3) uses the input directly, so d/dx of it is 6 x.
+Tensor custom_second_order(const Tensor& x) {
+  auto cube = custom_gradient([](const Tensor& t) {
+    return std::pair{t * t * t, [t](const Tensor& dy) { return dy * 3.f * t * t; }};
+  });
+  GradientTape outer;
+  outer.watch(x);
+  GradientTape inner;
+  inner.watch(x);
+  Tensor y = cube(x);
+  Tensor dy = *inner.gradient(y, x);
+  return *outer.gradient(dy, x);
+}
+
+TEST(AutodiffFunctionTest, SecondOrderThroughACustomGradientCompiled) {
+  auto fn = function(custom_second_order);
+  EXPECT_FLOAT_EQ(custom_second_order(constant(2.f)).item<float>(), 12.f);
+  EXPECT_FLOAT_EQ(fn(constant(2.f)).item<float>(), 12.f);
+  // Two grad ops (the outer one differentiates the inner one's expansion) and the custom_grad.
+  const std::string traced = fn.get_concrete_function(TensorSpec({})).traced_ir();
+  EXPECT_NE(traced.find(" = custom_grad "), std::string::npos) << traced;
+  const size_t first = traced.find(" = grad ");
+  ASSERT_NE(first, std::string::npos) << traced;
+  EXPECT_NE(traced.find(" = grad ", first + 1), std::string::npos) << traced;
+}
+
+TEST(AutodiffFunctionTest, CustomGradientAssigningAVariableIsAnErrorWhenTraced) {
+  Variable count(0.f, {.name = "count"});
+  auto counted = custom_gradient([&count](const Tensor& t) {
+    return std::pair{t * 2.f, [&count](const Tensor& dy) {
+                       count.assign(count.value() + 1.f);
+                       return dy * 2.f;
+                     }};
+  });
+  auto fn = function([&counted](const Tensor& x) {
+    GradientTape tape;
+    tape.watch(x);
+    return *tape.gradient(counted(x), x);
+  });
+  EXPECT_EQ(error_of([&] {
+              fn(constant({1.f, 2.f}));
+            }),
+            "custom_gradient: the gradient function assigns Variable 'count'; inside "
+            "kiln::function a gradient function cannot assign Variables");
+  EXPECT_FLOAT_EQ(count.value().item<float>(), 0.f);
+}
+
+TEST(AutodiffFunctionTest, CustomGradientWithAWrongCotangentShapeIsAnError) {
+  auto bad = custom_gradient([](const Tensor& t) {
+    return std::pair{t * 2.f, [](const Tensor& dy) { return reduce_sum(dy); }};
+  });
+  auto fn = function([&bad](const Tensor& x) {
+    GradientTape tape;
+    tape.watch(x);
+    return *tape.gradient(bad(x), x);
+  });
+  EXPECT_EQ(error_of([&] {
+              fn(constant({1.f, 2.f}));
+            }),
+            "custom_gradient: the gradient function returned f32[] for input #0 of type f32[2]");
 }
 
 }  // namespace
@@ -203,6 +314,40 @@ TEST(CheckNumericsTest, CompiledNamesTheIrOp) {
 
 namespace kiln {
 namespace {
+
+TEST(CheckNumericsTest, ExplicitCheckNamesItsCallSite) {
+  Tensor x = constant({1.f, -1.f});
+  int line = 0;
+  const std::string msg = error_of([&] {
+    line = __LINE__ + 1;
+    check_numerics(log(x), "log of x");
+  });
+  EXPECT_EQ(msg, cat("check_numerics: log of x: nan at element 1 of f32[2] (checked at ", __FILE__,
+                     ":", line, ")"));
+  EXPECT_EQ(check_numerics(exp(x)).to_vector<float>(), exp(x).to_vector<float>());
+}
+
+TEST(CheckNumericsTest, CompiledNamesTheCallSiteOfAnExplicitCheck) {
+  int line = 0;
+  auto fn = function(
+      [&line](const Tensor& x) {
+        line = __LINE__ + 1;
+        Tensor l = check_numerics(log(x));
+        return exp(l * 2.f);
+      },
+      {.name = "checked"});
+  Tensor x = constant({1.f, 0.f});
+  EXPECT_NO_THROW(fn(x));  // traced checks run in the checking mode only
+  CheckNumerics on;
+  const std::string msg = error_of([&] { fn(x); });
+  EXPECT_NE(msg.find("check_numerics: 'log' produced -inf at element 1 of its result f32[2] in "
+                     "@checked: "),
+            std::string::npos)
+      << msg;
+  EXPECT_NE(msg.find(cat(" at ", __FILE__, ":", line, ":")), std::string::npos) << msg;
+  const std::string ir = fn.get_concrete_function(TensorSpec({2})).ir();
+  EXPECT_NE(ir.find(cat("loc(\"", __FILE__, "\":", line, ":")), std::string::npos) << ir;
+}
 
 TEST(CheckNumericsTest, EveryFloatingDtype) {
   config::check_numerics(true);

@@ -11,6 +11,7 @@
 #include <random>
 #include <thread>
 
+#include "passes/pass_manager.h"
 #include "runtime/ops.h"
 #include "support/error.h"
 #include "tests/unit/compiler/test_util.h"
@@ -49,6 +50,10 @@ TEST(FunctionTest, HuberCompiledMatchesEager) {
     Tensor y = random_tensor(Shape{n, 1}, 1), p = random_tensor(Shape{n, 1}, 2);
     expect_close(huber_loss_fxn(y, p), huber(y, p));
   }
+}
+
+TEST(FunctionTest, DefaultOptionsRunTheDefaultPipeline) {
+  EXPECT_EQ(FunctionOptions{}.pipeline, passes::kDefaultPipeline);
 }
 
 TEST(FunctionTest, SameSignatureDoesNotRetrace) {
@@ -205,14 +210,16 @@ TEST(FunctionTest, KilnDumpWritesNumberedFiles) {
     names.push_back(e.path().filename().string());
   }
   std::sort(names.begin(), names.end());
-  ASSERT_EQ(names.size(), 7u);
+  ASSERT_EQ(names.size(), 9u);
   EXPECT_TRUE(names[0].ends_with(".0000.traced.kir")) << names[0];
   EXPECT_TRUE(names[1].ends_with(".0001.after_autodiff.kir")) << names[1];
   EXPECT_TRUE(names[2].ends_with(".0002.after_const-fold.kir")) << names[2];
-  EXPECT_TRUE(names[3].ends_with(".0003.after_fuse.kir")) << names[3];
-  EXPECT_TRUE(names[4].ends_with(".0004.after_dce.kir")) << names[4];
-  EXPECT_TRUE(names[5].ends_with(".llvm.ll")) << names[5];
-  EXPECT_TRUE(names[6].ends_with(".s")) << names[6];
+  EXPECT_TRUE(names[3].ends_with(".0003.after_simplify.kir")) << names[3];
+  EXPECT_TRUE(names[4].ends_with(".0004.after_cse.kir")) << names[4];
+  EXPECT_TRUE(names[5].ends_with(".0005.after_fuse.kir")) << names[5];
+  EXPECT_TRUE(names[6].ends_with(".0006.after_dce.kir")) << names[6];
+  EXPECT_TRUE(names[7].ends_with(".llvm.ll")) << names[7];
+  EXPECT_TRUE(names[8].ends_with(".s")) << names[8];
   std::filesystem::remove_all(dir);
 }
 

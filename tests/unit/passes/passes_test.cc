@@ -2,6 +2,9 @@
 // after each pass, on random inputs. (What each pass changes is in tests/lit/passes/*.kir.)
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <iterator>
+#include <limits>
 #include <random>
 
 #include "ir/evaluator.h"
@@ -48,6 +51,80 @@ constexpr const char* kMixed =
 }
 )";
 
+// Every simplify rule fires on this graph (tests/lit/passes/simplify.kir has each one alone).
+constexpr const char* kAlgebra =
+    R"(func @algebra(%x: f32[4,3], %y: f32[3,4], %s: f32[], %i: i32[4,3]) -> (f32[4,3], f32[4,3], f32[12], f32[4,3], f32[4,3], i32[4,3], f32[4,3]) {
+  %0 = const 1.0 : f32[]
+  %1 = mul %x, %0 : f32[4,3]
+  %2 = const -0.0 : f32[]
+  %3 = add %2, %1 : f32[4,3]
+  %4 = const 4.0 : f32[]
+  %5 = div %3, %4 : f32[4,3]
+  %6 = const 2.0 : f32[]
+  %7 = pow %5, %6 : f32[4,3]
+  %8 = const -1.0 : f32[]
+  %9 = pow %7, %8 : f32[4,3]
+  %10 = neg %9 : f32[4,3]
+  %11 = neg %10 : f32[4,3]
+  %12 = transpose %y : f32[4,3]
+  %13 = transpose %12 : f32[3,4]
+  %14 = transpose %13 {perm = [1, 0]} : f32[4,3]
+  %15 = add %11, %14 : f32[4,3]
+  %16 = reshape %15 {shape = [2, 6]} : f32[2,6]
+  %17 = reshape %16 {shape = [12]} : f32[12]
+  %18 = cast %x {dtype = "f64"} : f64[4,3]
+  %19 = cast %18 {dtype = "f32"} : f32[4,3]
+  %20 = broadcast %s {shape = [4, 3]} : f32[4,3]
+  %21 = sub %19, %20 : f32[4,3]
+  %22 = const true : bool[]
+  %23 = select %22, %21, %x : f32[4,3]
+  %24 = less %x, %20 : bool[4,3]
+  %25 = select %24, %23, %23 : f32[4,3]
+  %26 = const 0.0 : f32[]
+  %27 = sub %25, %26 : f32[4,3]
+  %28 = pow %x, %0 : f32[4,3]
+  %29 = const 2.0 : f32[]
+  %30 = broadcast %29 {shape = [4, 3]} : f32[4,3]
+  %31 = mul %28, %30 : f32[4,3]
+  %32 = reshape %31 {shape = [4, 3]} : f32[4,3]
+  %33 = broadcast %32 {shape = [4, 3]} : f32[4,3]
+  %34 = cast %i {dtype = "i64"} : i64[4,3]
+  %35 = cast %34 {dtype = "i32"} : i32[4,3]
+  %36 = cast %35 {dtype = "i32"} : i32[4,3]
+  %37 = add %x, %26 : f32[4,3]
+  %38 = mul %37, %26 : f32[4,3]
+  %39 = const 0.5 : f32[]
+  %40 = pow %38, %39 : f32[4,3]
+  return %27, %9, %17, %15, %33, %36, %40 : f32[4,3], f32[4,3], f32[12], f32[4,3], f32[4,3], i32[4,3], f32[4,3]
+}
+)";
+
+// Repeated subexpressions, also in a fusion region, and equal constants.
+constexpr const char* kRepeated =
+    R"(func @repeated(%x: f32[8], %y: f32[8]) -> (f32[8], f32[8], f32[]) {
+  %0 = sub %x, %y : f32[8]
+  %1 = sub %x, %y : f32[8]
+  %2 = exp %0 : f32[8]
+  %3 = exp %1 : f32[8]
+  %4 = const 0.5 : f32[]
+  %5 = const 0.5 : f32[]
+  %6 = mul %2, %4 : f32[8]
+  %7 = mul %3, %5 : f32[8]
+  %8 = sub %6, %7 : f32[8]
+  %9 = fusion (%x) {kind = "loop"} : (f32[8]) -> f32[8] {
+  ^bb0(%a: f32[8]):
+    %10 = abs %a : f32[8]
+    %11 = abs %a : f32[8]
+    %12 = add %10, %11 : f32[8]
+    yield %12 : f32[8]
+  }
+  %13 = reduce_sum %8 : f32[]
+  %14 = reduce_sum %8 : f32[]
+  %15 = add %13, %14 : f32[]
+  return %8, %9, %15 : f32[8], f32[8], f32[]
+}
+)";
+
 std::vector<ir::Literal> random_args(const ir::Function& fn, unsigned seed) {
   std::mt19937 gen(seed);
   std::normal_distribution<double> dist(0.0, 1.5);
@@ -71,8 +148,41 @@ std::string first_difference(const ir::Literal& a, const ir::Literal& b) {
   return "same elements";
 }
 
-// Runs `pipeline` on `text` and checks the interpreter gives identical results before and after.
-void expect_same_meaning(const char* text, const std::string& pipeline) {
+// Arguments made of the values where identities usually break: signed zeros, infinities, NaN,
+// subnormals, huge and tiny numbers, mixed with ordinary ones.
+std::vector<ir::Literal> special_args(const ir::Function& fn, unsigned seed) {
+  const double inf = std::numeric_limits<double>::infinity();
+  const double values[] = {-0.0, 0.0,    inf,   -inf,   std::nan(""), 1.0,      -1.0, 0.5,
+                           2.0,  3.5e38, 1e-40, -1e-45, 65504.0,      -7.25e-3, 3.0,  -2.5};
+  std::mt19937 gen(seed);
+  std::vector<ir::Literal> args;
+  for (const ir::Type& t : fn.argument_types()) {
+    ir::Literal lit(t);
+    for (int64_t i = 0; i < lit.num_elements(); ++i) {
+      const double v = values[gen() % std::size(values)];
+      lit.set(i,
+              is_floating(t.dtype) ? v : static_cast<double>(static_cast<int>(gen() % 201) - 100));
+    }
+    args.push_back(std::move(lit));
+  }
+  return args;
+}
+
+// Elementwise the same value: NaN matches any NaN (its payload is not part of the meaning),
+// zeros must agree in sign.
+bool same_values(const ir::Literal& a, const ir::Literal& b) {
+  if (!(a.type() == b.type())) return false;
+  for (int64_t i = 0; i < a.num_elements(); ++i) {
+    const double x = a.get(i), y = b.get(i);
+    if (std::isnan(x) && std::isnan(y)) continue;
+    if (x != y || std::signbit(x) != std::signbit(y)) return false;
+  }
+  return true;
+}
+
+// Runs `pipeline` on `text` and checks the interpreter gives identical results before and after
+// (also on special values, then equal up to NaN payloads, if `special` is set).
+void expect_same_meaning(const char* text, const std::string& pipeline, bool special = false) {
   auto before = ir::parse_module(text);
   ASSERT_TRUE(before.ok()) << before.status();
   auto after = ir::parse_module(text);
@@ -98,6 +208,19 @@ void expect_same_meaning(const char* text, const std::string& pipeline) {
                                     << ir::print(f1);
     }
   }
+  for (unsigned seed = 1; special && seed <= 8; ++seed) {
+    std::vector<ir::Literal> args = special_args(f0, seed);
+    auto r0 = ir::interpret(f0, args, evaluator);
+    auto r1 = ir::interpret(f1, args, evaluator);
+    ASSERT_TRUE(r0.ok()) << r0.status();
+    ASSERT_TRUE(r1.ok()) << r1.status() << "\n" << ir::print(f1);
+    for (size_t i = 0; i < r0->size(); ++i) {
+      EXPECT_TRUE(same_values((*r0)[i], (*r1)[i]))
+          << first_difference((*r0)[i], (*r1)[i]) << "\nresult " << i << " (special values, seed "
+          << seed << ") differs after " << pipeline << ":\n"
+          << ir::print(f1);
+    }
+  }
 }
 
 TEST(PassesTest, FusePreservesHuber) { expect_same_meaning(kHuber, "fuse"); }
@@ -109,6 +232,15 @@ TEST(PassesTest, DefaultPipelinePreservesMixedGraph) {
   expect_same_meaning(kMixed, std::string(kDefaultPipeline));
 }
 TEST(PassesTest, DcePreservesMixedGraph) { expect_same_meaning(kMixed, "dce"); }
+TEST(PassesTest, SimplifyPreservesAlgebra) { expect_same_meaning(kAlgebra, "simplify", true); }
+TEST(PassesTest, SimplifyPreservesHuber) { expect_same_meaning(kHuber, "simplify,dce", true); }
+TEST(PassesTest, CsePreservesRepeated) { expect_same_meaning(kRepeated, "cse", true); }
+TEST(PassesTest, DefaultPipelinePreservesAlgebra) {
+  expect_same_meaning(kAlgebra, std::string(kDefaultPipeline), true);
+}
+TEST(PassesTest, DefaultPipelinePreservesRepeated) {
+  expect_same_meaning(kRepeated, std::string(kDefaultPipeline), true);
+}
 
 TEST(PassesTest, FuseMakesOneFusionOfHuber) {
   auto m = ir::parse_module(kHuber);
@@ -139,7 +271,8 @@ TEST(PassesTest, ConstFoldWithoutEvaluatorIsAnError) {
 TEST(PassesTest, UnknownPassIsAnError) {
   PassManager pm;
   absl::Status s = pm.add_pipeline("dce,nope");
-  EXPECT_EQ(s.message(), "unknown pass 'nope' (known passes: autodiff, const-fold, dce, fuse)");
+  EXPECT_EQ(s.message(),
+            "unknown pass 'nope' (known passes: autodiff, const-fold, cse, dce, fuse, simplify)");
 }
 
 }  // namespace

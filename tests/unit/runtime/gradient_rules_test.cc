@@ -84,13 +84,14 @@ Case binary(std::string name, Tensor a, Tensor b, Fn2 f) {
 
 // The ops that exist only inside the compiler's IR and are never applied to user tensors, so
 // they need no rule: constants have no inputs, fusion/yield/return are the fused-region and
-// function structure, and `grad` is expanded by the autodiff pass before anything runs.
+// function structure, `grad` is expanded by the autodiff pass before anything runs, and
+// `custom_grad` is differentiated by its own region (the autodiff pass inlines it).
 // cond/while are never taped eagerly (the ops of the branch or body that ran are); the autodiff
 // pass differentiates a traced cond through runtime/gradients/control_flow.h, checked in
 // tests/unit/compiler/control_flow_test.cc.
-const std::set<OpKind> kNotUserDifferentiable = {OpKind::kConst,  OpKind::kFusion, OpKind::kYield,
-                                                 OpKind::kReturn, OpKind::kGrad,   OpKind::kCond,
-                                                 OpKind::kWhile};
+const std::set<OpKind> kNotUserDifferentiable = {
+    OpKind::kConst, OpKind::kFusion,     OpKind::kYield, OpKind::kReturn,
+    OpKind::kGrad,  OpKind::kCustomGrad, OpKind::kCond,  OpKind::kWhile};
 
 std::map<OpKind, std::vector<Case>> all_cases() {
   std::map<OpKind, std::vector<Case>> c;
