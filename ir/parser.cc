@@ -482,84 +482,87 @@ class Parser : public text::TokenParser {
       KILN_RETURN_IF_ERROR(parse_block({&region, op, nullptr}));
       region_stack_.pop_back();
       scopes_.pop_back();
-      // `custom_grad %fwd, %x... : t { ^bb0(%dy: t, %y: t, %x: tx, ...): ops; yield %dx... }`:
-      // region arguments are the cotangent of the result, then one per operand; the yield gives
-      // one cotangent per differentiable input (operands #1..#k).
-      absl::StatusOr<Op*> parse_custom_grad(const BlockContext& ctx, const Token& op_tok,
-                                            const ResultNames& results) {
-        KILN_RETURN_IF_ERROR(check_result_count(results, op_tok, 1));
-        KILN_ASSIGN_OR_RETURN(std::vector<Value*> operands, parse_operands());
-        KILN_ASSIGN_OR_RETURN(Attrs attrs, parse_optional_attrs());
-        KILN_RETURN_IF_ERROR(expect(Tok::kColon, "before the result type"));
-        const Token type_tok = tok_;
-        KILN_ASSIGN_OR_RETURN(Type type, parse_type());
-        Location loc = location(op_tok);
-        KILN_RETURN_IF_ERROR(parse_optional_loc(loc));
-        if (operands.empty()) {
-          return error(op_tok, "'custom_grad' needs the forward value as its first operand");
-        }
-        if (!(type == operands[0]->type())) {
-          return error(type_tok,
-                       cat("'custom_grad': result type ", type,
-                           " does not match the forward value's type ", operands[0]->type()));
-        }
-        KILN_RETURN_IF_ERROR(expect(Tok::kLBrace, "to open the custom_grad region"));
-        Op* op = Builder(ctx.block).create_op(OpKind::kCustomGrad, operands, {type},
-                                              std::move(attrs), std::move(loc));
-        Block& region = op->create_region();
-        scopes_.emplace_back();
-        if (!at(Tok::kBlockName)) return unexpected("the region header '^bb0(...):'");
-        const Token header = tok_;
-        advance();
-        KILN_RETURN_IF_ERROR(expect(Tok::kLParen, "after the block name"));
-        std::vector<Token> arg_toks;
-        KILN_RETURN_IF_ERROR(parse_arguments(region, &arg_toks));
-        KILN_RETURN_IF_ERROR(expect(Tok::kColon, "after the region's arguments"));
-        if (region.num_arguments() != static_cast<int>(operands.size()) + 1) {
-          return error(header, cat("the custom_grad region has ", region.num_arguments(),
-                                   " argument(s) but needs ", operands.size() + 1,
-                                   ": the cotangent, then one per operand"));
-        }
-        for (int i = 0; i < region.num_arguments(); ++i) {
-          const Type& t = region.argument(i)->type();
-          const Type& want = i == 0 ? type : operands[i - 1]->type();
-          if (!(t == want)) {
-            return error(arg_toks[i], cat("region argument #", i, " is ", t, " but ",
-                                          i == 0 ? std::string("the cotangent (the result type)")
-                                                 : cat("custom_grad operand #", i - 1),
-                                          " is ", want));
-          }
-        }
-        region_stack_.push_back(op);
-        KILN_RETURN_IF_ERROR(parse_block({&region, op, nullptr}));
-        region_stack_.pop_back();
-        scopes_.pop_back();
-        const Op& yield = *region.terminator();
-        if (yield.num_operands() >= static_cast<int>(operands.size())) {
-          return error(at_loc(yield.loc()),
-                       cat("'yield': the custom_grad region yields ", yield.num_operands(),
-                           " cotangent(s) but the op has only ", operands.size() - 1,
-                           " operand(s) after the forward value"));
-        }
-        for (int i = 0; i < yield.num_operands(); ++i) {
-          if (!(yield.operand(i)->type() == operands[i + 1]->type())) {
-            return error(at_loc(yield.loc()),
-                         cat("'yield': cotangent #", i, " is ", yield.operand(i)->type(),
-                             " but custom_grad operand #", i + 1, " is ", operands[i + 1]->type()));
-          }
-        }
-        return op;
-      }
-
-      std::vector<std::unordered_map<std::string, Binding>> scopes_;
-      std::vector<const Op*> region_stack_;  // the ops whose regions are being parsed
-    };
-
-  }  // namespace
-
-  absl::StatusOr<std::unique_ptr<Module>> parse_module(std::string_view text,
-                                                       const ParseOptions& options) {
-    return Parser(text, options).parse_module();
+    }
+    return op;
   }
+
+  // `custom_grad %fwd, %x... : t { ^bb0(%dy: t, %y: t, %x: tx, ...): ops; yield %dx... }`:
+  // region arguments are the cotangent of the result, then one per operand; the yield gives
+  // one cotangent per differentiable input (operands #1..#k).
+  absl::StatusOr<Op*> parse_custom_grad(const BlockContext& ctx, const Token& op_tok,
+                                        const ResultNames& results) {
+    KILN_RETURN_IF_ERROR(check_result_count(results, op_tok, 1));
+    KILN_ASSIGN_OR_RETURN(std::vector<Value*> operands, parse_operands());
+    KILN_ASSIGN_OR_RETURN(Attrs attrs, parse_optional_attrs());
+    KILN_RETURN_IF_ERROR(expect(Tok::kColon, "before the result type"));
+    const Token type_tok = tok_;
+    KILN_ASSIGN_OR_RETURN(Type type, parse_type());
+    Location loc = location(op_tok);
+    KILN_RETURN_IF_ERROR(parse_optional_loc(loc));
+    if (operands.empty()) {
+      return error(op_tok, "'custom_grad' needs the forward value as its first operand");
+    }
+    if (!(type == operands[0]->type())) {
+      return error(type_tok, cat("'custom_grad': result type ", type,
+                                 " does not match the forward value's type ", operands[0]->type()));
+    }
+    KILN_RETURN_IF_ERROR(expect(Tok::kLBrace, "to open the custom_grad region"));
+    Op* op = Builder(ctx.block).create_op(OpKind::kCustomGrad, operands, {type}, std::move(attrs),
+                                          std::move(loc));
+    Block& region = op->create_region();
+    scopes_.emplace_back();
+    if (!at(Tok::kBlockName)) return unexpected("the region header '^bb0(...):'");
+    const Token header = tok_;
+    advance();
+    KILN_RETURN_IF_ERROR(expect(Tok::kLParen, "after the block name"));
+    std::vector<Token> arg_toks;
+    KILN_RETURN_IF_ERROR(parse_arguments(region, &arg_toks));
+    KILN_RETURN_IF_ERROR(expect(Tok::kColon, "after the region's arguments"));
+    if (region.num_arguments() != static_cast<int>(operands.size()) + 1) {
+      return error(header, cat("the custom_grad region has ", region.num_arguments(),
+                               " argument(s) but needs ", operands.size() + 1,
+                               ": the cotangent, then one per operand"));
+    }
+    for (int i = 0; i < region.num_arguments(); ++i) {
+      const Type& t = region.argument(i)->type();
+      const Type& want = i == 0 ? type : operands[i - 1]->type();
+      if (!(t == want)) {
+        return error(arg_toks[i], cat("region argument #", i, " is ", t, " but ",
+                                      i == 0 ? std::string("the cotangent (the result type)")
+                                             : cat("custom_grad operand #", i - 1),
+                                      " is ", want));
+      }
+    }
+    region_stack_.push_back(op);
+    KILN_RETURN_IF_ERROR(parse_block({&region, op, nullptr}));
+    region_stack_.pop_back();
+    scopes_.pop_back();
+    const Op& yield = *region.terminator();
+    if (yield.num_operands() >= static_cast<int>(operands.size())) {
+      return error(at_loc(yield.loc()),
+                   cat("'yield': the custom_grad region yields ", yield.num_operands(),
+                       " cotangent(s) but the op has only ", operands.size() - 1,
+                       " operand(s) after the forward value"));
+    }
+    for (int i = 0; i < yield.num_operands(); ++i) {
+      if (!(yield.operand(i)->type() == operands[i + 1]->type())) {
+        return error(at_loc(yield.loc()),
+                     cat("'yield': cotangent #", i, " is ", yield.operand(i)->type(),
+                         " but custom_grad operand #", i + 1, " is ", operands[i + 1]->type()));
+      }
+    }
+    return op;
+  }
+
+  std::vector<std::unordered_map<std::string, Binding>> scopes_;
+  std::vector<const Op*> region_stack_;  // the ops whose regions are being parsed
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Module>> parse_module(std::string_view text,
+                                                     const ParseOptions& options) {
+  return Parser(text, options).parse_module();
+}
 
 }  // namespace kiln::ir
