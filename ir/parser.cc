@@ -554,6 +554,13 @@ class Parser : public text::TokenParser {
     return op;
   }
 
+  static Token at_loc(const Location& loc) {
+    Token t;
+    t.line = loc.line;
+    t.col = loc.col;
+    return t;
+  }
+
   std::vector<std::unordered_map<std::string, Binding>> scopes_;
   std::vector<const Op*> region_stack_;  // the ops whose regions are being parsed
 };
