@@ -258,80 +258,81 @@ TEST(VerifierTest, RejectsControlFlowWithoutTwoRegions) {
   EXPECT_EQ(error_of(fn),
             "error: in @f at `yield %arg0 : f32[2]`: 'yield': operand #0 is defined inside a "
             "cond region and not visible here");
-  // f(%a: f32[2], %x: f32[2]) returning custom_grad(%a, %x); the region (dy, y, x) is left to
-  // each test.
-  struct CustomGradFixture {
-    Function fn{"f"};
-    Value* a = fn.body().add_argument(f32({2}), "a");
-    Value* x = fn.body().add_argument(f32({2}), "x");
-    Op* op = raw(fn.body(), OpKind::kCustomGrad, {a, x}, {f32({2})}, {"", 3, 8});
-    Block& region = op->create_region();
-    Value* dy = region.add_argument(f32({2}), "dy");
-    Value* y = region.add_argument(f32({2}));
-    Value* x0 = region.add_argument(f32({2}));
+}
 
-    CustomGradFixture() { raw(fn.body(), OpKind::kReturn, {op->result()}, {}); }
-  };
+// f(%a: f32[2], %x: f32[2]) returning custom_grad(%a, %x); the region (dy, y, x) is left to
+// each test.
+struct CustomGradFixture {
+  Function fn{"f"};
+  Value* a = fn.body().add_argument(f32({2}), "a");
+  Value* x = fn.body().add_argument(f32({2}), "x");
+  Op* op = raw(fn.body(), OpKind::kCustomGrad, {a, x}, {f32({2})}, {"", 3, 8});
+  Block& region = op->create_region();
+  Value* dy = region.add_argument(f32({2}), "dy");
+  Value* y = region.add_argument(f32({2}));
+  Value* x0 = region.add_argument(f32({2}));
 
-  TEST(VerifierTest, AcceptsACustomGrad) {
-    CustomGradFixture t;
-    Builder b(&t.region);
-    Value* g = *b.create(OpKind::kMul, {t.dy, t.x0});
-    b.create_op(OpKind::kYield, {g}, {});
-    EXPECT_EQ(error_of(t.fn), "OK");
-  }
+  CustomGradFixture() { raw(fn.body(), OpKind::kReturn, {op->result()}, {}); }
+};
 
-  TEST(VerifierTest, RejectsACustomGradWithoutRegion) {
-    Function fn("f");
-    Value* a = fn.body().add_argument(f32({2}), "a");
-    Op* op = raw(fn.body(), OpKind::kCustomGrad, {a}, {f32({2})}, {"", 2, 8});
-    raw(fn.body(), OpKind::kReturn, {op->result()}, {});
-    EXPECT_EQ(error_of(fn), "2:8: error: 'custom_grad' has no region");
-  }
+TEST(VerifierTest, AcceptsACustomGrad) {
+  CustomGradFixture t;
+  Builder b(&t.region);
+  Value* g = *b.create(OpKind::kMul, {t.dy, t.x0});
+  b.create_op(OpKind::kYield, {g}, {});
+  EXPECT_EQ(error_of(t.fn), "OK");
+}
 
-  TEST(VerifierTest, RejectsCustomGradRegionArgumentsThatDoNotFit) {
-    CustomGradFixture t;
-    raw(t.region, OpKind::kYield, {t.dy}, {});
-    t.region.add_argument(f32({2}));
-    EXPECT_EQ(error_of(t.fn),
-              "3:8: error: 'custom_grad': region has 4 argument(s) but needs 3: the cotangent, "
-              "then one per operand");
-    CustomGradFixture u;
-    raw(u.region, OpKind::kYield, {u.dy}, {});
-    u.dy->set_type(f32({}));
-    EXPECT_EQ(
-        error_of(u.fn),
-        "3:8: error: 'custom_grad': region argument #0 is f32[] but the cotangent (the result "
-        "type) is f32[2]");
-  }
+TEST(VerifierTest, RejectsACustomGradWithoutRegion) {
+  Function fn("f");
+  Value* a = fn.body().add_argument(f32({2}), "a");
+  Op* op = raw(fn.body(), OpKind::kCustomGrad, {a}, {f32({2})}, {"", 2, 8});
+  raw(fn.body(), OpKind::kReturn, {op->result()}, {});
+  EXPECT_EQ(error_of(fn), "2:8: error: 'custom_grad' has no region");
+}
 
-  TEST(VerifierTest, RejectsCustomGradYields) {
-    CustomGradFixture t;
-    raw(t.region, OpKind::kYield, {t.dy, t.dy}, {});
-    EXPECT_EQ(error_of(t.fn),
-              "3:8: error: 'custom_grad': the region yields 2 cotangent(s) but the op has only 1 "
-              "operand(s) after the forward value");
-    CustomGradFixture u;
-    Builder b(&u.region);
-    raw(u.region, OpKind::kYield, {b.scalar_constant(DType::kFloat32, 0)}, {});
-    EXPECT_EQ(error_of(u.fn),
-              "3:8: error: 'custom_grad': cotangent #0 is f32[] but operand #1 is f32[2]");
-    CustomGradFixture w;
-    raw(w.region, OpKind::kYield, {w.x}, {}, {"", 5, 5});
-    EXPECT_EQ(
-        error_of(w.fn),
-        "5:5: error: 'yield': operand #0 is defined outside the custom_grad region; regions are "
-        "isolated from above");
-  }
+TEST(VerifierTest, RejectsCustomGradRegionArgumentsThatDoNotFit) {
+  CustomGradFixture t;
+  raw(t.region, OpKind::kYield, {t.dy}, {});
+  t.region.add_argument(f32({2}));
+  EXPECT_EQ(error_of(t.fn),
+            "3:8: error: 'custom_grad': region has 4 argument(s) but needs 3: the cotangent, "
+            "then one per operand");
+  CustomGradFixture u;
+  raw(u.region, OpKind::kYield, {u.dy}, {});
+  u.dy->set_type(f32({}));
+  EXPECT_EQ(error_of(u.fn),
+            "3:8: error: 'custom_grad': region argument #0 is f32[] but the cotangent (the result "
+            "type) is f32[2]");
+}
 
-  TEST(VerifierTest, RejectsACustomGradResultThatIsNotTheForwardType) {
-    CustomGradFixture t;
-    raw(t.region, OpKind::kYield, {}, {});
-    t.op->result()->set_type(f32({3}));
-    EXPECT_EQ(error_of(t.fn),
-              "3:8: error: 'custom_grad': result type f32[3] does not match the forward value's "
-              "type f32[2]");
-  }
+TEST(VerifierTest, RejectsCustomGradYields) {
+  CustomGradFixture t;
+  raw(t.region, OpKind::kYield, {t.dy, t.dy}, {});
+  EXPECT_EQ(error_of(t.fn),
+            "3:8: error: 'custom_grad': the region yields 2 cotangent(s) but the op has only 1 "
+            "operand(s) after the forward value");
+  CustomGradFixture u;
+  Builder b(&u.region);
+  raw(u.region, OpKind::kYield, {b.scalar_constant(DType::kFloat32, 0)}, {});
+  EXPECT_EQ(error_of(u.fn),
+            "3:8: error: 'custom_grad': cotangent #0 is f32[] but operand #1 is f32[2]");
+  CustomGradFixture w;
+  raw(w.region, OpKind::kYield, {w.x}, {}, {"", 5, 5});
+  EXPECT_EQ(
+      error_of(w.fn),
+      "5:5: error: 'yield': operand #0 is defined outside the custom_grad region; regions are "
+      "isolated from above");
+}
+
+TEST(VerifierTest, RejectsACustomGradResultThatIsNotTheForwardType) {
+  CustomGradFixture t;
+  raw(t.region, OpKind::kYield, {}, {});
+  t.op->result()->set_type(f32({3}));
+  EXPECT_EQ(error_of(t.fn),
+            "3:8: error: 'custom_grad': result type f32[3] does not match the forward value's "
+            "type f32[2]");
+}
 
 }  // namespace
 }  // namespace kiln::ir
