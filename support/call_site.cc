@@ -80,10 +80,19 @@ struct Walk {
   CallSite site;
   // Past a kiln frame, a frame without debug info is the caller, whose line is unknown.
   bool seen_kiln = false;
+  // The user frame's pc, and whether the next frame has the same pc (the user function was
+  // inlined into it).
+  bool found = false;
+  uintptr_t pc = 0;
+  bool inlined = false;
 };
 
-int on_frame(void* data, uintptr_t, const char* filename, int lineno, const char* function) {
+int on_frame(void* data, uintptr_t pc, const char* filename, int lineno, const char* function) {
   Walk& w = *static_cast<Walk*>(data);
+  if (w.found) {
+    w.inlined = pc == w.pc;
+    return 1;
+  }
   if (filename == nullptr || lineno <= 0) return w.seen_kiln ? 1 : 0;
   const std::string_view file(filename);
   if (is_kiln_file(file)) {
@@ -92,7 +101,13 @@ int on_frame(void* data, uintptr_t, const char* filename, int lineno, const char
   }
   if (is_toolchain_file(file)) return 0;
   w.site = CallSite{std::string(file), lineno, demangle(function)};
-  return 1;
+  w.found = true;
+  w.pc = pc;
+  return 0;  // one more frame: was this one inlined?
+}
+
+void on_symbol(void* data, uintptr_t, const char* symname, uintptr_t, uintptr_t) {
+  if (symname != nullptr) *static_cast<std::string*>(data) = demangle(symname);
 }
 
 }  // namespace
@@ -102,6 +117,13 @@ CallSite user_call_site() {
   if (s == nullptr) return {};
   Walk w;
   backtrace_full(s, 0, on_frame, ignore_error, &w);
+  // Line-tables-only debug info (-g1) names functions unqualified; a function that was not
+  // inlined has a symbol with its qualified name.
+  if (w.found && !w.inlined && w.site.function.find("::") == std::string::npos) {
+    std::string qualified;
+    backtrace_syminfo(s, w.pc, on_symbol, ignore_error, &qualified);
+    if (!qualified.empty()) w.site.function = std::move(qualified);
+  }
   return w.site;
 }
 
