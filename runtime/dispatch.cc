@@ -15,8 +15,9 @@
 namespace kiln {
 namespace {
 
-Tensor record(TraceContext& trace, ir::OpKind kind, std::span<const Tensor> inputs,
-              const ir::Attrs& attrs) {
+// Out of line: tracing is not the eager fast path.
+[[gnu::noinline]] Tensor record(TraceContext& trace, ir::OpKind kind,
+                                std::span<const Tensor> inputs, const ir::Attrs& attrs) {
   std::vector<ir::Value*> operands;
   std::vector<ir::Type> types;
   for (const Tensor& t : inputs) {
