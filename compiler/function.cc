@@ -13,8 +13,10 @@
 #include <future>
 #include <iostream>
 #include <mutex>
+#include <optional>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/strings/string_view.h"
 #include "compiler/compile.h"
 #include "ir/parser.h"
 #include "ir/printer.h"
@@ -145,6 +147,31 @@ double seconds_since(Clock::time_point t) {
 // call's structure (containers, static values; empty when every argument is a Tensor).
 using Key = std::string;
 
+// A key built in place: on the stack for up to kInline bytes (a few Tensor arguments), so that
+// a cache hit allocates nothing for it.
+class KeyBuilder {
+ public:
+  static constexpr size_t kInline = 256;
+  void put(int64_t v) { append(&v, sizeof(v)); }
+  void append(const void* p, size_t n) {
+    if (heap_.empty() && size_ + n <= kInline) {
+      std::memcpy(inline_ + size_, p, n);
+      size_ += n;
+      return;
+    }
+    if (heap_.empty()) heap_.assign(inline_, size_);
+    heap_.append(static_cast<const char*>(p), n);
+  }
+  std::string_view view() const {
+    return heap_.empty() ? std::string_view(inline_, size_) : std::string_view(heap_);
+  }
+
+ private:
+  char inline_[kInline];
+  size_t size_ = 0;
+  std::string heap_;
+};
+
 template <typename Spec>
 Key make_key(std::span<const Spec> specs, std::string_view structure = {}) {
   Key key;
@@ -155,7 +182,7 @@ Key make_key(std::span<const Spec> specs, std::string_view structure = {}) {
     const Shape& shape = s.shape();
     put(static_cast<int64_t>(s.dtype()));
     put(shape.rank());
-    for (int64_t d : shape.dims()) put(d);
+    for (int64_t d : shape) put(d);
   }
   key += structure;
   return key;
@@ -354,11 +381,16 @@ struct FunctionCore::State {
   // signature wait on the future while other signatures proceed. A failed build removes it.
   struct Entry {
     std::shared_future<std::shared_ptr<ConcreteImpl>> impl;
+    std::shared_ptr<ConcreteImpl> ready_impl;  // guarded by mu; set once built
     std::atomic<uint64_t> last_use{0};
     bool ready = false;  // guarded by mu; only ready entries are evicted
     int64_t bytes = 0;   // guarded by mu; ConcreteImpl::bytes once ready
   };
   absl::flat_hash_map<Key, std::shared_ptr<Entry>> cache;
+  // The entry the latest hit found, and its key: a call with the same signature compares its
+  // key bytes with this one and skips hashing (guarded by mu; reset when the entry is evicted).
+  std::shared_ptr<Entry> recent;
+  std::string recent_key;
   std::atomic<uint64_t> clock{0};
   int64_t evictions = 0;  // guarded by mu
   int64_t bytes = 0;      // guarded by mu: the sum of the entries' bytes
@@ -478,33 +510,53 @@ int FunctionCore::trace_count() const { return state_->traces; }
 std::vector<Tensor> FunctionCore::call(std::span<const Tensor> args, std::string_view structure,
                                        DescribeThunk describe, TraceThunk thunk, const void* ctx,
                                        std::shared_ptr<const std::string>* result_structure) {
-  TensorView views[16];
-  std::vector<TensorView> heap;
-  std::span<const TensorView> vs;
-  if (args.size() <= 16) {
-    for (size_t i = 0; i < args.size(); ++i) views[i] = TensorView{&args[i]};
-    vs = std::span<const TensorView>(views, args.size());
-  } else {
-    for (const Tensor& t : args) heap.push_back(TensorView{&t});
-    vs = heap;
-  }
+  // The key is built in place and looked up without a copy; a hit takes the lock once, copies
+  // the compiled specialization's pointer and runs it.
+  KeyBuilder key;
+  key.put(static_cast<int64_t>(args.size()));
   for (const Tensor& t : args) {
     if (t.is_symbolic()) {
       throw UnimplementedError(cat(options_.name,
                                    ": calling a kiln::function from inside "
                                    "another traced function is not supported yet"));
     }
+    const Shape& shape = t.shape();
+    key.put(static_cast<int64_t>(t.dtype()));
+    key.put(shape.rank());
+    key.append(shape.begin(), static_cast<size_t>(shape.rank()) * sizeof(int64_t));
   }
-  Key key = make_key(vs, structure);
-  ++state_->calls;
-  std::shared_ptr<ConcreteImpl> impl = get_or_build(
-      std::move(key),
-      [&] {
-        std::vector<ir::Type> types;
-        for (const Tensor& t : args) types.push_back(ir::Type{t.dtype(), t.shape()});
-        return types;
-      },
-      describe, thunk, ctx, /*count_hit=*/true);
+  key.append(structure.data(), structure.size());
+  std::shared_ptr<ConcreteImpl> impl;
+  {
+    std::lock_guard<std::mutex> lock(state_->mu);
+    state_->calls.fetch_add(1, std::memory_order_relaxed);
+    const std::string_view k = key.view();
+    State::Entry* entry = nullptr;
+    if (state_->recent && state_->recent_key == k) {
+      entry = state_->recent.get();
+    } else if (auto it = state_->cache.find(absl::string_view(k.data(), k.size()));
+               it != state_->cache.end() && it->second->ready_impl) {
+      entry = it->second.get();
+      state_->recent = it->second;
+      state_->recent_key.assign(k);
+    }
+    if (entry) {
+      impl = entry->ready_impl;
+      entry->last_use.store(state_->clock.fetch_add(1, std::memory_order_relaxed) + 1,
+                            std::memory_order_relaxed);
+      state_->hits.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+  if (!impl) {
+    impl = get_or_build(
+        Key(key.view()),
+        [&] {
+          std::vector<ir::Type> types;
+          for (const Tensor& t : args) types.push_back(ir::Type{t.dtype(), t.shape()});
+          return types;
+        },
+        describe, thunk, ctx, /*count_hit=*/true);
+  }
   if (result_structure) *result_structure = impl->result_structure;
   return impl->run(args);
 }
@@ -512,7 +564,7 @@ std::vector<Tensor> FunctionCore::call(std::span<const Tensor> args, std::string
 std::shared_ptr<ConcreteImpl> FunctionCore::get_or_build(
     Key key, const std::function<std::vector<ir::Type>()>& types_fn, DescribeThunk describe,
     TraceThunk thunk, const void* ctx, bool count_hit) {
-  std::promise<std::shared_ptr<ConcreteImpl>> promise;
+  std::optional<std::promise<std::shared_ptr<ConcreteImpl>>> promise;
   bool first_trace = false;
   {
     std::unique_lock<std::mutex> lock(state_->mu);
@@ -534,7 +586,8 @@ std::shared_ptr<ConcreteImpl> FunctionCore::get_or_build(
     }
     first_trace = state_->traced_signatures.empty() && state_->cache.empty();
     auto entry = std::make_shared<State::Entry>();
-    entry->impl = promise.get_future().share();
+    promise.emplace();
+    entry->impl = promise->get_future().share();
     entry->last_use = ++state_->clock;
     state_->cache.emplace(key, std::move(entry));
   }
@@ -550,16 +603,17 @@ std::shared_ptr<ConcreteImpl> FunctionCore::get_or_build(
       std::lock_guard<std::mutex> lock(state_->mu);
       state_->cache.erase(key);  // a failed trace leaves the cache as it was
     }
-    promise.set_exception(std::current_exception());
+    promise->set_exception(std::current_exception());
     throw;
   }
-  promise.set_value(impl);
+  promise->set_value(impl);
   {
     std::lock_guard<std::mutex> lock(state_->mu);
     ++state_->traces;
     record_trace(*state_, options_, std::move(sig), *impl);
     if (auto it = state_->cache.find(key); it != state_->cache.end()) {
       it->second->ready = true;
+      it->second->ready_impl = impl;
       it->second->bytes = impl->bytes;
       state_->bytes += impl->bytes;
     }
@@ -586,6 +640,7 @@ void FunctionCore::evict_if_needed(const std::string& keep) {
       }
     }
     if (victim == state_->cache.end()) return;
+    if (victim->second == state_->recent) state_->recent.reset();
     state_->bytes -= victim->second->bytes;
     state_->cache.erase(victim);
     ++state_->evictions;

@@ -213,6 +213,22 @@ TEST(FunctionTest, ErrorsWhileTracingNameTheFunctionAndSignature) {
   EXPECT_EQ(nested.trace_count(), 1);
 }
 
+TEST(FunctionTest, AnEvictedRecentEntryIsNotServedAgain) {
+  auto f = function([](const Tensor& x) { return x * 2; },
+                    {.name = "one_entry", .max_cache_entries = 1});
+  const Tensor a = constant({1.f, 2.f}), b = constant({1.f, 2.f, 3.f});
+  f(a);
+  f(a);  // a hit: the latest entry
+  EXPECT_EQ(f(b).to_vector<float>(), (std::vector<float>{2.f, 4.f, 6.f}));  // evicts a's entry
+  EXPECT_EQ(f(a).to_vector<float>(), (std::vector<float>{2.f, 4.f}));
+  EXPECT_EQ(f.trace_count(), 3);
+  const CacheStats st = f.cache_stats();
+  EXPECT_EQ(st.entries, 1);
+  EXPECT_EQ(st.evictions, 2);
+  EXPECT_EQ(st.hits, 1);
+  EXPECT_EQ(st.calls, 4);
+}
+
 TEST(FunctionTest, ManyRetracesWarn) {
   auto f =
       function([](const Tensor& x) { return x * 2; }, {.name = "shapes", .warn_after_traces = 3});
