@@ -259,6 +259,7 @@ TEST(AutodiffFunctionTest, CustomGradientAssigningAVariableIsAnErrorWhenTraced) 
   EXPECT_EQ(error_of([&] {
               fn(constant({1.f, 2.f}));
             }),
+            "in kiln::function 'fn' traced with (f32[2]): "
             "custom_gradient: the gradient function assigns Variable 'count'; inside "
             "kiln::function a gradient function cannot assign Variables");
   EXPECT_FLOAT_EQ(count.value().item<float>(), 0.f);
@@ -276,6 +277,7 @@ TEST(AutodiffFunctionTest, CustomGradientWithAWrongCotangentShapeIsAnError) {
   EXPECT_EQ(error_of([&] {
               fn(constant({1.f, 2.f}));
             }),
+            "in kiln::function 'fn' traced with (f32[2]): "
             "custom_gradient: the gradient function returned f32[] for input #0 of type f32[2]");
 }
 
