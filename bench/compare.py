@@ -7,7 +7,8 @@ libtorch C++ benchmark (bench/libtorch_bench.cc, `ninja bench_peers`) has been b
 numbers are printed as "libtorch C++" rows beside the others.
 
 Usage: /usr/bin/python3 bench/compare.py [--kiln-bench build/bin/kiln_bench]
-           [--libtorch-bench build/bin/libtorch_bench] [--threads 1]
+           [--libtorch-bench build/bin/libtorch_bench] [--threads 1] [--matmul ROUNDS]
+--matmul ROUNDS prints only the matmul comparison, kiln_bench and libtorch_bench run by turns.
 Needs Debian's python3-numpy and python3-torch (scripts/setup.sh --peers installs them).
 """
 import argparse
@@ -233,6 +234,67 @@ def compare_kernels(bench, libtorch):
             print(f"  {name:26s} {ns:9.0f} {ratio:>14s}")
 
 
+def repetitions(path, bench_filter, reps, env=None):
+    """Every repetition's time of the benchmarks matching bench_filter: name -> [ms, ...], with
+    CPU time for one-thread runs and wall time for threaded ones (as both binaries report them),
+    and GFLOP/s for BM_FmaPeak."""
+    out = subprocess.run([path, f"--benchmark_filter={bench_filter}",
+                          f"--benchmark_repetitions={reps}", "--benchmark_format=json"],
+                         check=True, capture_output=True, text=True, env=env).stdout
+    res = {}
+    for b in json.loads(out)["benchmarks"]:
+        if b.get("run_type") != "iteration":
+            continue
+        run = b["run_name"]
+        if run == "BM_FmaPeak":
+            res.setdefault(run, []).append(b["FLOPS"] / 1e9)
+            continue
+        unit = {"ms": 1, "us": 1e-3, "ns": 1e-6}[b["time_unit"]]
+        t = b["real_time"] if run.endswith("/real_time") else b["cpu_time"]
+        name = run.replace("/real_time", "").replace("/process_time", "")
+        res.setdefault(name, []).append(t * unit)
+    return res
+
+
+def compare_matmul(bench, libtorch, rounds):
+    """1024x1024 float32 matmul only: kiln_bench and libtorch_bench run by turns, `rounds` times
+    (3 repetitions each), so that load from other processes hits both alike; medians of all
+    repetitions, beside the FMA peak and OpenBLAS's sgemm called directly, from the same runs."""
+    env = dict(os.environ)
+    for var in ("GLIBC_TUNABLES", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        env.pop(var, None)
+    have_torch = bool(libtorch) and os.path.exists(libtorch)
+    k, lt = {}, {}
+    for _ in range(rounds):
+        for name, v in repetitions(bench, "FmaPeak|BM_Matmul/1024|SgemmDirect/1024", 3).items():
+            k.setdefault(name, []).extend(v)
+        if have_torch:
+            for name, v in repetitions(libtorch, "BM_Matmul/1024", 3, env).items():
+                lt.setdefault(name, []).extend(v)
+    med = {name: statistics.median(v) for name, v in k.items()}
+    lt_med = {name: statistics.median(v) for name, v in lt.items()}
+    peak = med.get("BM_FmaPeak")
+    flop = 2 * 1024 ** 3
+    print(f"1024x1024 float32 matmul, medians of {3 * rounds} repetitions taken by turns "
+          "(one thread: CPU time; two: wall time)")
+    if peak:
+        print(f"FMA peak, one core (AVX2 loop): {peak:.1f} GFLOP/s")
+    print(f"{'implementation':28s} {'threads':>7s} {'ms':>9s} {'GFLOP/s':>8s} {'% of peak':>9s} "
+          f"{'kiln is':>13s}")
+    for threads in (1, 2):
+        ref = med.get(f"BM_Matmul/1024/{threads}")
+        rows = [("kiln", ref), ("libtorch C++", lt_med.get(f"BM_Matmul/1024/{threads}"))]
+        if threads == 1:
+            rows.append(("cblas_sgemm alone", med.get("BM_SgemmDirect/1024")))
+        for name, ms in rows:
+            if ms is None:
+                continue
+            gf = flop / (ms / 1e3) / 1e9
+            pct = f"{100 * gf / peak:.0f}" if peak and threads == 1 else "-"
+            ratio = faster(ms, ref) if name != "kiln" else "-"
+            print(f"{name:28s} {threads:7d} {ms:9.2f} {gf:8.1f} {pct:>9s} {ratio:>13s}")
+
+
 def huber_torch_script(y, p):
     e = y - p
     a = e.abs()
@@ -261,6 +323,8 @@ def main():
                     help="bench/libtorch_bench.cc's binary; its rows are left out if it is missing")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--n", type=int, default=1 << 24)
+    ap.add_argument("--matmul", type=int, metavar="ROUNDS", default=0,
+                    help="only compare the 1024x1024 matmul, kiln and libtorch C++ by turns")
     ap.add_argument("--peers-only", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--kernel-peers-only", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -273,6 +337,9 @@ def main():
         return 0
     if args.kernel_peers_only:
         print(json.dumps(peers_kernels(args.threads)))
+        return 0
+    if args.matmul:
+        compare_matmul(args.kiln_bench, args.libtorch_bench, args.matmul)
         return 0
     k = kiln(args.kiln_bench, args.n)
     p = best_peers(args.n, args.threads)

@@ -1,8 +1,12 @@
 // kiln — eager dispatch cost: a 2x3 float32 add (allocation of the result included), beside a
-// plain C++ add of 6 floats into a fresh refcounted buffer.
+// plain C++ add of 6 floats into a fresh refcounted buffer and the cost of a kiln::function
+// cache hit (flat and nested arguments).
 #include <benchmark/benchmark.h>
 
+#include <map>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "kiln/kiln.h"
 
@@ -39,8 +43,26 @@ void BM_CompiledCallAdd2x3(benchmark::State& state) {
   }
 }
 
+// A cache hit whose arguments are nested: a std::vector of two Tensors and a map of one, so the
+// call also flattens them and builds their structure string.
+void BM_CompiledCallNested(benchmark::State& state) {
+  std::vector<k::Tensor> xs{k::constant({{1, 2, 3}, {4, 5, 6}}, k::float32),
+                            k::constant({{6, 5, 4}, {3, 2, 1}}, k::float32)};
+  std::map<std::string, k::Tensor> p{{"scale", k::constant(2.f)}};
+  auto f =
+      k::function([](const std::vector<k::Tensor>& v, const std::map<std::string, k::Tensor>& m) {
+        return (v[0] + v[1]) * m.at("scale");
+      });
+  f(xs, p);
+  for (auto _ : state) {
+    k::Tensor c = f(xs, p);
+    benchmark::DoNotOptimize(c.raw_data());
+  }
+}
+
 BENCHMARK(BM_EagerAdd2x3);
 BENCHMARK(BM_PlainAdd6WithAllocation);
 BENCHMARK(BM_CompiledCallAdd2x3);
+BENCHMARK(BM_CompiledCallNested);
 
 }  // namespace

@@ -13,7 +13,15 @@
 
 namespace k = kiln;
 
+// OpenBLAS, linked through kiln_runtime (declared here as runtime/kernels/matmul.cc does).
+extern "C" void cblas_sgemm(int order, int trans_a, int trans_b, int m, int n, int k, float alpha,
+                            const float* a, int lda, const float* b, int ldb, float beta, float* c,
+                            int ldc);
+extern "C" void openblas_set_num_threads(int n);
+
 namespace {
+
+constexpr int kCblasRowMajor = 101, kCblasNoTrans = 111;
 
 std::vector<float> random_vector(int64_t n, unsigned seed) {
   std::mt19937 gen(seed);
@@ -80,14 +88,40 @@ void BM_FmaPeak(benchmark::State& state) {
                                                benchmark::Counter::kIsIterationInvariantRate);
 }
 
+// kiln::matmul, result allocated each call (the caching allocator hands back the last one). A few
+// untimed calls first, as the libtorch peer does: the first ones set up OpenBLAS's buffers, start
+// the pool's workers and fault in the result's pages.
 void BM_Matmul(benchmark::State& state) {
   const int64_t n = state.range(0);
   Threads threads(state.range(1));
   k::Tensor a = k::constant(random_vector(n * n, 1), k::Shape{n, n});
   k::Tensor b = k::constant(random_vector(n * n, 2), k::Shape{n, n});
+  for (int i = 0; i < 3; ++i) benchmark::DoNotOptimize(k::matmul(a, b).raw_data());
   for (auto _ : state) {
     k::Tensor c = k::matmul(a, b);
     benchmark::DoNotOptimize(c.raw_data());
+  }
+  state.counters["FLOPS"] =
+      benchmark::Counter(2.0 * n * n * n, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+// The library underneath alone: one cblas_sgemm call (OpenBLAS, one thread) into a result
+// allocated once, from plain vectors. BM_Matmul/N/1 minus this is kiln's own cost per call.
+void BM_SgemmDirect(benchmark::State& state) {
+  const int64_t n = state.range(0);
+  const int ni = static_cast<int>(n);
+  const std::vector<float> a = random_vector(n * n, 1), b = random_vector(n * n, 2);
+  std::vector<float> c(n * n);
+  openblas_set_num_threads(1);  // as kiln's matmul does
+  auto sgemm = [&] {
+    cblas_sgemm(kCblasRowMajor, kCblasNoTrans, kCblasNoTrans, ni, ni, ni, 1.f, a.data(), ni,
+                b.data(), ni, 0.f, c.data(), ni);
+  };
+  for (int i = 0; i < 3; ++i) sgemm();
+  for (auto _ : state) {
+    sgemm();
+    benchmark::DoNotOptimize(c.data());
+    benchmark::ClobberMemory();
   }
   state.counters["FLOPS"] =
       benchmark::Counter(2.0 * n * n * n, benchmark::Counter::kIsIterationInvariantRate);
@@ -162,6 +196,7 @@ constexpr int64_t k16M = int64_t{1} << 24;
 BENCHMARK(BM_FmaPeak)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Matmul)->Args({1024, 1})->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Matmul)->Args({1024, 2})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_SgemmDirect)->Arg(1024)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_BatchMatmul)->Arg(1)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_BatchMatmul)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_StreamCopy)->Args({k16M, 1})->Unit(benchmark::kMillisecond);

@@ -1,6 +1,8 @@
 // kiln — kiln::function's engine: signature keys, the trace → passes → JIT pipeline, the cache.
 #include "compiler/function.h"
 
+#include <cxxabi.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -11,8 +13,10 @@
 #include <future>
 #include <iostream>
 #include <mutex>
+#include <optional>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/strings/string_view.h"
 #include "compiler/compile.h"
 #include "ir/parser.h"
 #include "ir/printer.h"
@@ -50,6 +54,8 @@ class ConcreteImpl {
   // those it wrote, extra results after the user's (in this order).
   std::vector<std::shared_ptr<internal::VariableState>> captured, written;
   size_t num_user_results = 0;
+  // The structure of the user's results (nest::flatten), to rebuild them.
+  std::shared_ptr<const std::string> result_structure;
 
   std::vector<Tensor> run(std::span<const Tensor> user_args) const {
     if (user_args.size() + captured.size() != arg_types.size()) {
@@ -137,50 +143,74 @@ double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
-// The cache key: for each Tensor argument its dtype, rank and dims, then the static arguments'
-// positions and encodings.
+// The cache key: the number of Tensor leaves, for each its dtype, rank and dims, then the
+// call's structure (containers, static values; empty when every argument is a Tensor).
 using Key = std::string;
 
+// A key built in place: on the stack for up to kInline bytes (a few Tensor arguments), so that
+// a cache hit allocates nothing for it.
+class KeyBuilder {
+ public:
+  static constexpr size_t kInline = 256;
+  void put(int64_t v) { append(&v, sizeof(v)); }
+  void append(const void* p, size_t n) {
+    if (heap_.empty() && size_ + n <= kInline) {
+      std::memcpy(inline_ + size_, p, n);
+      size_ += n;
+      return;
+    }
+    if (heap_.empty()) heap_.assign(inline_, size_);
+    heap_.append(static_cast<const char*>(p), n);
+  }
+  std::string_view view() const {
+    return heap_.empty() ? std::string_view(inline_, size_) : std::string_view(heap_);
+  }
+
+ private:
+  char inline_[kInline];
+  size_t size_ = 0;
+  std::string heap_;
+};
+
 template <typename Spec>
-Key make_key(std::span<const Spec> specs, std::span<const StaticArg> statics = {}) {
+Key make_key(std::span<const Spec> specs, std::string_view structure = {}) {
   Key key;
-  key.reserve(specs.size() * 24 + statics.size() * 16);
+  key.reserve(8 + specs.size() * 24 + structure.size());
   auto put = [&key](int64_t v) { key.append(reinterpret_cast<const char*>(&v), sizeof(v)); };
+  put(static_cast<int64_t>(specs.size()));
   for (const Spec& s : specs) {
     const Shape& shape = s.shape();
     put(static_cast<int64_t>(s.dtype()));
     put(shape.rank());
-    for (int64_t d : shape.dims()) put(d);
+    for (int64_t d : shape) put(d);
   }
-  for (const StaticArg& a : statics) {
-    put(-1 - a.position);
-    put(static_cast<int64_t>(a.key.size()));
-    key += a.key;
-  }
+  key += structure;
   return key;
 }
 
-// One argument of a traced signature, for retrace reasons.
-struct ArgDesc {
-  bool tensor = true;
-  ir::Type type;
-  std::string key, repr;  // static arguments
-  bool operator==(const ArgDesc& o) const {
-    return tensor == o.tensor && (tensor ? type == o.type : key == o.key);
-  }
-};
+using nest::Leaf;
+using nest::Signature;
 
-std::vector<ArgDesc> describe(std::span<const ir::Type> types, std::span<const StaticArg> statics) {
-  std::vector<ArgDesc> out(types.size() + statics.size());
-  for (const StaticArg& a : statics) {
-    out[a.position] = ArgDesc{false, {}, a.key, a.repr};
+bool same_leaf(const Leaf& a, const Leaf& b) {
+  return a.kind == b.kind && a.what == b.what && a.key == b.key &&
+         (a.kind != Leaf::kTensor || a.type == b.type);
+}
+
+// The signature of a call whose arguments are all Tensors of `types`.
+Signature flat_signature(std::span<const ir::Type> types) {
+  Signature sig;
+  for (size_t i = 0; i < types.size(); ++i) {
+    sig.leaves.push_back(Leaf{cat("arg ", i), Leaf::kTensor, types[i], "", "", ""});
+    sig.args.push_back(types[i].to_string());
   }
-  size_t t = 0;
-  for (size_t i = 0; i < out.size(); ++i) {
-    if (!out[i].tensor) continue;
-    out[i].type = types[t++];
-  }
-  return out;
+  return sig;
+}
+
+Signature describe_call(DescribeThunk describe, const void* ctx, std::span<const ir::Type> types) {
+  if (!describe) return flat_signature(types);
+  Signature sig;
+  describe(ctx, types, &sig);
+  return sig;
 }
 
 struct SpecView {
@@ -205,13 +235,36 @@ void write_dump(const std::string& dir, const std::string& file, const std::stri
   std::filesystem::rename(tmp, path, ec);
 }
 
-std::string signature_string(std::span<const ArgDesc> args) {
+std::string signature_string(const Signature& sig) {
   std::string out = "(";
-  for (size_t i = 0; i < args.size(); ++i) {
+  for (size_t i = 0; i < sig.args.size(); ++i) {
     out += i ? ", " : "";
-    out += args[i].tensor ? args[i].type.to_string() : args[i].repr;
+    out += sig.args[i];
   }
   return out + ")";
+}
+
+// Runs `trace`; a kiln::Error it throws is rethrown as the same type with the function's name
+// and signature in front: "in kiln::function 'step' traced with (f32[2,3]): matmul: ...".
+template <typename Trace>
+std::vector<Tensor> trace_with_context(const std::string& name, const std::string& signature,
+                                       Trace&& trace) {
+  auto context = [&](const Error& e) {
+    return cat("in kiln::function '", name, "' traced with ", signature, ": ", e.what());
+  };
+  try {
+    return trace();
+  } catch (const InvalidArgumentError& e) {
+    throw InvalidArgumentError(context(e));
+  } catch (const FailedPreconditionError& e) {
+    throw FailedPreconditionError(context(e));
+  } catch (const UnimplementedError& e) {
+    throw UnimplementedError(context(e));
+  } catch (const InternalError& e) {
+    throw InternalError(context(e));
+  } catch (const Error& e) {
+    throw Error(context(e));
+  }
 }
 
 // Traces `thunk` on symbolic arguments of `types`, optimizes and compiles.
@@ -238,7 +291,10 @@ std::shared_ptr<ConcreteImpl> build(const FunctionOptions& options, std::span<co
     trace.set_variable_creation_allowed(first_trace);
     std::vector<Tensor> args;
     for (const ir::Type& t : types) args.push_back(trace.add_argument(t));
-    std::vector<Tensor> results = thunk(ctx, args);
+    std::string result_structure;
+    std::vector<Tensor> results = trace_with_context(
+        options.name, signature, [&] { return thunk(ctx, args, &result_structure); });
+    impl->result_structure = std::make_shared<const std::string>(std::move(result_structure));
     trace.set_results(results);
     impl->num_user_results = results.size();
     for (const VariableCapture& c : trace.variables()) {
@@ -325,47 +381,68 @@ struct FunctionCore::State {
   // signature wait on the future while other signatures proceed. A failed build removes it.
   struct Entry {
     std::shared_future<std::shared_ptr<ConcreteImpl>> impl;
+    std::shared_ptr<ConcreteImpl> ready_impl;  // guarded by mu; set once built
     std::atomic<uint64_t> last_use{0};
     bool ready = false;  // guarded by mu; only ready entries are evicted
     int64_t bytes = 0;   // guarded by mu; ConcreteImpl::bytes once ready
   };
   absl::flat_hash_map<Key, std::shared_ptr<Entry>> cache;
+  // The entry the latest hit found, and its key: a call with the same signature compares its
+  // key bytes with this one and skips hashing (guarded by mu; reset when the entry is evicted).
+  std::shared_ptr<Entry> recent;
+  std::string recent_key;
   std::atomic<uint64_t> clock{0};
   int64_t evictions = 0;  // guarded by mu
   int64_t bytes = 0;      // guarded by mu: the sum of the entries' bytes
   std::atomic<int> traces{0};
   std::atomic<int64_t> calls{0}, hits{0};
-  std::vector<std::vector<ArgDesc>> traced_signatures;  // in trace order, guarded by mu
-  std::vector<TraceRecord> log;                         // guarded by mu
-  CacheStats totals;                                    // guarded by mu (times only)
+  std::vector<Signature> traced_signatures;  // in trace order, guarded by mu
+  std::vector<TraceRecord> log;              // guarded by mu
+  CacheStats totals;                         // guarded by mu (times only)
 };
 
 namespace {
 
-// Why `types` needs a trace, compared with the most similar signature traced before (same
-// argument count, fewest differing arguments; ties go to the latest).
-std::string retrace_reason(const std::vector<std::vector<ArgDesc>>& seen,
-                           std::span<const ArgDesc> args) {
+// Why `now` needs a trace, compared with the most similar signature traced before (same
+// argument count, fewest differing nodes; ties go to the latest): the first node, in argument
+// order with containers before their elements, that differs.
+std::string retrace_reason(const std::vector<Signature>& seen, const Signature& now) {
   if (seen.empty()) return "first trace";
-  const std::vector<ArgDesc>* best = nullptr;
+  auto find = [](const Signature& s, const std::string& path) -> const Leaf* {
+    for (const Leaf& l : s.leaves) {
+      if (l.path == path) return &l;
+    }
+    return nullptr;
+  };
+  const Signature* best = nullptr;
   size_t best_diff = SIZE_MAX;
-  for (const auto& s : seen) {
-    if (s.size() != args.size()) continue;
-    size_t diff = 0;
-    for (size_t i = 0; i < s.size(); ++i) diff += !(s[i] == args[i]);
+  for (const Signature& s : seen) {
+    if (s.args.size() != now.args.size()) continue;
+    size_t diff = s.leaves.size() > now.leaves.size() ? s.leaves.size() - now.leaves.size() : 0;
+    for (const Leaf& l : now.leaves) {
+      const Leaf* o = find(s, l.path);
+      diff += !o || !same_leaf(*o, l);
+    }
     if (diff <= best_diff) best = &s, best_diff = diff;
   }
-  if (!best) return cat("argument count ", seen.back().size(), " -> ", args.size());
-  for (size_t i = 0; i < args.size(); ++i) {
-    const ArgDesc& a = (*best)[i];
-    const ArgDesc& b = args[i];
-    if (a == b) continue;
-    if (a.tensor != b.tensor) return cat("arg ", i, ": Tensor <-> non-Tensor value");
-    if (!b.tensor) return cat("arg ", i, ": value ", a.repr, " -> ", b.repr);
-    if (a.type.dtype != b.type.dtype) {
-      return cat("arg ", i, ": dtype ", dtype_name(a.type.dtype), " -> ", dtype_name(b.type.dtype));
+  if (!best) return cat("argument count ", seen.back().args.size(), " -> ", now.args.size());
+  for (const Leaf& b : now.leaves) {
+    const Leaf* a = find(*best, b.path);
+    if (!a) return cat(b.path, ": new");
+    if (same_leaf(*a, b)) continue;
+    if ((a->kind == Leaf::kTensor) != (b.kind == Leaf::kTensor)) {
+      return cat(b.path, ": Tensor <-> non-Tensor value");
     }
-    return cat("arg ", i, ": shape ", a.type.shape.to_string(), " -> ", b.type.shape.to_string());
+    if (a->kind != b.kind || a->what != b.what) {
+      return cat(b.path, ": ", a->what, " ", a->value, " -> ", b.what, " ", b.value);
+    }
+    if (b.kind == Leaf::kTensor) {
+      if (a->type.dtype != b.type.dtype) {
+        return cat(b.path, ": dtype ", dtype_name(a->type.dtype), " -> ", dtype_name(b.type.dtype));
+      }
+      return cat(b.path, ": shape ", a->type.shape.to_string(), " -> ", b.type.shape.to_string());
+    }
+    return cat(b.path, ": ", b.what, " ", a->value, " -> ", b.value);
   }
   return "new signature";
 }
@@ -373,15 +450,13 @@ std::string retrace_reason(const std::vector<std::vector<ArgDesc>>& seen,
 }  // namespace
 
 // Records a finished trace (with `mu` held).
-static void record_trace(FunctionCore::State& st, const FunctionOptions& options,
-                         std::span<const ir::Type> types, std::span<const StaticArg> statics,
+static void record_trace(FunctionCore::State& st, const FunctionOptions& options, Signature sig,
                          const ConcreteImpl& impl) {
-  std::vector<ArgDesc> args = describe(types, statics);
   TraceRecord rec;
   rec.index = static_cast<int>(st.log.size());
-  rec.signature = signature_string(args);
-  rec.reason = retrace_reason(st.traced_signatures, args);
-  st.traced_signatures.push_back(std::move(args));
+  rec.signature = signature_string(sig);
+  rec.reason = retrace_reason(st.traced_signatures, sig);
+  st.traced_signatures.push_back(std::move(sig));
   st.totals.trace_seconds += impl.trace_seconds;
   st.totals.pass_seconds += impl.pass_seconds;
   st.totals.compile_seconds += impl.compile_seconds;
@@ -432,43 +507,64 @@ FunctionCore::~FunctionCore() = default;
 
 int FunctionCore::trace_count() const { return state_->traces; }
 
-std::vector<Tensor> FunctionCore::call(std::span<const Tensor> args,
-                                       std::span<const StaticArg> statics, TraceThunk thunk,
-                                       const void* ctx) {
-  TensorView views[16];
-  std::vector<TensorView> heap;
-  std::span<const TensorView> vs;
-  if (args.size() <= 16) {
-    for (size_t i = 0; i < args.size(); ++i) views[i] = TensorView{&args[i]};
-    vs = std::span<const TensorView>(views, args.size());
-  } else {
-    for (const Tensor& t : args) heap.push_back(TensorView{&t});
-    vs = heap;
-  }
+std::vector<Tensor> FunctionCore::call(std::span<const Tensor> args, std::string_view structure,
+                                       DescribeThunk describe, TraceThunk thunk, const void* ctx,
+                                       std::shared_ptr<const std::string>* result_structure) {
+  // The key is built in place and looked up without a copy; a hit takes the lock once, copies
+  // the compiled specialization's pointer and runs it.
+  KeyBuilder key;
+  key.put(static_cast<int64_t>(args.size()));
   for (const Tensor& t : args) {
     if (t.is_symbolic()) {
       throw UnimplementedError(cat(options_.name,
                                    ": calling a kiln::function from inside "
                                    "another traced function is not supported yet"));
     }
+    const Shape& shape = t.shape();
+    key.put(static_cast<int64_t>(t.dtype()));
+    key.put(shape.rank());
+    key.append(shape.begin(), static_cast<size_t>(shape.rank()) * sizeof(int64_t));
   }
-  Key key = make_key(vs, statics);
-  ++state_->calls;
-  std::shared_ptr<ConcreteImpl> impl = get_or_build(
-      std::move(key),
-      [&] {
-        std::vector<ir::Type> types;
-        for (const Tensor& t : args) types.push_back(ir::Type{t.dtype(), t.shape()});
-        return types;
-      },
-      statics, thunk, ctx, /*count_hit=*/true);
+  key.append(structure.data(), structure.size());
+  std::shared_ptr<ConcreteImpl> impl;
+  {
+    std::lock_guard<std::mutex> lock(state_->mu);
+    state_->calls.fetch_add(1, std::memory_order_relaxed);
+    const std::string_view k = key.view();
+    State::Entry* entry = nullptr;
+    if (state_->recent && state_->recent_key == k) {
+      entry = state_->recent.get();
+    } else if (auto it = state_->cache.find(absl::string_view(k.data(), k.size()));
+               it != state_->cache.end() && it->second->ready_impl) {
+      entry = it->second.get();
+      state_->recent = it->second;
+      state_->recent_key.assign(k);
+    }
+    if (entry) {
+      impl = entry->ready_impl;
+      entry->last_use.store(state_->clock.fetch_add(1, std::memory_order_relaxed) + 1,
+                            std::memory_order_relaxed);
+      state_->hits.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+  if (!impl) {
+    impl = get_or_build(
+        Key(key.view()),
+        [&] {
+          std::vector<ir::Type> types;
+          for (const Tensor& t : args) types.push_back(ir::Type{t.dtype(), t.shape()});
+          return types;
+        },
+        describe, thunk, ctx, /*count_hit=*/true);
+  }
+  if (result_structure) *result_structure = impl->result_structure;
   return impl->run(args);
 }
 
 std::shared_ptr<ConcreteImpl> FunctionCore::get_or_build(
-    Key key, const std::function<std::vector<ir::Type>()>& types_fn,
-    std::span<const StaticArg> statics, TraceThunk thunk, const void* ctx, bool count_hit) {
-  std::promise<std::shared_ptr<ConcreteImpl>> promise;
+    Key key, const std::function<std::vector<ir::Type>()>& types_fn, DescribeThunk describe,
+    TraceThunk thunk, const void* ctx, bool count_hit) {
+  std::optional<std::promise<std::shared_ptr<ConcreteImpl>>> promise;
   bool first_trace = false;
   {
     std::unique_lock<std::mutex> lock(state_->mu);
@@ -482,38 +578,42 @@ std::shared_ptr<ConcreteImpl> FunctionCore::get_or_build(
     }
     if (options_.on_retrace == RetracePolicy::kError && !state_->traced_signatures.empty()) {
       const std::vector<ir::Type> types = types_fn();
-      throw FailedPreconditionError(cat(
-          options_.name, ": unexpected retrace for ", signature_string(describe(types, statics)),
-          " (", retrace_reason(state_->traced_signatures, describe(types, statics)),
-          "); this function's RetracePolicy is kError"));
+      const Signature sig = describe_call(describe, ctx, types);
+      throw FailedPreconditionError(cat(options_.name, ": unexpected retrace for ",
+                                        signature_string(sig), " (",
+                                        retrace_reason(state_->traced_signatures, sig),
+                                        "); this function's RetracePolicy is kError"));
     }
     first_trace = state_->traced_signatures.empty() && state_->cache.empty();
     auto entry = std::make_shared<State::Entry>();
-    entry->impl = promise.get_future().share();
+    promise.emplace();
+    entry->impl = promise->get_future().share();
     entry->last_use = ++state_->clock;
     state_->cache.emplace(key, std::move(entry));
   }
   // This thread builds; the lock is not held, so other signatures are served meanwhile.
   std::vector<ir::Type> types = types_fn();
+  Signature sig;
   std::shared_ptr<ConcreteImpl> impl;
   try {
-    impl =
-        build(options_, types, signature_string(describe(types, statics)), thunk, ctx, first_trace);
+    sig = describe_call(describe, ctx, types);
+    impl = build(options_, types, signature_string(sig), thunk, ctx, first_trace);
   } catch (...) {
     {
       std::lock_guard<std::mutex> lock(state_->mu);
       state_->cache.erase(key);  // a failed trace leaves the cache as it was
     }
-    promise.set_exception(std::current_exception());
+    promise->set_exception(std::current_exception());
     throw;
   }
-  promise.set_value(impl);
+  promise->set_value(impl);
   {
     std::lock_guard<std::mutex> lock(state_->mu);
     ++state_->traces;
-    record_trace(*state_, options_, types, statics, *impl);
+    record_trace(*state_, options_, std::move(sig), *impl);
     if (auto it = state_->cache.find(key); it != state_->cache.end()) {
       it->second->ready = true;
+      it->second->ready_impl = impl;
       it->second->bytes = impl->bytes;
       state_->bytes += impl->bytes;
     }
@@ -540,6 +640,7 @@ void FunctionCore::evict_if_needed(const std::string& keep) {
       }
     }
     if (victim == state_->cache.end()) return;
+    if (victim->second == state_->recent) state_->recent.reset();
     state_->bytes -= victim->second->bytes;
     state_->cache.erase(victim);
     ++state_->evictions;
@@ -558,10 +659,19 @@ ConcreteFunction FunctionCore::concrete(std::span<const TensorSpec> specs, Trace
         for (const TensorSpec& s : specs) types.push_back(ir::Type{s.dtype, s.shape});
         return types;
       },
-      {}, thunk, ctx, /*count_hit=*/false));
+      nullptr, thunk, ctx, /*count_hit=*/false));
 }
 
 }  // namespace internal
+
+namespace nest {
+std::string type_name(const char* mangled) {
+  int status = 0;
+  std::unique_ptr<char, void (*)(void*)> demangled(
+      abi::__cxa_demangle(mangled, nullptr, nullptr, &status), std::free);
+  return status == 0 && demangled ? std::string(demangled.get()) : std::string(mangled);
+}
+}  // namespace nest
 
 std::string ConcreteFunction::ir() const { return impl_->optimized_ir; }
 std::string ConcreteFunction::traced_ir() const { return impl_->traced_ir; }

@@ -30,6 +30,7 @@
 #include <utility>
 #include <vector>
 
+#include "compiler/nest.h"
 #include "ir/types.h"
 #include "runtime/tensor.h"
 
@@ -110,7 +111,12 @@ class FunctionCore;
 class ConcreteImpl;
 // Traces the user's callable: given symbolic arguments, returns its results. `ctx` is the
 // wrapper's callable.
-using TraceThunk = std::vector<Tensor> (*)(const void* ctx, std::span<const Tensor> args);
+// `result_structure` receives the results' structure (nest::flatten).
+using TraceThunk = std::vector<Tensor> (*)(const void* ctx, std::span<const Tensor> args,
+                                           std::string* result_structure);
+// Describes the call's arguments (paths, static values) given the Tensor leaves' types.
+using DescribeThunk = void (*)(const void* ctx, std::span<const ir::Type> types,
+                               nest::Signature* out);
 }  // namespace internal
 
 // One traced, optimized and compiled specialization of a kiln::function.
@@ -138,60 +144,17 @@ class ConcreteFunction {
 
 namespace internal {
 
-// A non-Tensor argument: part of the cache key by value, as Python values are in TF.
-struct StaticArg {
-  int position;      // argument position in the call
-  std::string key;   // exact encoding for the cache key
-  std::string repr;  // readable value for retrace reasons ("3", "true", "\"relu\"")
-};
-
-template <typename T>
-inline constexpr bool kIsTensorArg = std::is_convertible_v<const T&, const Tensor&>;
-
-// Encodes a static argument. Supported: bool, integers, floating point (by bits), enums,
-// strings, and any type with a std::hash specialization (keyed by its hash).
-template <typename T>
-StaticArg make_static_arg(int position, const T& v) {
-  StaticArg a{position, "", ""};
-  if constexpr (std::is_same_v<T, bool>) {
-    a.key = v ? "b1" : "b0";
-    a.repr = v ? "true" : "false";
-  } else if constexpr (std::is_integral_v<T>) {
-    a.repr = std::to_string(v);
-    a.key = "i" + a.repr;
-  } else if constexpr (std::is_floating_point_v<T>) {
-    const double d = static_cast<double>(v);
-    uint64_t bits;
-    static_assert(sizeof(bits) == sizeof(d));
-    __builtin_memcpy(&bits, &d, sizeof(d));
-    a.key = "f" + std::to_string(bits);
-    a.repr = std::to_string(d);
-  } else if constexpr (std::is_enum_v<T>) {
-    a.repr = std::to_string(static_cast<std::underlying_type_t<T>>(v));
-    a.key = "e" + a.repr;
-  } else if constexpr (std::is_convertible_v<const T&, std::string_view>) {
-    const std::string_view sv = v;
-    a.key = "s" + std::to_string(sv.size()) + ":" + std::string(sv);
-    a.repr = "\"" + std::string(sv) + "\"";
-  } else {
-    static_assert(
-        requires { std::hash<T>{}(v); },
-        "a kiln::function argument must be a Tensor, a number, bool, enum, string, or "
-        "a type with a std::hash specialization");
-    a.key = "h" + std::to_string(std::hash<T>{}(v));
-    a.repr = "<hash " + a.key.substr(1) + ">";
-  }
-  return a;
-}
-
 class FunctionCore {
  public:
   explicit FunctionCore(FunctionOptions options);
   ~FunctionCore();
-  // Looks up (or traces and compiles) the specialization for the Tensor arguments `args` and
-  // the non-Tensor arguments `statics`, and runs it.
-  std::vector<Tensor> call(std::span<const Tensor> args, std::span<const StaticArg> statics,
-                           TraceThunk thunk, const void* ctx);
+  // Looks up (or traces and compiles) the specialization for the Tensor leaves `args` of a
+  // call whose structure (containers, static values; nest::flatten) is `structure`, and runs
+  // it. An empty structure means: every argument is a Tensor. `result_structure`, if not
+  // null, receives the structure of the results.
+  std::vector<Tensor> call(std::span<const Tensor> args, std::string_view structure,
+                           DescribeThunk describe, TraceThunk thunk, const void* ctx,
+                           std::shared_ptr<const std::string>* result_structure = nullptr);
   ConcreteFunction concrete(std::span<const TensorSpec> specs, TraceThunk thunk, const void* ctx);
   int trace_count() const;
   CacheStats cache_stats() const;
@@ -205,13 +168,29 @@ class FunctionCore {
   // other callers of the same signature wait.
   std::shared_ptr<ConcreteImpl> get_or_build(std::string key,
                                              const std::function<std::vector<ir::Type>()>& types,
-                                             std::span<const StaticArg> statics, TraceThunk thunk,
+                                             DescribeThunk describe, TraceThunk thunk,
                                              const void* ctx, bool count_hit);
   void evict_if_needed(const std::string& keep);  // with State::mu held
 
   FunctionOptions options_;
   std::unique_ptr<State> state_;
 };
+
+// Results that are a Tensor, a std::vector of Tensors, or a tuple, pair or array of Tensors
+// need no recorded structure.
+template <typename R>
+inline constexpr bool kFlatResult = [] {
+  if constexpr (std::is_same_v<R, Tensor> || std::is_same_v<R, std::vector<Tensor>>) {
+    return true;
+  } else if constexpr (nest::IsTuple<R>::value || nest::IsArray<R>::value) {
+    return []<size_t... I>(std::index_sequence<I...>) {
+      return (std::is_same_v<std::tuple_element_t<I, R>, Tensor> && ...);
+    }
+    (std::make_index_sequence<std::tuple_size_v<R>>());
+  } else {
+    return false;
+  }
+}();
 
 template <typename R>
 R unpack_results(std::vector<Tensor>&& results) {
@@ -222,18 +201,6 @@ R unpack_results(std::vector<Tensor>&& results) {
   } else {
     return [&]<size_t... I>(std::index_sequence<I...>) { return R{std::move(results[I])...}; }
     (std::make_index_sequence<std::tuple_size_v<R>>());
-  }
-}
-
-template <typename R>
-std::vector<Tensor> pack_results(R&& r) {
-  using D = std::decay_t<R>;
-  if constexpr (std::is_same_v<D, Tensor>) {
-    return {std::forward<R>(r)};
-  } else if constexpr (std::is_same_v<D, std::vector<Tensor>>) {
-    return std::forward<R>(r);
-  } else {
-    return std::apply([](auto&&... t) { return std::vector<Tensor>{Tensor(t)...}; }, r);
   }
 }
 
@@ -249,19 +216,27 @@ class Function {
 
   // Calls with Tensors (traced by dtype and shape) and other values (part of the signature by
   // value): compiled code for this signature, tracing and compiling on a miss.
+  //
+  // Arguments may also be nested structures (compiler/nest.h): std::vector, std::array,
+  // std::tuple, std::pair, std::map<std::string, T>, std::optional and KILN_FIELDS structs,
+  // with Tensors (or Variables, read as Tensors) and static values at the leaves; the traced
+  // callable sees them with Tensor leaves. Results may be such structures of Tensors.
   template <typename... Args>
   auto operator()(const Args&... args) const {
     using R = std::decay_t<std::invoke_result_t<const F&, const Args&...>>;
     if (config::functions_run_eagerly()) return (*fn_)(args...);
-    constexpr size_t kTensors = (size_t{0} + ... + (internal::kIsTensorArg<Args> ? 1 : 0));
-    constexpr size_t kStatics = sizeof...(Args) - kTensors;
-    std::array<Tensor, kTensors> tensors;
-    std::array<internal::StaticArg, kStatics> statics;
-    size_t nt = 0, ns = 0;
-    int position = 0;
-    (collect(args, tensors, statics, nt, ns, position++), ...);
+    (nest::check_supported<Args>(), ...);
+    nest::check_result_type<R>();
     const CallContext<Args...> ctx{fn_.get(), std::tie(args...)};
-    return internal::unpack_results<R>(core_->call(tensors, statics, &call_thunk<Args...>, &ctx));
+    if constexpr ((nest::kIsTensor<Args> && ...)) {
+      const std::array<Tensor, sizeof...(Args)> tensors{static_cast<const Tensor&>(args)...};
+      return finish<R, Args...>(tensors, {}, ctx);
+    } else {
+      std::vector<Tensor> tensors;
+      std::string structure;
+      (nest::flatten(args, tensors, structure), ...);
+      return finish<R, Args...>(tensors, structure, ctx);
+    }
   }
 
   // The specialization for `specs`, traced and compiled if it does not exist yet.
@@ -287,54 +262,85 @@ class Function {
     std::tuple<const Args&...> args;
   };
 
-  template <typename T, size_t NT, size_t NS>
-  static void collect(const T& arg, std::array<Tensor, NT>& tensors,
-                      std::array<internal::StaticArg, NS>& statics, size_t& nt, size_t& ns,
-                      int position) {
-    if constexpr (internal::kIsTensorArg<T>) {
-      tensors[nt++] = Tensor(arg);
+  template <typename R, typename... Args>
+  R finish(std::span<const Tensor> tensors, std::string_view structure,
+           const CallContext<Args...>& ctx) const {
+    if constexpr (internal::kFlatResult<R>) {
+      return internal::unpack_results<R>(
+          core_->call(tensors, structure, &describe_thunk<Args...>, &call_thunk<Args...>, &ctx));
     } else {
-      statics[ns++] = internal::make_static_arg(position, arg);
+      std::shared_ptr<const std::string> result_structure;
+      std::vector<Tensor> flat = core_->call(tensors, structure, &describe_thunk<Args...>,
+                                             &call_thunk<Args...>, &ctx, &result_structure);
+      const char* s = result_structure->data();
+      size_t next = 0;
+      return nest::unflatten<R>(s, flat, next);
     }
   }
 
-  // For each argument position, its index among the Tensor arguments (-1 for static ones).
+  // An argument as the traced callable sees it: top-level Tensors and static values by
+  // reference, structures rebuilt with the symbolic Tensors at their leaves.
+  template <typename T>
+  using TracedArg =
+      std::conditional_t<nest::kIsTensor<T>, const Tensor&,
+                         std::conditional_t<std::is_same_v<nest::Rebuilt<T>, T> &&
+                                                !nest::HasFields<T> && nest::StaticValue<T>,
+                                            const T&, nest::Rebuilt<T>>>;
+
+  template <typename T>
+  static TracedArg<T> traced_arg(const T& arg, std::span<const Tensor> sym, size_t& next) {
+    if constexpr (nest::kIsTensor<T>) {
+      return sym[next++];
+    } else if constexpr (std::is_same_v<TracedArg<T>, const T&>) {
+      return arg;
+    } else {
+      return nest::rebuild(arg, sym, next);
+    }
+  }
+
+  // Re-runs the user's callable with symbolic Tensors at the Tensor leaves and the original
+  // values elsewhere.
   template <typename... Args>
-  static constexpr std::array<int, sizeof...(Args)> tensor_slots() {
-    std::array<int, sizeof...(Args)> out{};
-    int n = 0, i = 0;
-    ((out[i++] = internal::kIsTensorArg<Args> ? n++ : -1), ...);
+  static std::vector<Tensor> call_thunk(const void* ctx, std::span<const Tensor> sym,
+                                        std::string* result_structure) {
+    const auto& c = *static_cast<const CallContext<Args...>*>(ctx);
+    size_t next = 0;
+    // Braced initialization evaluates left to right: the leaves are taken in order.
+    std::tuple<TracedArg<Args>...> traced = std::apply(
+        [&](const Args&... a) {
+          return std::tuple<TracedArg<Args>...>{traced_arg(a, sym, next)...};
+        },
+        c.args);
+    std::vector<Tensor> out;
+    nest::flatten(std::apply(*c.fn, traced), out, *result_structure);
     return out;
   }
 
-  // Re-runs the user's callable with symbolic Tensors in the Tensor positions and the original
-  // values elsewhere.
   template <typename... Args>
-  static std::vector<Tensor> call_thunk(const void* ctx, std::span<const Tensor> sym) {
+  static void describe_thunk(const void* ctx, std::span<const ir::Type> types,
+                             nest::Signature* out) {
     const auto& c = *static_cast<const CallContext<Args...>*>(ctx);
-    constexpr auto slots = tensor_slots<Args...>();
-    return [&]<size_t... I>(std::index_sequence<I...>) {
-      return internal::pack_results((*c.fn)(pick<slots[I]>(std::get<I>(c.args), sym)...));
-    }
-    (std::index_sequence_for<Args...>());
-  }
-
-  template <int kSlot, typename T>
-  static decltype(auto) pick(const T& arg, std::span<const Tensor> sym) {
-    if constexpr (kSlot >= 0) {
-      return static_cast<const Tensor&>(sym[kSlot]);
-    } else {
-      return (arg);
-    }
+    size_t next = 0;
+    int position = 0;
+    std::apply(
+        [&](const Args&... a) {
+          ((out->args.emplace_back(), nest::describe(a, "arg " + std::to_string(position++), types,
+                                                     next, out->leaves, out->args.back())),
+           ...);
+        },
+        c.args);
   }
 
   template <size_t N>
-  static std::vector<Tensor> trace_thunk(const void* ctx, std::span<const Tensor> args) {
+  static std::vector<Tensor> trace_thunk(const void* ctx, std::span<const Tensor> args,
+                                         std::string* result_structure) {
     const F& fn = *static_cast<const F*>(ctx);
-    return [&]<size_t... I>(std::index_sequence<I...>) {
-      return internal::pack_results(fn(args[I]...));
+    std::vector<Tensor> out;
+    [&]<size_t... I>(std::index_sequence<I...>) {
+      nest::flatten(fn(args[I]...), out, *result_structure);
     }
     (std::make_index_sequence<N>());
+    return out;
   }
 
   std::shared_ptr<F> fn_;

@@ -8,14 +8,16 @@
 #include "runtime/numerics.h"
 #include "runtime/tape_hooks.h"
 #include "runtime/trace.h"
+#include "support/call_site.h"
 #include "support/error.h"
 #include "support/str.h"
 
 namespace kiln {
 namespace {
 
-Tensor record(TraceContext& trace, ir::OpKind kind, std::span<const Tensor> inputs,
-              const ir::Attrs& attrs) {
+// Out of line: tracing is not the eager fast path.
+[[gnu::noinline]] Tensor record(TraceContext& trace, ir::OpKind kind,
+                                std::span<const Tensor> inputs, const ir::Attrs& attrs) {
   std::vector<ir::Value*> operands;
   std::vector<ir::Type> types;
   for (const Tensor& t : inputs) {
@@ -23,16 +25,18 @@ Tensor record(TraceContext& trace, ir::OpKind kind, std::span<const Tensor> inpu
     types.push_back(operands.back()->type());
   }
   ir::Type result = value_or_throw(ir::infer_type(kind, types, attrs));
+  const ir::Location loc = trace.call_site_location();
   // The IR broadcasts implicitly only from rank 0; anything else gets an explicit broadcast.
   if (ir::is_elementwise(kind) && kind != ir::OpKind::kBroadcast) {
     for (ir::Value*& v : operands) {
       if (v->type().shape.rank() != 0 && !(v->type().shape == result.shape)) {
         ir::Attrs battrs{{"shape", result.shape.dims()}};
-        v = value_or_throw(trace.builder().create(ir::OpKind::kBroadcast, {v}, std::move(battrs)));
+        v = value_or_throw(
+            trace.builder().create(ir::OpKind::kBroadcast, {v}, std::move(battrs), loc));
       }
     }
   }
-  ir::Value* out = value_or_throw(trace.builder().create(kind, std::move(operands), attrs));
+  ir::Value* out = value_or_throw(trace.builder().create(kind, std::move(operands), attrs, loc));
   return Tensor::symbolic(out, trace.id());
 }
 
@@ -52,11 +56,15 @@ absl::InlinedVector<ir::Type, 4> eager_input_types(ir::OpKind kind,
   return types;
 }
 
-// check_numerics: the op that produced a NaN or Inf.
-void check_result(ir::OpKind kind, const Tensor& out) {
+// check_numerics: the op that produced a NaN or Inf, and the user's line that called it (a
+// stack walk, on this error path only).
+[[gnu::noinline]] void check_result(ir::OpKind kind, const Tensor& out) {
   if (auto bad = internal::first_non_finite(out.raw_data(), out.dtype(), out.num_elements())) {
+    const CallSite site = user_call_site();
     throw InvalidArgumentError(cat("check_numerics: '", ir::mnemonic(kind), "' produced ", *bad,
-                                   " of its result ", ir::Type{out.dtype(), out.shape()}));
+                                   " of its result ", ir::Type{out.dtype(), out.shape()},
+                                   site.known() ? cat(" (called from ", site.to_string(), ")")
+                                                : std::string(" (call site unknown)")));
   }
 }
 
@@ -136,7 +144,8 @@ std::vector<Tensor> dispatch_multi_untaped(ir::OpKind kind, std::span<const Tens
   if (TraceContext* trace = TraceContext::current()) {
     std::vector<ir::Value*> operands;
     for (const Tensor& t : inputs) operands.push_back(trace->value_of(t));
-    ir::Op* op = value_or_throw(trace->builder().create_multi(kind, std::move(operands), attrs));
+    ir::Op* op = value_or_throw(trace->builder().create_multi(kind, std::move(operands), attrs,
+                                                              trace->call_site_location()));
     for (int i = 0; i < op->num_results(); ++i) {
       outs.push_back(Tensor::symbolic(op->result(i), trace->id()));
     }

@@ -75,7 +75,12 @@ absl::StatusOr<std::vector<ir::Literal>> NumericsCheckingEvaluator::evaluate(
   for (size_t i = 0; i < results->size(); ++i) {
     const ir::Literal& r = (*results)[i];
     if (auto bad = internal::first_non_finite(r.data(), r.type().dtype, r.num_elements())) {
-      const std::string where = op.loc().known() ? cat(" at ", op.loc().to_string()) : "";
+      // Traced call sites carry no column (0): "file:line".
+      const ir::Location& loc = op.loc();
+      const std::string where = !loc.known() ? std::string()
+                                : loc.col == 0 && !loc.file.empty()
+                                    ? cat(" at ", loc.file, ":", loc.line)
+                                    : cat(" at ", loc.to_string());
       return absl::InvalidArgumentError(cat("check_numerics: '", op.mnemonic(), "' produced ", *bad,
                                             " of its result ", r.type().to_string(), " in @",
                                             fn_.name(), ": ", ir::print_op(fn_, op), where));

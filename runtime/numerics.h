@@ -1,16 +1,22 @@
 // kiln — check_numerics: find the first op that produces NaN or Inf.
 //
 // With config::check_numerics(true), every eager op checks its floating results and throws
-// InvalidArgumentError naming the op at the first NaN/Inf; kiln::function then runs its
-// optimized IR op by op with the eager kernels (a debugging mode, not fast) and names the IR op
-// and its location. Off by default; the check costs one pass over each result.
+// InvalidArgumentError naming the op at the first NaN/Inf and the C++ line that called it:
+//   check_numerics: 'log' produced nan at element 1 of its result f32[2]
+//   (called from FILE:LINE in FUNCTION)
+// kiln::function then runs its optimized IR op by op with the eager kernels (a debugging mode,
+// not fast) and names the IR op and its location ("... at FILE:LINE"). Off by default; the check
+// costs one pass over each result.
 //
 // C++ call sites: the op functions take no std::source_location (the operators cannot, and a
-// defaulted parameter would change every op function's type), so the automatic mode names the
-// op, not the line. `check_numerics(x, message)` (tf.debugging.check_numerics) is where a call
-// site is known: eagerly it checks x and names its own file:line; in kiln::function it gives
-// the op that computes x that file:line:col as its IR location, which the checking mode above
-// reports ("... at file:line:col") and the printer shows with locations on.
+// defaulted parameter would change every op function's type). Instead, the call site is the
+// innermost frame of a stack walk outside kiln's own sources (support/call_site.h), taken
+// eagerly only when a check fails, and while tracing a kiln::function in this mode for every
+// op, as its IR location (file:line, column 0). A function traced with the mode off records no
+// locations (its IR, printing and caching are unchanged); its checked run names the IR op only.
+// `check_numerics(x, message)` (tf.debugging.check_numerics) names its own call site: eagerly
+// it checks x and names its file:line; in kiln::function it gives the op that computes x that
+// file:line:col as its IR location if the op has none yet.
 #pragma once
 
 #include <cstdint>

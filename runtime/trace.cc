@@ -5,6 +5,8 @@
 #include <cstring>
 
 #include "runtime/dispatch.h"
+#include "runtime/numerics.h"
+#include "support/call_site.h"
 #include "support/error.h"
 #include "support/str.h"
 
@@ -74,6 +76,14 @@ bool tracing() { return current_trace != nullptr; }
 std::string_view TraceContext::function_name() const {
   if (parent_) return parent_->function_name();
   return fn_ ? std::string_view(fn_->name()) : std::string_view();
+}
+
+ir::Location TraceContext::call_site_location() const {
+  // Gradient rules emitted into existing IR (fn_ == nullptr) are not the user's calls.
+  if (fn_ == nullptr || !config::check_numerics_enabled()) return {};
+  CallSite site = user_call_site();
+  if (!site.known()) return {};
+  return ir::Location{std::move(site.file), site.line, 0};
 }
 
 const Tensor& TraceContext::read_variable(const Variable& v) {

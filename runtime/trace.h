@@ -79,6 +79,11 @@ class TraceContext {
   // The trace enclosing a region trace (nullptr otherwise).
   TraceContext* parent() const { return parent_; }
 
+  // The location for an op recorded now: in check_numerics mode, while tracing a function, the
+  // user's C++ file:line that called the op (a stack walk; column 0); unknown otherwise, so the
+  // IR is the same as without locations when the mode is off.
+  ir::Location call_site_location() const;
+
   // The Variables captured so far, in argument order.
   const std::deque<VariableCapture>& variables() const { return variables_; }
 

@@ -31,9 +31,15 @@ constexpr int kCblasRowMajor = 101, kCblasNoTrans = 111, kCblasTrans = 112;
 // blocks of at least half of it each.
 constexpr int64_t kParallelMinMadds = int64_t{1} << 22;
 // Row blocks start at multiples of this: sgemm then computes every element of C the same way as
-// in one call (its register tiles along the rows of C are 4, 8, 12, 16 or 24 wide, all dividing
-// 48), so results do not depend on the thread count. Tested bitwise in matmul tests.
-constexpr int64_t kRowAlign = 48;
+// in one call, so results do not depend on the thread count (tested bitwise in
+// parallel_test.cc). OpenBLAS's kernel for this machine (its Zen/Haswell sgemm) covers the rows
+// of a row-major C in register tiles of 12 and handles the last rows with narrower code, so a
+// block boundary at any multiple of 12 leaves every tile where a single call puts it; at 4 or 8
+// it does not. 12 rather than a coarser multiple keeps the two halves of a 1024-row product at
+// 516 and 508 rows instead of 528 and 496: the slower half decides the time.
+constexpr int64_t kRowAlign = 12;
+// Each row block packs all of op(B) again, so blocks are kept at least this many rows tall.
+constexpr int64_t kMinBlockRows = 48;
 
 bool use_sgemm(int64_t m, int64_t k, int64_t n) { return !(m == 1 || n == 1 || m + n + k < 32); }
 
@@ -186,8 +192,9 @@ absl::Status run_matmul(const ir::Attrs& attrs, const View& a, const View& b,
   // Fewer products than threads: each GEMM is cut into row blocks. Otherwise whole products
   // are spread over the pool. Either way every element is computed as on one thread.
   const int64_t madds = m * n * std::max<int64_t>(k, 1);
-  if (gemm && batches < config::num_threads() && m >= 2 * kRowAlign && madds >= kParallelMinMadds) {
-    const int64_t grain = std::max(kRowAlign, kParallelMinMadds / 2 / (n * k));
+  if (gemm && batches < config::num_threads() && m >= 2 * kMinBlockRows &&
+      madds >= kParallelMinMadds) {
+    const int64_t grain = std::max(kMinBlockRows, kParallelMinMadds / 2 / (n * k));
     for (int64_t t = 0; t < batches; ++t) {
       const uint32_t *pa, *pb;
       uint32_t* pc;

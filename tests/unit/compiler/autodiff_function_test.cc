@@ -11,6 +11,7 @@
 #include "runtime/math_ops.h"
 #include "runtime/numerics.h"
 #include "runtime/ops.h"
+#include "support/call_site.h"
 #include "support/str.h"
 #include "tests/unit/compiler/test_util.h"
 #include "tests/unit/error_util.h"
@@ -258,6 +259,7 @@ TEST(AutodiffFunctionTest, CustomGradientAssigningAVariableIsAnErrorWhenTraced) 
   EXPECT_EQ(error_of([&] {
               fn(constant({1.f, 2.f}));
             }),
+            "in kiln::function 'fn' traced with (f32[2]): "
             "custom_gradient: the gradient function assigns Variable 'count'; inside "
             "kiln::function a gradient function cannot assign Variables");
   EXPECT_FLOAT_EQ(count.value().item<float>(), 0.f);
@@ -275,6 +277,7 @@ TEST(AutodiffFunctionTest, CustomGradientWithAWrongCotangentShapeIsAnError) {
   EXPECT_EQ(error_of([&] {
               fn(constant({1.f, 2.f}));
             }),
+            "in kiln::function 'fn' traced with (f32[2]): "
             "custom_gradient: the gradient function returned f32[] for input #0 of type f32[2]");
 }
 
@@ -292,8 +295,17 @@ struct CheckNumerics {
 TEST(CheckNumericsTest, EagerNamesTheFirstOpThatMadeNaN) {
   CheckNumerics on;
   Tensor x = constant({1.f, -1.f});
-  EXPECT_EQ(error_of([&] { exp(log(x)); }),
-            "check_numerics: 'log' produced nan at element 1 of its result f32[2]");
+  int line = 0;
+  const std::string msg = error_of([&] {
+    line = __LINE__ + 1;
+    exp(log(x));
+  });
+  const std::string head = "check_numerics: 'log' produced nan at element 1 of its result f32[2]";
+  if (call_sites_supported()) {
+    EXPECT_EQ(msg.substr(0, msg.find(" in ")), cat(head, " (called from ", __FILE__, ":", line));
+  } else {
+    EXPECT_EQ(msg, cat(head, " (call site unknown)"));
+  }
 }
 
 TEST(CheckNumericsTest, CompiledNamesTheIrOp) {

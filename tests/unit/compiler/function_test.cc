@@ -181,6 +181,54 @@ TEST(FunctionTest, RetraceErrorPolicy) {
   EXPECT_EQ(f.cache_stats().entries, 1);
 }
 
+TEST(FunctionTest, ErrorsWhileTracingNameTheFunctionAndSignature) {
+  auto step = function([](const Tensor& x, const Tensor& y) { return matmul(x, y) - y; },
+                       {.name = "train_step"});
+  const Tensor x = constant(std::vector<float>(32 * 5, 1.f), Shape{32, 5});
+  const Tensor y = constant(std::vector<float>(32, 1.f), Shape{32, 1});
+  const std::string eager = invalid_argument_of([&] { matmul(x, y); });
+  ASSERT_EQ(eager.rfind("matmul", 0), 0u) << eager;
+  // The same exception type, with the op's own message after the context.
+  EXPECT_EQ(invalid_argument_of([&] { step(x, y); }),
+            "in kiln::function 'train_step' traced with (f32[32,5], f32[32,1]): " + eager);
+  EXPECT_EQ(step.trace_count(), 0);
+  EXPECT_EQ(step.cache_stats().entries, 0);
+  EXPECT_TRUE(step.trace_log().empty());
+  // Nested arguments and static values show in the signature.
+  auto nested = function(
+      [](const std::vector<Tensor>& xs, int n) {
+        if (n > 1) throw FailedPreconditionError("n must be at most 1");
+        return xs[0];
+      },
+      {.name = "nested"});
+  EXPECT_EQ(error_of([&] { nested(std::vector<Tensor>{x}, 2); }),
+            "in kiln::function 'nested' traced with ([f32[32,5]], 2): n must be at most 1");
+  try {
+    nested(std::vector<Tensor>{x}, 2);
+    FAIL() << "no error";
+  } catch (const FailedPreconditionError&) {
+  }
+  EXPECT_EQ(nested.cache_stats().entries, 0);
+  EXPECT_EQ(nested(std::vector<Tensor>{x}, 1).shape(), (Shape{32, 5}));
+  EXPECT_EQ(nested.trace_count(), 1);
+}
+
+TEST(FunctionTest, AnEvictedRecentEntryIsNotServedAgain) {
+  auto f = function([](const Tensor& x) { return x * 2; },
+                    {.name = "one_entry", .max_cache_entries = 1});
+  const Tensor a = constant({1.f, 2.f}), b = constant({1.f, 2.f, 3.f});
+  f(a);
+  f(a);  // a hit: the latest entry
+  EXPECT_EQ(f(b).to_vector<float>(), (std::vector<float>{2.f, 4.f, 6.f}));  // evicts a's entry
+  EXPECT_EQ(f(a).to_vector<float>(), (std::vector<float>{2.f, 4.f}));
+  EXPECT_EQ(f.trace_count(), 3);
+  const CacheStats st = f.cache_stats();
+  EXPECT_EQ(st.entries, 1);
+  EXPECT_EQ(st.evictions, 2);
+  EXPECT_EQ(st.hits, 1);
+  EXPECT_EQ(st.calls, 4);
+}
+
 TEST(FunctionTest, ManyRetracesWarn) {
   auto f =
       function([](const Tensor& x) { return x * 2; }, {.name = "shapes", .warn_after_traces = 3});

@@ -98,6 +98,7 @@ TEST(VariableFunctionTest, AssignChecksStillApplyWhileTracing) {
   EXPECT_EQ(error_of([&] {
               f(constant({1.f, 2.f, 3.f}));
             }),
+            "in kiln::function 'fn' traced with (f32[3]): "
             "assign: Cannot assign to variable 'v' due to variable shape [2] and value shape [3] "
             "are incompatible");
   EXPECT_EQ(v.value().to_vector<float>(), (std::vector<float>{1.f, 2.f}));
@@ -127,6 +128,7 @@ TEST(VariableFunctionTest, CreatingAVariableOnALaterTraceIsAnError) {
   EXPECT_EQ(error_of([&] {
               f(constant({1.f, 2.f}));
             }),
+            "in kiln::function 'makes_vars' traced with (f32[2]): "
             "Variable 'tmp' is created while tracing makes_vars again: a kiln::function may "
             "create Variables only on its first trace (create it outside the function, or once "
             "and keep it, as a layer's weights)");

@@ -177,7 +177,8 @@ TEST(Parallel, LargeEagerKernelsAreDeterministic) {
   for (int64_t i = 0; i < kRows * kCols; i += 997) EXPECT_EQ(sum[i], av[i] * rv[i % kCols]);
 }
 
-// Matmuls cut into row blocks or spread by product give the same bits at 1, 2 and 3 threads.
+// Matmuls cut into row blocks or spread by product give the same bits at 1 to 4 threads (row
+// blocks start at multiples of 12 rows, e.g. 504 of 1000 at 2 threads and 516 of 1024).
 TEST(Parallel, MatmulIsDeterministic) {
   struct Case {
     Shape a, b;
@@ -186,7 +187,8 @@ TEST(Parallel, MatmulIsDeterministic) {
   const std::vector<Case> cases = {
       {{1000, 300}, {300, 997}, false, false},   {{300, 1000}, {997, 300}, true, true},
       {{517, 1001}, {1001, 33}, false, false},   {{1001, 517}, {1001, 40}, true, false},
-      {{4, 200, 150}, {150, 170}, false, false}, {{2, 640, 64}, {2, 640, 64}, false, true}};
+      {{4, 200, 150}, {150, 170}, false, false}, {{2, 640, 64}, {2, 640, 64}, false, true},
+      {{1024, 1024}, {1024, 1024}, false, false}};
   std::vector<std::pair<Tensor, Tensor>> inputs;
   unsigned seed = 10;
   for (const Case& c : cases) {
@@ -207,7 +209,7 @@ TEST(Parallel, MatmulIsDeterministic) {
     ThreadCount threads(1);
     one = run();
   }
-  for (int t : {2, 3}) {
+  for (int t : {2, 3, 4}) {
     ThreadCount threads(t);
     const auto many = run();
     for (size_t i = 0; i < one.size(); ++i) EXPECT_EQ(many[i], one[i]) << "case " << i;
