@@ -114,8 +114,11 @@ class Emitter {
     return sel(lt(ax, km::kTanhSmall), small, large);
   }
   llvm::Value* sigmoid(llvm::Value* x) {
-    llvm::Value* e = exp(b_.CreateFNeg(x));
-    return b_.CreateFDiv(f(1.0), b_.CreateFAdd(f(1.0), e));
+    if (f64_) return b_.CreateFDiv(f(1.0), b_.CreateFAdd(f(1.0), exp(b_.CreateFNeg(x))));
+    // e / (1 + e) for x < 0 (math_functions.h): exp never overflows.
+    llvm::Value* e = exp(b_.CreateFNeg(unary(llvm::Intrinsic::fabs, x)));
+    llvm::Value* r = b_.CreateFDiv(f(1.0), b_.CreateFAdd(f(1.0), e));
+    return sel(lt(x, 0.0), b_.CreateFMul(e, r), r);
   }
   llvm::Value* softplus(llvm::Value* x) {
     llvm::Value* relu = sel(gt(x, 0.0), x, f(0.0));
@@ -124,16 +127,33 @@ class Emitter {
   }
   llvm::Value* gelu(llvm::Value* x) {
     if (f64_) {
-      llvm::Value* erf = libm<double, double>(&::erf, {b_.CreateFMul(x, f(km::kSqrtHalf))});
-      return b_.CreateFMul(b_.CreateFMul(f(0.5), x), b_.CreateFAdd(f(1.0), erf));
+      llvm::Value* erfc = libm<double, double>(&::erfc, {b_.CreateFMul(x, f(-km::kSqrtHalf))});
+      return b_.CreateFMul(b_.CreateFMul(f(0.5), x), erfc);
     }
+    // 0.5 * x * (1 + erf(x / sqrt 2)) with the rational erf, on x clamped to [-4, 4] sqrt 2.
     llvm::Value* t = b_.CreateFMul(x, f(km::kSqrtHalf));
     t = sel(gt(t, 4.0), f(4.0), t);
     t = sel(lt(t, -4.0), f(-4.0), t);
     llvm::Value* t2 = b_.CreateFMul(t, t);
     llvm::Value* erf =
         b_.CreateFDiv(b_.CreateFMul(t, horner(t2, km::kErfNum)), horner(t2, km::kErfDen));
-    return b_.CreateFMul(b_.CreateFMul(f(0.5), x), b_.CreateFAdd(f(1.0), erf));
+    llvm::Value* main = b_.CreateFMul(b_.CreateFMul(f(0.5), x), b_.CreateFAdd(f(1.0), erf));
+    // Below kGeluTail: 0.5 * x * erfc(-x / sqrt 2) (math_functions.h), x clamped to
+    // [kGeluZero, kGeluTail] so that both branches stay finite.
+    llvm::Value* xt = sel(lt(x, km::kGeluTail), x, f(km::kGeluTail));
+    xt = sel(lt(xt, km::kGeluZero), f(km::kGeluZero), xt);
+    llvm::Value* xbits = b_.CreateBitCast(xt, b_.getInt32Ty());
+    llvm::Value* xh = b_.CreateBitCast(
+        b_.CreateAnd(xbits, i(xbits, static_cast<int32_t>(km::kGeluHighMask))), fty_);
+    llvm::Value* xl = b_.CreateFSub(xt, xh);
+    llvm::Value* s = b_.CreateFDiv(f(1.0), b_.CreateFMul(xt, f(-km::kSqrtHalf)));
+    llvm::Value* g = horner(b_.CreateFSub(s, f(km::kGeluTailCenter)), km::kGeluTailPoly);
+    llvm::Value* d = b_.CreateFMul(b_.CreateFMul(f(-0.5), xl), b_.CreateFAdd(xt, xh));
+    llvm::Value* m = b_.CreateFMul(b_.CreateFMul(b_.CreateFMul(b_.CreateFMul(f(0.5), xt), s), g),
+                                   emit_exp_f32(b_, d));
+    llvm::Value* tail =
+        b_.CreateFMul(m, emit_exp_f32(b_, b_.CreateFMul(b_.CreateFMul(f(-0.5), xh), xh)));
+    return sel(lt(x, km::kGeluZero), f(-0.0), sel(lt(x, km::kGeluTail), tail, main));
   }
   llvm::Value* minimum(llvm::Value* x, llvm::Value* y, bool fp) {
     if (!fp) return sel(b_.CreateICmpSLT(y, x), y, x);
