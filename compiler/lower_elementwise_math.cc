@@ -3,16 +3,35 @@
 // Vectorizable IR throughout, except four ops that call libm per element (correct, but the loop
 // containing them stays scalar): sin, cos (sinf/cosf), pow (powf) and float mod (fmodf). The
 // functions are called through their addresses, since the JIT resolves no libm symbols.
-// float64 calls libm's double functions for every transcendental (exp log expm1 log1p tanh erf
+// float64 calls libm's double functions for every transcendental (exp log expm1 log1p tanh erfc
 // sin cos pow fmod): accurate to float64, and what the eager float64 kernels call. float16 and
 // bfloat16 compute as float32; lower_elementwise.cc rounds each result back to 16 bits.
 //   sqrt rsqrt floor ceil round      llvm.sqrt / floor / ceil / roundeven (one instruction)
 //   expm1 log1p                      Kahan's corrections on the exp/log polynomials
 //   tanh sigmoid softplus elu selu   exp/log polynomials plus a small tanh polynomial
-//   gelu                             the rational erf of runtime/kernels/math_functions.h
+//   gelu                             the rational erf of runtime/kernels/math_functions.h, and
+//                                    an erfc tail below x = -1.5 (no cancellation of 1 + erf)
 //   minimum maximum                  selects (nan propagates, as in TF)
 // The formulas are those of the eager kernels (runtime/kernels/elementwise_math.cc), so compiled
 // and eager results differ by rounding only (tests/unit/compiler/math_ops_compiled_test.cc).
+//
+// Max error of the float32 functions in ulps (|got - exact| / float spacing at the exact value,
+// exact = the double-precision libm value; "normal": inputs whose exact result is a normal
+// float), compiled for znver3 (FMA). `build/bin/kiln_vmath_ulp` sweeps all 2^32 inputs ("all")
+// or every k-th bit pattern; tests/unit/compiler/math_test.cc asserts bounds on every 1021st.
+//   function  inputs swept     max ulp (all)  max ulp (normal)  worst x
+//   exp       all 2^32         1.01           1.01              -5.87788
+//   log       all 2^32         0.83           0.83              1.41364
+//   expm1     every 1021st     2.38           2.38              -1.76922
+//   log1p     every 1021st     2.45           2.45              1.73742e7
+//   tanh      every 1021st     1.24           1.24              0.640037
+//   sigmoid   every 1021st     2.43           2.43              -1.21214
+//   softplus  every 1021st     2.34           2.34              -0.46288
+//   gelu      every 1021st     13.5           13.5              -1.30696 (1 + erf near -1.5)
+// Special values: nan in, nan out; exp(-inf) = 0, log(0) = -inf, log(x < 0) = nan, expm1 and
+// log1p of +-0 and tiny x return x (sign kept), tanh(+-inf) = +-1, sigmoid(-inf) = 0,
+// gelu(x < -14.5) = -0 and gelu(-inf) = nan (as 0.5 x (1 + erf) gives). Inputs and results
+// may be subnormal (nothing flushes to zero).
 #include "compiler/lower_elementwise_math.h"
 
 #include <math.h>
@@ -153,7 +172,8 @@ class Emitter {
                                    emit_exp_f32(b_, d));
     llvm::Value* tail =
         b_.CreateFMul(m, emit_exp_f32(b_, b_.CreateFMul(b_.CreateFMul(f(-0.5), xh), xh)));
-    return sel(lt(x, km::kGeluZero), f(-0.0), sel(lt(x, km::kGeluTail), tail, main));
+    return sel(lt(x, km::kGeluZero), b_.CreateFMul(x, f(0.0)),
+               sel(lt(x, km::kGeluTail), tail, main));
   }
   llvm::Value* minimum(llvm::Value* x, llvm::Value* y, bool fp) {
     if (!fp) return sel(b_.CreateICmpSLT(y, x), y, x);

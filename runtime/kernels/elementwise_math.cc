@@ -244,7 +244,7 @@ Block gelu_block(const Block& x) {
   const Block m = (0.5f * xt * s) * g * (-0.5f * xl * (xt + xh)).exp();
   const Block tail = m * exp_tiny_block(-0.5f * xh * xh);
   return (x < static_cast<float>(math::kGeluZero))
-      .select(Block::Constant(-0.0f), (x < static_cast<float>(math::kGeluTail)).select(tail, main));
+      .select(x * 0.0f, (x < static_cast<float>(math::kGeluTail)).select(tail, main));
 }
 
 absl::Status run_unary_float(OpKind kind, const ir::Attrs& attrs, const float* x, float* y,

@@ -33,7 +33,8 @@ inline constexpr double kSqrtHalf = 0.70710678118654752440;
 // error 4e-8 before float rounding; coefficients highest power first). exp(-z^2) is computed
 // as exp(-xh^2 / 2) * exp(-xl * (x + xh) / 2) with x = xh + xl, xh = x with the low 12 bits
 // of its float32 encoding cleared (12 significant bits, so xh^2 / 2 is exact): no rounding of
-// z^2 is amplified by the steep exponential. Below kGeluZero the result rounds to -0.
+// z^2 is amplified by the steep exponential. Below kGeluZero the result is x * 0: -0, and
+// nan for -inf (as the erf form gives).
 inline constexpr double kGeluTail = -1.5;
 inline constexpr double kGeluZero = -14.5;
 inline constexpr double kGeluTailCenter = 0.547619045;
