@@ -56,10 +56,25 @@ def peers(n, threads):
     scripted = torch.jit.script(huber_torch_script)
     for _ in range(3):  # profiling runs before the fuser kicks in
         scripted(ty, tp)
+    # The chain of 10 elementwise ops of bench/chain_bench.cc, on its own inputs.
+    cx = (rng.standard_normal(n) * 2).astype(np.float32)
+    cy = (rng.standard_normal(n) * 2).astype(np.float32)
+
+    def chain_np():
+        return np.maximum(np.tanh(cx * np.float32(0.5) + cy) * np.exp(-np.abs(cx))
+                          - cy * np.float32(0.25), np.float32(0))
+
+    tcx, tcy = torch.from_numpy(cx), torch.from_numpy(cy)
+    chain_scripted = torch.jit.script(chain_torch)
+    for _ in range(3):
+        chain_scripted(tcx, tcy)
     return {
         "NumPy": median_ms(huber_np),
         "PyTorch eager": median_ms(huber_torch),
         "TorchScript (fused)": median_ms(lambda: scripted(ty, tp)),
+        "chain NumPy": median_ms(chain_np),
+        "chain PyTorch eager": median_ms(lambda: chain_torch(tcx, tcy)),
+        "chain TorchScript (fused)": median_ms(lambda: chain_scripted(tcx, tcy)),
     }
 
 
@@ -301,6 +316,10 @@ def huber_torch_script(y, p):
     return (a < 1).to(e.dtype) * (e * e * 0.5) + (a >= 1).to(e.dtype) * (a - 0.5)
 
 
+def chain_torch(x, y):
+    return ((x * 0.5 + y).tanh() * (-x.abs()).exp() - y * 0.25).relu()
+
+
 def kiln(bench, n):
     out = subprocess.run(
         [bench, f"--benchmark_filter=/{n}$", "--benchmark_repetitions=7",
@@ -350,7 +369,7 @@ def main():
     print(f"{'implementation':28s} {'ms':>9s} {'GB/s':>7s} {'kiln compiled is':>18s}")
     rows = [("kiln compiled", k.get("HuberCompiled")), ("kiln eager", k.get("HuberEager")),
             ("C++ loop -O3 -march=native", k.get("HuberHandWritten"))]
-    rows += list(p.items())
+    rows += [(name, ms) for name, ms in p.items() if not name.startswith("chain ")]
     if args.threads == 1:  # libtorch_bench's Huber runs on one thread
         lt = libtorch_bench(args.libtorch_bench, f"Huber.*/{args.n}$")
         rows.append(("libtorch C++ eager", lt.get(f"BM_HuberEager/{args.n}", (None,))[0]))
@@ -361,6 +380,17 @@ def main():
         print(f"{name:28s} {ms:9.3f} {gb / (ms / 1e3):7.1f} {ratio:>18s}")
     if "Copy" in k:
         print(f"{'(STREAM copy, 2x4 B/elem)':28s} {k['Copy']:9.3f} {2 * 4 * args.n / 1e9 / (k['Copy'] / 1e3):7.1f}")
+    ref = k.get("ChainCompiled")
+    print(f"\nChain of 10 elementwise ops (mul add tanh abs neg exp mul mul sub relu) over "
+          f"{args.n} float32 elements, {args.threads} thread(s), medians")
+    print(f"{'implementation':28s} {'ms':>9s} {'GB/s':>7s} {'kiln compiled is':>18s}")
+    rows = [("kiln compiled", ref), ("kiln eager", k.get("ChainEager"))]
+    rows += [(name[len("chain "):], ms) for name, ms in p.items() if name.startswith("chain ")]
+    for name, ms in rows:
+        if ms is None:
+            continue
+        ratio = faster(ms, ref) if name != "kiln compiled" else "-"
+        print(f"{name:28s} {ms:9.3f} {gb / (ms / 1e3):7.1f} {ratio:>18s}")
     compare_kernels(args.kiln_bench, args.libtorch_bench)
     return 0
 

@@ -13,6 +13,9 @@
 //     exp(x) = +inf for x > 88.7228 and for +inf, 0 for x < -103.98 and for -inf, nan for nan.
 //   log, all 2.14e9 positive finite floats (subnormals included): max relative error 8.2e-8
 //     (at x = 2.80252); log(+-0) = -inf, log(x < 0) = nan, log(inf) = inf, log(nan) = nan.
+// In ulps (bench/vmath_ulp.cc, all 2^32 inputs, exact = double libm value): exp 1.01 ulp max
+// (at x = -5.87788), log 0.83 ulp max (at x = 1.41364); the table of all compiled functions is
+// in lower_elementwise_math.cc.
 #include <cstdint>
 #include <limits>
 

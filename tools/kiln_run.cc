@@ -44,6 +44,9 @@ constexpr const char* kUsage = R"(usage: kiln-run FILE.kir [options]
   --rtol=R --atol=A         --mode=both: float results agree if |e - c| <= A + R * |e|
                             (default 1e-5 and 1e-6); integer and bool results must be equal
   --function=NAME           the function to run when the file has several
+  --cpu=NAME --mattr=FEATS  compile for this LLVM CPU / these target features instead of
+                            the host's (e.g. --cpu=x86-64 for SSE2 only); the code must
+                            still run on this host
   --print                   print each result (NumPy-style) to stdout
 Arguments with unknown dims ('?') take the input's shape; compiled code is specialized to it.
 )";
@@ -55,6 +58,7 @@ struct Flags {
   std::string mode = "compiled";
   std::string passes{kiln::passes::kDefaultPipeline};
   std::string function;
+  std::string cpu, mattr;
   double rtol = 1e-5, atol = 1e-6;
   bool print = false;
 };
@@ -187,7 +191,8 @@ std::vector<kiln::ir::Literal> run_compiled(kiln::ir::Module& module, kiln::ir::
   if (absl::StatusOr<bool> ran = pm.run(module); !ran.ok()) {
     throw Failure{cat("compiled: ", ran.status().message())};
   }
-  absl::StatusOr<std::unique_ptr<kiln::compiler::Executable>> exe = kiln::compiler::compile(fn);
+  absl::StatusOr<std::unique_ptr<kiln::compiler::Executable>> exe =
+      kiln::compiler::compile(fn, {.cpu = flags.cpu, .features = flags.mattr});
   if (!exe.ok()) throw Failure{cat("compiled: ", exe.status().message())};
   std::vector<const void*> arg_ptrs;
   for (const kiln::ir::Literal& a : args) arg_ptrs.push_back(a.data());
@@ -354,8 +359,8 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i], v;
     // "--inputs a,b" is "--inputs=a,b" (likewise the other options with values).
-    for (const char* opt :
-         {"--inputs", "--outputs", "--mode", "--passes", "--rtol", "--atol", "--function"}) {
+    for (const char* opt : {"--inputs", "--outputs", "--mode", "--passes", "--rtol", "--atol",
+                            "--function", "--cpu", "--mattr"}) {
       if (a == opt && i + 1 < argc) {
         a = cat(a, "=", argv[++i]);
         break;
@@ -380,6 +385,10 @@ int main(int argc, char** argv) {
       flags.print = true;
     } else if (starts_with(a, "--function=", &v)) {
       flags.function = v;
+    } else if (starts_with(a, "--cpu=", &v)) {
+      flags.cpu = v;
+    } else if (starts_with(a, "--mattr=", &v)) {
+      flags.mattr = v;
     } else if (starts_with(a, "--rtol=", &v) || starts_with(a, "--atol=", &v)) {
       double* target = a[2] == 'r' ? &flags.rtol : &flags.atol;
       if (!parse_double(v, target)) {

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <mutex>
 #include <type_traits>
@@ -200,13 +201,17 @@ Block tanh_block(const Block& x) {
   return (ax < static_cast<float>(math::kTanhSmall)).select(small, signed_large);
 }
 
-Block sigmoid_block(const Block& x) { return 1.0f / (1.0f + (-x).exp()); }
-
 // exp with subnormal results: Eigen's float exp clamps its argument at -88.376 (so
 // exp(-inf) = 2.9e-39); below -87, exp(x) = exp(x + 32) * e^-32 instead.
 Block exp_tiny_block(const Block& x) {
   constexpr float kExpMinus32 = 1.26641655e-14f;
   return (x < -87.0f).select((x + 32.0f).exp() * kExpMinus32, x.exp());
+}
+
+Block sigmoid_block(const Block& x) {
+  const Block e = exp_tiny_block(-x.abs());
+  const Block r = 1.0f / (1.0f + e);
+  return (x < 0.0f).select(e * r, r);
 }
 
 Block softplus_block(const Block& x) {
@@ -220,8 +225,26 @@ Block erf_block(const Block& a) {
   return x * horner(x2, math::kErfNum) / horner(x2, math::kErfDen);
 }
 
+// The erfc tail of math_functions.h below kGeluTail (x clamped there so that both sides stay
+// finite), 1 + erf above.
 Block gelu_block(const Block& x) {
-  return 0.5f * x * (1.0f + erf_block(x * static_cast<float>(math::kSqrtHalf)));
+  const Block main = 0.5f * x * (1.0f + erf_block(x * static_cast<float>(math::kSqrtHalf)));
+  const Block xt =
+      x.min(static_cast<float>(math::kGeluTail)).max(static_cast<float>(math::kGeluZero));
+  Block xh;
+  for (int64_t i = 0; i < kBlock; ++i) {
+    uint32_t bits;
+    std::memcpy(&bits, &xt[i], sizeof bits);
+    bits &= math::kGeluHighMask;
+    std::memcpy(&xh[i], &bits, sizeof bits);
+  }
+  const Block xl = xt - xh;
+  const Block s = 1.0f / (xt * static_cast<float>(-math::kSqrtHalf));
+  const Block g = horner(s - static_cast<float>(math::kGeluTailCenter), math::kGeluTailPoly);
+  const Block m = (0.5f * xt * s) * g * (-0.5f * xl * (xt + xh)).exp();
+  const Block tail = m * exp_tiny_block(-0.5f * xh * xh);
+  return (x < static_cast<float>(math::kGeluZero))
+      .select(x * 0.0f, (x < static_cast<float>(math::kGeluTail)).select(tail, main));
 }
 
 absl::Status run_unary_float(OpKind kind, const ir::Attrs& attrs, const float* x, float* y,
@@ -375,7 +398,7 @@ absl::Status run_unary_double(OpKind kind, const ir::Attrs& attrs, const double*
       });
       break;
     case OpKind::kGelu:
-      each([=](double v) { return 0.5 * v * (1.0 + std::erf(v * kSqrtHalf)); });
+      each([=](double v) { return 0.5 * v * std::erfc(-v * kSqrtHalf); });
       break;
     default:
       return absl::InternalError(cat(ir::mnemonic(kind), ": not a float unary math op"));

@@ -27,6 +27,26 @@ inline constexpr double kErfDen[] = {-1.45660718464996e-05, -2.13374055278905e-0
                                      -1.42647390514189e-02};
 inline constexpr double kSqrtHalf = 0.70710678118654752440;
 
+// gelu(x) = 0.5 * x * (1 + erf(x / sqrt 2)) for x >= kGeluTail. Below it 1 + erf cancels, so
+// gelu(x) = 0.5 * x * erfc(z) with z = -x / sqrt 2 and erfc(z) = exp(-z^2) * s * G(s - c),
+// s = 1 / z, c = kGeluTailCenter: G fits z * exp(z^2) * erfc(z) for z in [1, 10.5] (relative
+// error 4e-8 before float rounding; coefficients highest power first). exp(-z^2) is computed
+// as exp(-xh^2 / 2) * exp(-xl * (x + xh) / 2) with x = xh + xl, xh = x with the low 12 bits
+// of its float32 encoding cleared (12 significant bits, so xh^2 / 2 is exact): no rounding of
+// z^2 is amplified by the steep exponential. Below kGeluZero the result is x * 0: -0, and
+// nan for -inf (as the erf form gives).
+inline constexpr double kGeluTail = -1.5;
+inline constexpr double kGeluZero = -14.5;
+inline constexpr double kGeluTailCenter = 0.547619045;
+inline constexpr double kGeluTailPoly[] = {1.1740084918e-01,  -4.8741196529e-02, -9.3758002054e-02,
+                                           1.0654322755e-01,  -6.2654253288e-02, 1.0869692634e-02,
+                                           4.9721178457e-02,  -9.7519982548e-02, 9.9283345656e-02,
+                                           -2.1071187022e-02, -1.6993645950e-01, 5.0275815634e-01};
+inline constexpr unsigned kGeluHighMask = 0xfffff000u;
+
+// sigmoid(x) = 1 / (1 + e) for x >= 0 and e / (1 + e) for x < 0, with e = exp(-|x|): no
+// overflow of exp(-x), so results down to the subnormals keep their accuracy.
+
 // selu(x) = scale * (x > 0 ? x : alpha * expm1(x)).
 inline constexpr double kSeluAlpha = 1.6732632423543772848170429916717;
 inline constexpr double kSeluScale = 1.0507009873554804934193349852946;

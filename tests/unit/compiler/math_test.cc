@@ -1,8 +1,13 @@
 // kiln — accuracy and special values of the compiled exp and log polynomials.
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <limits>
+#include <map>
+#include <string>
 
 #include "compiler/compile.h"
+#include "compiler/math_accuracy.h"
 #include "gtest/gtest.h"
 #include "tests/unit/compiler/test_util.h"
 
@@ -150,6 +155,66 @@ TEST(MathTest, ExpLogFusionHasNoLibmCalls) {
   EXPECT_EQ(text->find("@expf"), std::string::npos);
   EXPECT_EQ(text->find("@logf"), std::string::npos);
   EXPECT_NE(text->find("<8 x float>"), std::string::npos);
+}
+
+// Max ulp error of every compiled float32 math function against the double-precision value,
+// over every 1021st float32 bit pattern (4.2 million inputs of all signs and magnitudes,
+// subnormals, infinities and nans included). The bounds are the measurements of bench/vmath_ulp.cc
+// (recorded in compiler/lower_elementwise_math.cc), rounded up: `all` over
+// every input, `normal` over the inputs whose exact result is a normal float.
+struct UlpBound {
+  double all, normal;
+};
+
+TEST(MathTest, MaxUlpErrorOnSample) {
+  const std::map<std::string, UlpBound> bounds = {
+      {"exp", {1.05, 1.05}},      {"log", {1.0, 1.0}},  {"expm1", {2.5, 2.5}},
+      {"log1p", {2.5, 2.5}},      {"tanh", {1.5, 1.5}}, {"sigmoid", {3.0, 3.0}},
+      {"softplus", {2.75, 2.75}}, {"gelu", {18, 18}},
+  };
+  constexpr int64_t kChunk = 1 << 16, kStride = 1021, kTotal = int64_t{1} << 32;
+  for (const accuracy::MathFunction& f : accuracy::math_functions()) {
+    SCOPED_TRACE(f.name);
+    auto kernel = accuracy::UnaryKernel::create(f.kind, kChunk);
+    ASSERT_TRUE(kernel.ok()) << kernel.status();
+    accuracy::UlpStats all, normal;
+    std::vector<float> x(kChunk), y(kChunk);
+    for (int64_t start = 0; start < kTotal; start += kChunk * kStride) {
+      for (int64_t i = 0; i < kChunk; ++i) {
+        const auto bits = static_cast<uint32_t>((start + i * kStride) % kTotal);
+        std::memcpy(&x[i], &bits, sizeof bits);
+      }
+      ASSERT_TRUE(kernel->run(x.data(), y.data()).ok());
+      for (int64_t i = 0; i < kChunk && start + i * kStride < kTotal; ++i) {
+        const double want = f.reference(x[i]);
+        all.add(x[i], y[i], want);
+        if (std::fabs(want) >= 0x1p-126 && std::fabs(want) <= 0x1.fffffep127) {
+          normal.add(x[i], y[i], want);
+        }
+      }
+    }
+    std::cout << f.name << ": max " << all.max_ulp << " ulp at x = " << all.worst_x
+              << "; normal results: max " << normal.max_ulp << " ulp at x = " << normal.worst_x
+              << "\n";
+    const UlpBound& bound = bounds.at(f.name);
+    EXPECT_LE(all.max_ulp, bound.all)
+        << "at x = " << all.worst_x << ": got " << all.worst_got << ", exact " << all.worst_want;
+    EXPECT_LE(normal.max_ulp, bound.normal) << "at x = " << normal.worst_x;
+    EXPECT_GT(all.count, int64_t{4000000});
+  }
+}
+
+TEST(MathTest, UlpErrorDefinition) {
+  EXPECT_EQ(accuracy::ulp_error(1.0f, 1.0), 0.0);
+  EXPECT_EQ(accuracy::ulp_error(1.0f + 0x1p-23f, 1.0), 1.0);
+  EXPECT_EQ(accuracy::ulp_error(1.0f, 1.0 + 0x1p-24), 0.5);
+  EXPECT_EQ(accuracy::ulp_error(0x1p-149f, 0.0), 1.0);  // subnormal spacing
+  const float inf = std::numeric_limits<float>::infinity();
+  EXPECT_EQ(accuracy::ulp_error(inf, 1e300), 0.0);
+  EXPECT_EQ(accuracy::ulp_error(3e38f, 1e300), inf);
+  EXPECT_EQ(accuracy::ulp_error(std::nanf(""), std::nan("")), 0.0);
+  EXPECT_EQ(accuracy::ulp_error(1.0f, std::nan("")), inf);
+  EXPECT_EQ(accuracy::ulp_error(std::nanf(""), 1.0), inf);
 }
 
 }  // namespace

@@ -85,6 +85,14 @@ TEST(MathOpsTest, TanhSigmoidSoftplus) {
       1e-6);
   expect_near(tanh(vec({kInf, -kInf, kNan})), {1, -1, NAN});
   expect_near(sigmoid(vec({kInf, -kInf})), {1, 0});
+  // e^x / (1 + e^x) for x < 0: no overflow of e^-x, subnormal results keep their accuracy.
+  const std::vector<float> tiny = {-87.f, -90.f, -100.f, -103.f};
+  const std::vector<float> tiny_got = sigmoid(vec(tiny)).to_vector<float>();
+  for (size_t i = 0; i < tiny.size(); ++i) {
+    const double want = std::exp(static_cast<double>(tiny[i]));
+    EXPECT_NEAR(tiny_got[i], want, 2e-6 * want + 3e-45) << tiny[i];
+    EXPECT_GT(tiny_got[i], 0.f) << tiny[i];
+  }
   expect_near(softplus(vec({kInf, -kInf})), {INFINITY, 0});
 }
 
@@ -98,14 +106,22 @@ TEST(MathOpsTest, ReluFamily) {
   expect_near(elu(vec({-1.f, 0.f, 2.f})), {std::expm1(-1.0), 0, 2}, 1e-6);
   const double scale = 1.0507009873554804934, alpha = 1.6732632423543772848;
   expect_near(selu(vec({-1.f, 2.f})), {scale * alpha * std::expm1(-1.0), scale * 2}, 1e-6);
-  // gelu(x) = x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2)). 1 + erf cancels for x < 0, so the
-  // error there is absolute (~2e-7), not relative.
-  const std::vector<float> g = {0.f, 1.f, -1.f, 2.5f, -3.f, 6.f, -6.f};
+  // gelu(x) = x * Phi(x) = 0.5 x erfc(-x / sqrt 2): relative accuracy in the negative tail too
+  // (where 1 + erf would cancel), down to the subnormals and -0 below -14.5; nan at -inf.
+  const std::vector<float> g = {0.f, 1.f, -1.f, 2.5f, -3.f, 6.f, -6.f, -10.f, -13.f, -14.2f};
   const std::vector<float> got = gelu(vec(g)).to_vector<float>();
   for (size_t i = 0; i < g.size(); ++i) {
-    const double want = 0.5 * g[i] * (1 + std::erf(g[i] / M_SQRT2));
-    EXPECT_NEAR(got[i], want, 1e-6 + 2e-6 * std::fabs(want)) << g[i];
+    const double want = 0.5 * g[i] * std::erfc(-g[i] / M_SQRT2);
+    EXPECT_NEAR(got[i], want, 1e-6 * std::fabs(want) + 3e-45) << g[i];
+    if (want != 0) {
+      EXPECT_EQ(std::signbit(got[i]), std::signbit(want)) << g[i];
+    }
   }
+  const std::vector<float> far = gelu(vec({-20.f, -kInf, kNan})).to_vector<float>();
+  EXPECT_EQ(far[0], 0.f);
+  EXPECT_TRUE(std::signbit(far[0]));
+  EXPECT_TRUE(std::isnan(far[1]));  // -inf * 0, as 0.5 x (1 + erf(x / sqrt 2)) gives
+  EXPECT_TRUE(std::isnan(far[2]));
 }
 
 TEST(MathOpsTest, SignFloorCeilRound) {
