@@ -34,7 +34,11 @@ struct Record {
 
 class TapeImpl {
  public:
-  explicit TapeImpl(GradientTapeOptions options) : options_(options) { records_.reserve(64); }
+  explicit TapeImpl(GradientTapeOptions options) : options_(options) {
+    // Room for a typical short computation: no regrowth (and no rehash) while it records.
+    records_.reserve(64);
+    connected_.reserve(64);
+  }
 
   bool recording() const { return paused_ == 0; }
   void pause() { ++paused_; }
@@ -64,10 +68,16 @@ class TapeImpl {
   }
   bool watch_accessed_variables() const { return options_.watch_accessed_variables; }
 
-  void add(Record r) {
+  // A new, empty record at the end of the tape (filled in place: no moves of its tensors).
+  Record& add_record() { return records_.emplace_back(); }
+  // Marks `r`'s floating outputs as connected, once `r` is filled.
+  void connect_outputs(const Record& r) {
     for (const Tensor& t : r.outputs) {
       if (t.defined() && is_floating(t.dtype())) connected_.insert(t.impl());
     }
+  }
+  void add(Record r) {
+    connect_outputs(r);
     records_.push_back(std::move(r));
   }
 
@@ -154,12 +164,12 @@ void record_op(ir::OpKind kind, const ir::Attrs& attrs, std::span<const Tensor> 
     if (!entry) entry = &gradients::rule_entry(kind);
     // Outputs of non-differentiable ops are not connected: no gradient flows through them.
     if (entry->kind == gradients::Differentiability::kNotDifferentiable) continue;
-    Record r;
+    Record& r = tape->add_record();
     r.kind = kind;
-    r.attrs = attrs;
+    if (!attrs.empty()) r.attrs = attrs;
     r.inputs.assign(inputs.begin(), inputs.end());
     r.outputs.assign(outputs.begin(), outputs.end());
-    tape->add(std::move(r));
+    tape->connect_outputs(r);
   }
 }
 

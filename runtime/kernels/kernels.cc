@@ -6,6 +6,8 @@
 #include <immintrin.h>
 #endif
 
+#include <algorithm>
+#include <array>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
@@ -248,7 +250,7 @@ absl::Status run_checked(ir::OpKind kind, const ir::Attrs& attrs, std::span<cons
 //                 of once per 4 KiB: ~4x cheaper on this VM), recycled through the cache.
 // The cache keeps freed buffers >= 64 KiB by size class (8 classes per power of two), up to
 // kCacheSlots buffers and kCacheBytes bytes per thread, evicting the oldest first.
-// Blocks up to kSmallMax also come back through per-thread free lists (kSmallKeep per size
+// Blocks up to kSmallMax also come back through per-thread free lists (kSmallKeepOf per size
 // class): small tensors are the common case of eager dispatch, and aligned_alloc costs more than
 // the op itself there.
 
@@ -260,7 +262,20 @@ constexpr size_t kHugePage = size_t{2} << 20;
 constexpr int kCacheSlots = 64;
 constexpr size_t kCacheBytes = size_t{512} << 20;
 constexpr size_t kSmallMax = 4096;
+// Each size class keeps up to kSmallKeepBytes of blocks (at least kSmallKeep, at most
+// kSmallKeepMax blocks): enough for a GradientTape holding a few dozen small results alive.
 constexpr int kSmallKeep = 32;
+constexpr int kSmallKeepMax = 256;
+constexpr size_t kSmallKeepBytes = size_t{64} << 10;
+// The number of blocks kept per size class (class i holds blocks of (i + 1) * kAlign bytes).
+constexpr auto kSmallKeepOf = [] {
+  std::array<int, kSmallMax / kAlign> keep{};
+  for (size_t i = 0; i < keep.size(); ++i) {
+    const size_t by_bytes = kSmallKeepBytes / ((i + 1) * kAlign);
+    keep[i] = static_cast<int>(std::clamp<size_t>(by_bytes, kSmallKeep, kSmallKeepMax));
+  }
+  return keep;
+}();
 constexpr uint64_t kMagic = 0x6b696c6e62756621;        // "kilnbuf!": live
 constexpr uint64_t kCachedMagic = 0x6b696c6e63616368;  // "kilncach": parked in a cache
 
@@ -380,7 +395,7 @@ void* take_small(size_t capacity) {
 
 bool put_small(void* payload, size_t capacity) {
   const size_t i = capacity / kAlign - 1;
-  if (t_cache.dead || t_small.count[i] >= kSmallKeep) return false;
+  if (t_cache.dead || t_small.count[i] >= kSmallKeepOf[i]) return false;
   ensure_reaper();
   header_of(payload)->magic = kCachedMagic;
   *static_cast<void**>(payload) = t_small.head[i];
