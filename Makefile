@@ -4,7 +4,7 @@ BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo
 
-.PHONY: all setup configure build demo check test lint bench bench-compare clean
+.PHONY: all setup configure build demo check test lint bench bench-compare tsan clean
 
 all: build
 
@@ -44,6 +44,17 @@ bench-compare: build
 	  --libtorch-bench $(BUILD_DIR)/bin/libtorch_bench
 	/usr/bin/python3 bench/compare_autodiff.py --kiln-bench $(BUILD_DIR)/bin/kiln_bench \
 	  --libtorch-bench $(BUILD_DIR)/bin/libtorch_bench
+
+# ThreadSanitizer run of the concurrency tests (kiln::function stress test and thread tests) in
+# build-tsan/; builds only kiln_compiler_tests. Not part of `make check` (the build is slow).
+TSAN_DIR ?= build-tsan
+TSAN_FILTER ?= FunctionStressTest.*:*Thread*
+tsan: setup
+	cmake -S . -B $(TSAN_DIR) -G Ninja -DPython3_EXECUTABLE=/usr/bin/python3 \
+	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKILN_SANITIZE=thread
+	ninja -C $(TSAN_DIR) -j$(JOBS) kiln_compiler_tests
+	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 $(TSAN_OPTIONS)" \
+	  $(TSAN_DIR)/bin/kiln_compiler_tests --gtest_filter='$(TSAN_FILTER)'
 
 clean:
 	rm -rf $(BUILD_DIR)
