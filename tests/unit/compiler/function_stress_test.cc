@@ -146,7 +146,9 @@ TEST(FunctionStressTest, MixedSignaturesWithEvictionAndReaders) {
   for (const auto& [sig, n] : per_signature) {
     // A signature traces again only after an eviction dropped it.
     EXPECT_LE(n, 1 + s.evictions) << sig;
-    if (s.evictions == 0) EXPECT_EQ(n, 1) << sig;
+    if (s.evictions == 0) {
+      EXPECT_EQ(n, 1) << sig;
+    }
   }
 }
 
@@ -155,8 +157,9 @@ TEST(FunctionStressTest, VariablesReadAndUpdatedFromManyThreads) {
   // static argument (so each thread has its own signature and captured Variable).
   Variable scale(constant(std::vector<float>{2.f, -0.5f}, Shape{2}), {.name = "scale"});
   std::vector<Variable> acc;
-  for (int t = 0; t < kThreads; ++t)
+  for (int t = 0; t < kThreads; ++t) {
     acc.emplace_back(constant(std::vector<float>{0.f, 0.f}, Shape{2}));
+  }
   auto step = function(
       [&](const Tensor& x, int t) {
         acc[t].assign_add(x);
