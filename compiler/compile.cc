@@ -217,6 +217,10 @@ absl::StatusOr<std::unique_ptr<Executable>> compile(const ir::Function& fn,
   if (!options.cache_dir.empty()) {
     info.disk_write = disk_cache_write(
         options.cache_dir, key, DiskCacheEntry{symbol, std::move(output.object), output.llvm_ir});
+    if (info.disk_write) {
+      info.disk_evictions = disk_cache_trim(options.cache_dir, options.cache_max_bytes,
+                                            disk_cache_path(options.cache_dir, key));
+    }
   }
   return std::make_unique<JitExecutable>(std::move(lowered), std::move(code),
                                          std::move(output.llvm_ir), options, info);

@@ -22,6 +22,9 @@
 
 namespace kiln::compiler {
 
+// The default bound of an on-disk cache directory's size (KILN_CACHE_MAX_BYTES): 1 GiB.
+inline constexpr int64_t kDefaultDiskCacheMaxBytes = int64_t{1} << 30;
+
 struct CompileOptions {
   std::string cpu;       // empty = the host CPU (llvm::sys::getHostCPUName)
   std::string features;  // empty = the host's features; else "+avx2,+fma,..."
@@ -32,13 +35,17 @@ struct CompileOptions {
   // LLVM; on a miss it compiles and stores the object.
   std::string cache_dir;
   std::string cache_signature;  // the caller's description of the signature, part of the key
+  // After storing an object, the directory's kiln entries are trimmed to at most this many
+  // bytes, removing the least recently used (see disk_cache_trim); must be > 0.
+  int64_t cache_max_bytes = kDefaultDiskCacheMaxBytes;
 };
 
 // What compile() did, for statistics.
 struct CompileInfo {
-  bool disk_hit = false;    // linked an object from the on-disk cache
-  bool disk_miss = false;   // looked in the on-disk cache and found no valid entry
-  bool disk_write = false;  // stored the object in the on-disk cache
+  bool disk_hit = false;       // linked an object from the on-disk cache
+  bool disk_miss = false;      // looked in the on-disk cache and found no valid entry
+  bool disk_write = false;     // stored the object in the on-disk cache
+  int64_t disk_evictions = 0;  // entries removed from the on-disk cache to respect its bound
   // Bytes of the relocatable object: the code and the constants it holds.
   int64_t object_bytes = 0;
   double optimize_ms = 0, codegen_ms = 0, link_ms = 0;

@@ -3,13 +3,19 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <charconv>
+#include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <mutex>
 #include <system_error>
+#include <vector>
 
 #include "compiler/codegen_id.h"
 #include "compiler/jit.h"
@@ -52,7 +58,114 @@ void warn_once(const std::string& dir, const std::string& why) {
             << why << "); compiled code is not stored on disk\n";
 }
 
+bool is_hex_digest(std::string_view s) {
+  return s.size() == 32 && std::all_of(s.begin(), s.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
+bool is_decimal(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
 }  // namespace
+
+bool disk_cache_is_entry_name(std::string_view name) {
+  return name.size() == 32 + 5 && name.substr(32) == ".kobj" && is_hex_digest(name.substr(0, 32));
+}
+
+bool disk_cache_is_temp_name(std::string_view name) {
+  // <entry>.tmp.<pid>.<counter>
+  constexpr std::string_view kTmp = ".tmp.";
+  if (name.size() <= 37 + kTmp.size() || !disk_cache_is_entry_name(name.substr(0, 37)) ||
+      name.substr(37, kTmp.size()) != kTmp) {
+    return false;
+  }
+  const std::string_view rest = name.substr(37 + kTmp.size());
+  const size_t dot = rest.find('.');
+  return dot != std::string_view::npos && is_decimal(rest.substr(0, dot)) &&
+         is_decimal(rest.substr(dot + 1));
+}
+
+int64_t disk_cache_trim(const std::string& dir, int64_t max_bytes, const std::string& keep) {
+  namespace fs = std::filesystem;
+  struct Entry {
+    fs::file_time_type mtime;
+    std::string name;
+    int64_t bytes;
+  };
+  std::vector<Entry> entries;
+  int64_t total = 0;
+  const auto now = fs::file_time_type::clock::now();
+  const std::string keep_name = fs::path(keep).filename().string();
+  std::error_code ec;
+  fs::directory_iterator it(dir, ec);
+  if (ec) return 0;
+  for (; it != fs::directory_iterator(); it.increment(ec)) {
+    if (ec) break;
+    const std::string name = it->path().filename().string();
+    const bool entry = disk_cache_is_entry_name(name);
+    if (!entry && !disk_cache_is_temp_name(name)) continue;  // not kiln's: never touched
+    std::error_code file_ec;
+    if (!it->is_regular_file(file_ec) || file_ec) continue;
+    const fs::file_time_type mtime = fs::last_write_time(it->path(), file_ec);
+    if (file_ec) continue;  // removed meanwhile
+    if (!entry) {
+      if (now - mtime > std::chrono::seconds(kDiskCacheStaleTempSeconds)) {
+        fs::remove(it->path(), file_ec);
+      }
+      continue;
+    }
+    const uintmax_t bytes = fs::file_size(it->path(), file_ec);
+    if (file_ec) continue;
+    total += static_cast<int64_t>(bytes);
+    if (name != keep_name) entries.push_back({mtime, name, static_cast<int64_t>(bytes)});
+  }
+  if (total <= max_bytes) return 0;
+  std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
+    return a.mtime != b.mtime ? a.mtime < b.mtime : a.name < b.name;
+  });
+  int64_t removed = 0;
+  for (const Entry& e : entries) {
+    if (total <= max_bytes) break;
+    std::error_code file_ec;
+    // false without an error: another process removed it first; either way it is gone.
+    if (fs::remove(fs::path(dir) / e.name, file_ec)) ++removed;
+    if (!file_ec) total -= e.bytes;
+  }
+  return removed;
+}
+
+int64_t disk_cache_parse_max_bytes(const char* text, std::string* error) {
+  if (text == nullptr || *text == '\0') return kDefaultDiskCacheMaxBytes;
+  const std::string_view s(text);
+  int64_t value = 0;
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
+  if (!is_decimal(s) || ec != std::errc() || end != s.data() + s.size() || value <= 0) {
+    *error = cat("KILN_CACHE_MAX_BYTES=\"", s,
+                 "\" is not a positive whole number of bytes; the on-disk cache is bounded by the "
+                 "default, ",
+                 kDefaultDiskCacheMaxBytes, " bytes (1 GiB)");
+    return kDefaultDiskCacheMaxBytes;
+  }
+  return value;
+}
+
+int64_t disk_cache_max_bytes_from_env() {
+  const char* text = std::getenv("KILN_CACHE_MAX_BYTES");
+  std::string error;
+  const int64_t bytes = disk_cache_parse_max_bytes(text, &error);
+  if (!error.empty()) {
+    static std::mutex mu;
+    static std::string warned_for;
+    std::lock_guard<std::mutex> lock(mu);
+    if (warned_for != text) {
+      warned_for = text;
+      std::cerr << "kiln: warning: " << error << "\n";
+    }
+  }
+  return bytes;
+}
 
 std::string disk_cache_key(const std::string& ir_text, const std::string& signature,
                            const CompileOptions& options) {
@@ -96,7 +209,8 @@ std::string disk_cache_encode(const std::string& key, const DiskCacheEntry& entr
 
 DiskCacheLookup disk_cache_read(const std::string& dir, const std::string& key) {
   DiskCacheLookup out;
-  std::ifstream in(disk_cache_path(dir, key), std::ios::binary);
+  const std::string path = disk_cache_path(dir, key);
+  std::ifstream in(path, std::ios::binary);
   if (!in) return out;  // kAbsent
   std::string file((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   if (in.bad()) return out;
@@ -133,6 +247,9 @@ DiskCacheLookup disk_cache_read(const std::string& dir, const std::string& key) 
     return invalid("no entry symbol or object");
   }
   out.result = DiskCacheLookup::kHit;
+  // Marks the entry as recently used; failing to (a read-only directory) only weakens the LRU.
+  std::error_code ec;
+  std::filesystem::last_write_time(path, std::filesystem::file_time_type::clock::now(), ec);
   return out;
 }
 

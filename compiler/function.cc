@@ -18,6 +18,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/string_view.h"
 #include "compiler/compile.h"
+#include "compiler/disk_cache.h"
 #include "ir/parser.h"
 #include "ir/printer.h"
 #include "passes/pass_manager.h"
@@ -344,6 +345,11 @@ std::shared_ptr<ConcreteImpl> build(const FunctionOptions& options, std::span<co
   if (options.disk_cache) {
     const char* env = std::getenv("KILN_CACHE_DIR");
     compile_options.cache_dir = !options.cache_dir.empty() ? options.cache_dir : env ? env : "";
+    if (!compile_options.cache_dir.empty()) {
+      compile_options.cache_max_bytes = options.disk_cache_max_bytes > 0
+                                            ? options.disk_cache_max_bytes
+                                            : compiler::disk_cache_max_bytes_from_env();
+    }
     // The IR fixes the Tensor types; the name and the result split do the rest.
     compile_options.cache_signature = cat(options.name, signature, " -> ", impl->num_user_results,
                                           " result(s), ", impl->written.size(), " written");
@@ -464,6 +470,7 @@ static void record_trace(FunctionCore::State& st, const FunctionOptions& options
   st.totals.disk_hits += info.disk_hit;
   st.totals.disk_misses += info.disk_miss;
   st.totals.disk_writes += info.disk_write;
+  st.totals.disk_evictions += info.disk_evictions;
   if (options.on_retrace == RetracePolicy::kWarn && options.warn_after_traces > 0 &&
       rec.index + 1 >= options.warn_after_traces) {
     std::cerr << "kiln: warning: " << rec.index + 1 << " traces of " << options.name
@@ -501,6 +508,11 @@ FunctionCore::FunctionCore(FunctionOptions options)
     throw InvalidArgumentError(cat(options_.name, ": max_cache_entries (",
                                    options_.max_cache_entries, ") and max_cache_bytes (",
                                    options_.max_cache_bytes, ") must be >= 0 (0 = unbounded)"));
+  }
+  if (options_.disk_cache_max_bytes < 0) {
+    throw InvalidArgumentError(cat(options_.name, ": disk_cache_max_bytes (",
+                                   options_.disk_cache_max_bytes,
+                                   ") must be >= 0 (0 = KILN_CACHE_MAX_BYTES or 1 GiB)"));
   }
 }
 FunctionCore::~FunctionCore() = default;

@@ -15,7 +15,9 @@
 // (FunctionOptions::max_cache_entries, max_cache_bytes). KILN_CACHE_DIR=<dir> (or
 // FunctionOptions::cache_dir) adds an on-disk cache of compiled objects shared by processes: a
 // trace that misses in memory still traces and optimizes (the key includes the optimized IR), but
-// then links the stored object instead of running LLVM. See docs/architecture.md, "Caches".
+// then links the stored object instead of running LLVM. The directory is bounded
+// (disk_cache_max_bytes, KILN_CACHE_MAX_BYTES, 1 GiB by default) by removing least recently
+// used entries after a write. See docs/architecture.md, "Caches".
 #pragma once
 
 #include <array>
@@ -68,6 +70,12 @@ struct FunctionOptions {
   // empty = no disk cache). An unwritable directory only costs a warning.
   std::string cache_dir;
   bool disk_cache = true;  // false: no disk cache, whatever cache_dir and KILN_CACHE_DIR say
+  // The bound of the on-disk cache directory's size: after storing an object, the least
+  // recently used entries (other than the new one) are removed until the entries fit.
+  // 0 = the environment variable KILN_CACHE_MAX_BYTES, or 1 GiB if it is unset (a value that is
+  // not a positive byte count warns once and gives 1 GiB). The directory is never unbounded;
+  // negative values are an InvalidArgumentError.
+  int64_t disk_cache_max_bytes = 0;
   RetracePolicy on_retrace = RetracePolicy::kWarn;
   int warn_after_traces = 5;
 };
@@ -93,6 +101,7 @@ struct CacheStats {
   int64_t disk_hits = 0;       // compiles that linked an object from the on-disk cache
   int64_t disk_misses = 0;     // compiles that found no valid object there (then compiled)
   int64_t disk_writes = 0;     // objects stored in the on-disk cache
+  int64_t disk_evictions = 0;  // entries removed from the on-disk cache by its size bound
   double trace_seconds = 0;    // total time tracing
   double pass_seconds = 0;     // total time in the pass pipeline
   double compile_seconds = 0;  // total time lowering, optimizing and JIT-compiling

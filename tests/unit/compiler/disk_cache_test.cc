@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cctype>
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -356,6 +358,229 @@ TEST(DiskCache, EnvironmentVariableAndSwitch) {
   EXPECT_EQ(unset.cache_stats().disk_misses, 0);
   EXPECT_EQ(unset.cache_stats().disk_hits, 0);
   EXPECT_EQ(cache_files(dir.path()).size(), 1u);
+}
+
+// --- The size bound of the cache directory -------------------------------------------------
+
+// Stores an entry for `key` whose object is `object_bytes` long; returns its file's size.
+int64_t store(const std::string& dir, const std::string& key, size_t object_bytes) {
+  compiler::DiskCacheEntry entry{"kiln_f", std::string(object_bytes, 'o'), "ir"};
+  EXPECT_TRUE(compiler::disk_cache_write(dir, key, entry));
+  return static_cast<int64_t>(compiler::disk_cache_encode(key, entry).size());
+}
+
+void set_age(const std::string& path, int seconds) {
+  fs::last_write_time(path, fs::file_time_type::clock::now() - std::chrono::seconds(seconds));
+}
+
+bool exists(const std::string& path) { return fs::exists(path); }
+
+TEST(DiskCacheBound, TrimRemovesLeastRecentlyUsedAndAHitCountsAsAUse) {
+  TempDir dir;
+  const std::string& d = dir.path();
+  const int64_t size = store(d, "key 1", 1000);
+  ASSERT_EQ(store(d, "key 2", 1000), size);
+  ASSERT_EQ(store(d, "key 3", 1000), size);
+  const std::string p1 = compiler::disk_cache_path(d, "key 1");
+  const std::string p2 = compiler::disk_cache_path(d, "key 2");
+  const std::string p3 = compiler::disk_cache_path(d, "key 3");
+  set_age(p1, 300);  // written first ...
+  set_age(p2, 200);
+  set_age(p3, 100);
+  // ... but read last: a hit makes it the most recently used.
+  ASSERT_EQ(compiler::disk_cache_read(d, "key 1").result, compiler::DiskCacheLookup::kHit);
+  ASSERT_EQ(store(d, "key 4", 1000), size);
+  const std::string p4 = compiler::disk_cache_path(d, "key 4");
+
+  // Under or at the bound nothing goes.
+  EXPECT_EQ(compiler::disk_cache_trim(d, 4 * size, p4), 0);
+  EXPECT_EQ(cache_files(d).size(), 4u);
+  // One over: the least recently used (key 2) goes.
+  EXPECT_EQ(compiler::disk_cache_trim(d, 4 * size - 1, p4), 1);
+  EXPECT_FALSE(exists(p2));
+  EXPECT_TRUE(exists(p1) && exists(p3) && exists(p4));
+  // Room for two: key 3 (used 100 s ago) goes before key 1 (read just now).
+  EXPECT_EQ(compiler::disk_cache_trim(d, 2 * size, p4), 1);
+  EXPECT_FALSE(exists(p3));
+  EXPECT_TRUE(exists(p1) && exists(p4));
+  EXPECT_EQ(compiler::disk_cache_read(d, "key 4").result, compiler::DiskCacheLookup::kHit);
+}
+
+TEST(DiskCacheBound, TheEntryJustWrittenStaysEvenIfAloneOverTheBound) {
+  TempDir dir;
+  const std::string& d = dir.path();
+  store(d, "old", 10);
+  set_age(compiler::disk_cache_path(d, "old"), 60);
+  store(d, "big", 5000);
+  const std::string big = compiler::disk_cache_path(d, "big");
+  EXPECT_EQ(compiler::disk_cache_trim(d, 1, big), 1);
+  ASSERT_EQ(cache_files(d).size(), 1u);
+  EXPECT_EQ(cache_files(d)[0].string(), big);
+  EXPECT_EQ(compiler::disk_cache_trim(d, 1, big), 0);
+  EXPECT_TRUE(exists(big));
+}
+
+TEST(DiskCacheBound, ForeignFilesAreNeverRemovedButStaleTemporaryFilesAre) {
+  TempDir dir;
+  const std::string& d = dir.path();
+  const int64_t size = store(d, "mine", 100);
+  const std::string mine = compiler::disk_cache_path(d, "mine");
+  const std::string digest = fs::path(mine).stem().string();
+  ASSERT_EQ(digest.size(), 32u);
+  std::string upper = digest;
+  for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  const std::vector<std::string> foreign = {
+      "notes.txt",
+      upper + ".kobj",             // not kiln's lower-case digest
+      digest + ".kobj.bak",        // a copy someone made
+      digest.substr(1) + ".kobj",  // 31 digits
+      digest + ".kobj.tmp.12.x",   // not a temporary name kiln writes
+      "x" + digest.substr(1) + ".kobj.tmp.1.2",
+  };
+  for (const std::string& name : foreign) {
+    write_file(d + "/" + name, std::string(4096, 'f'));
+    set_age(d + "/" + name, 3600);
+  }
+  const std::string subdir = d + "/ffffffffffffffffffffffffffffffff.kobj";
+  fs::create_directories(subdir);  // named like an entry, but a directory: left alone
+  const std::string stale = mine + ".tmp.4242.7";
+  const std::string fresh = mine + ".tmp.4242.8";
+  write_file(stale, "half a file");
+  set_age(stale, int(compiler::kDiskCacheStaleTempSeconds) + 60);
+  write_file(fresh, "being written");
+
+  const int64_t newer_size = store(d, "newer", 100);
+  const std::string newer = compiler::disk_cache_path(d, "newer");
+  // Foreign files do not count towards the bound: the two entries fit.
+  EXPECT_EQ(compiler::disk_cache_trim(d, size + newer_size, newer), 0);
+  EXPECT_FALSE(exists(stale));
+  EXPECT_TRUE(exists(fresh));
+  EXPECT_TRUE(exists(mine));
+  // Over the bound only kiln's entry goes.
+  EXPECT_EQ(compiler::disk_cache_trim(d, 1, newer), 1);
+  EXPECT_FALSE(exists(mine));
+  EXPECT_TRUE(exists(newer));
+  EXPECT_TRUE(exists(fresh));
+  for (const std::string& name : foreign) EXPECT_TRUE(exists(d + "/" + name)) << name;
+  EXPECT_TRUE(fs::is_directory(subdir));
+}
+
+TEST(DiskCacheBound, EntryAndTemporaryNames) {
+  const std::string hex = "0123456789abcdef0123456789abcdef";
+  EXPECT_TRUE(compiler::disk_cache_is_entry_name(hex + ".kobj"));
+  EXPECT_FALSE(compiler::disk_cache_is_entry_name(hex + ".kob"));
+  EXPECT_FALSE(compiler::disk_cache_is_entry_name(hex + "0.kobj"));
+  EXPECT_FALSE(compiler::disk_cache_is_entry_name("0123456789abcdeg0123456789abcdef.kobj"));
+  EXPECT_TRUE(compiler::disk_cache_is_temp_name(hex + ".kobj.tmp.123.45"));
+  EXPECT_FALSE(compiler::disk_cache_is_temp_name(hex + ".kobj.tmp.123"));
+  EXPECT_FALSE(compiler::disk_cache_is_temp_name(hex + ".kobj.tmp..45"));
+  EXPECT_FALSE(compiler::disk_cache_is_temp_name(hex + ".kobj.tmp.1.2.3"));
+  EXPECT_FALSE(compiler::disk_cache_is_temp_name(hex + ".kobj"));
+  EXPECT_FALSE(compiler::disk_cache_is_entry_name(hex + ".kobj.tmp.1.2"));
+}
+
+TEST(DiskCacheBound, ConcurrentTrimsOfOneDirectoryCountEachRemovalOnce) {
+  TempDir dir;
+  const std::string& d = dir.path();
+  constexpr int kEntries = 40;
+  for (int i = 0; i < kEntries; ++i) store(d, "entry " + std::to_string(i), 64);
+  const std::string keep = compiler::disk_cache_path(d, "entry 0");
+  std::atomic<int64_t> removed{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] { removed += compiler::disk_cache_trim(d, 1, keep); });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(removed.load(), kEntries - 1);
+  ASSERT_EQ(cache_files(d).size(), 1u);
+  EXPECT_EQ(cache_files(d)[0].string(), keep);
+}
+
+TEST(DiskCacheBound, FunctionTrimsAfterEachWriteAndCountsEvictions) {
+  TempDir dir;
+  auto add = [](const Tensor& x) { return x + 3.0f; };
+  auto f = function(add, {.cache_dir = dir.path(), .disk_cache_max_bytes = 1});
+  f(ones({2}));
+  EXPECT_EQ(f.cache_stats().disk_writes, 1);
+  EXPECT_EQ(f.cache_stats().disk_evictions, 0);  // alone over the bound, and kept
+  EXPECT_EQ(cache_files(dir.path()).size(), 1u);
+  f(ones({3}));
+  f(ones({4}));
+  EXPECT_EQ(f.cache_stats().disk_writes, 3);
+  EXPECT_EQ(f.cache_stats().disk_evictions, 2);
+  EXPECT_EQ(cache_files(dir.path()).size(), 1u);
+  // The survivor is the newest specialization's.
+  auto g = function(add, {.cache_dir = dir.path(), .disk_cache_max_bytes = 1});
+  EXPECT_EQ(g(ones({4})).to_vector<float>(), std::vector<float>(4, 4.0f));
+  EXPECT_EQ(g.cache_stats().disk_hits, 1);
+  g(ones({2}));
+  EXPECT_EQ(g.cache_stats().disk_misses, 1);
+
+  // A roomy bound keeps everything.
+  TempDir roomy;
+  auto h = function(add, {.cache_dir = roomy.path(), .disk_cache_max_bytes = int64_t{1} << 20});
+  h(ones({2}));
+  h(ones({3}));
+  h(ones({4}));
+  EXPECT_EQ(h.cache_stats().disk_evictions, 0);
+  EXPECT_EQ(cache_files(roomy.path()).size(), 3u);
+}
+
+TEST(DiskCacheBound, ParsesTheEnvironmentValue) {
+  std::string error;
+  EXPECT_EQ(compiler::disk_cache_parse_max_bytes(nullptr, &error), int64_t{1} << 30);
+  EXPECT_EQ(compiler::disk_cache_parse_max_bytes("", &error), int64_t{1} << 30);
+  EXPECT_EQ(compiler::disk_cache_parse_max_bytes("4096", &error), 4096);
+  EXPECT_EQ(compiler::disk_cache_parse_max_bytes("9223372036854775807", &error),
+            int64_t{9223372036854775807});
+  EXPECT_EQ(error, "");
+  for (const char* bad : {"0", "-5", "abc", "12k", " 12", "+12", "1e9", "99999999999999999999"}) {
+    error.clear();
+    EXPECT_EQ(compiler::disk_cache_parse_max_bytes(bad, &error), int64_t{1} << 30) << bad;
+    EXPECT_EQ(error, std::string("KILN_CACHE_MAX_BYTES=\"") + bad +
+                         "\" is not a positive whole number of bytes; the on-disk cache is "
+                         "bounded by the default, 1073741824 bytes (1 GiB)");
+  }
+}
+
+TEST(DiskCacheBound, BadEnvironmentValueWarnsOnceAndUsesTheDefault) {
+  TempDir dir;
+  auto add = [](const Tensor& x) { return x * 2.0f; };
+  ::setenv("KILN_CACHE_MAX_BYTES", "-1", 1);
+  ::testing::internal::CaptureStderr();
+  auto f = function(add, {.cache_dir = dir.path()});
+  f(ones({2}));
+  f(ones({3}));
+  auto g = function(add, {.cache_dir = dir.path()});
+  g(ones({4}));
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  const std::string warning =
+      "kiln: warning: KILN_CACHE_MAX_BYTES=\"-1\" is not a positive whole number of bytes; the "
+      "on-disk cache is bounded by the default, 1073741824 bytes (1 GiB)\n";
+  const size_t at = err.find(warning);
+  EXPECT_NE(at, std::string::npos) << err;
+  EXPECT_EQ(err.find(warning, at + 1), std::string::npos) << "warned twice: " << err;
+  EXPECT_EQ(f.cache_stats().disk_evictions + g.cache_stats().disk_evictions, 0);
+  EXPECT_EQ(cache_files(dir.path()).size(), 3u);
+
+  // A valid value bounds the directory; an explicit option overrides it.
+  ::setenv("KILN_CACHE_MAX_BYTES", "1", 1);
+  auto h = function(add, {.cache_dir = dir.path()});
+  h(ones({5}));
+  EXPECT_EQ(h.cache_stats().disk_evictions, 3);
+  EXPECT_EQ(cache_files(dir.path()).size(), 1u);
+  auto k = function(add, {.cache_dir = dir.path(), .disk_cache_max_bytes = int64_t{1} << 20});
+  k(ones({6}));
+  EXPECT_EQ(k.cache_stats().disk_evictions, 0);
+  EXPECT_EQ(cache_files(dir.path()).size(), 2u);
+  ::unsetenv("KILN_CACHE_MAX_BYTES");
+}
+
+TEST(DiskCacheBound, NegativeOptionIsInvalid) {
+  auto identity = [](const Tensor& x) { return x; };
+  EXPECT_EQ(
+      invalid_argument_of([&] { function(identity, {.name = "f", .disk_cache_max_bytes = -1}); }),
+      "f: disk_cache_max_bytes (-1) must be >= 0 (0 = KILN_CACHE_MAX_BYTES or 1 GiB)");
 }
 
 TEST(CacheBytes, CountsEachEntryAndEvictsByBytes) {
