@@ -5,9 +5,9 @@
 // PyTorch eager and torch.jit.script. Reports bytes/s (2 reads + 1 write per element).
 #include <benchmark/benchmark.h>
 
-#include <random>
 #include <vector>
 
+#include "bench/bench_util.h"
 #include "kiln/kiln.h"
 
 namespace k = kiln;
@@ -18,40 +18,28 @@ k::Tensor chain_fxn(const k::Tensor& x, const k::Tensor& y) {
   return k::relu(k::tanh(x * 0.5f + y) * k::exp(-k::abs(x)) - y * 0.25f);
 }
 
-std::vector<float> random_vector(int64_t n, unsigned seed) {
-  std::mt19937 gen(seed);
-  std::normal_distribution<float> dist(0.f, 2.f);
-  std::vector<float> v(n);
-  for (float& x : v) x = dist(gen);
-  return v;
-}
-
-void set_bytes(benchmark::State& state, int64_t n) {
-  state.SetBytesProcessed(state.iterations() * n * 3 * static_cast<int64_t>(sizeof(float)));
-}
-
 void BM_ChainCompiled(benchmark::State& state) {
   const int64_t n = state.range(0);
-  k::Tensor x = k::constant(random_vector(n, 5), k::Shape{n});
-  k::Tensor y = k::constant(random_vector(n, 6), k::Shape{n});
+  k::Tensor x = k::constant(k::bench::random_normal(n, 5, 2.f), k::Shape{n});
+  k::Tensor y = k::constant(k::bench::random_normal(n, 6, 2.f), k::Shape{n});
   auto chain = k::function(chain_fxn, {.name = "chain"});
   chain(x, y);  // trace and compile outside the timed loop
   for (auto _ : state) {
     k::Tensor out = chain(x, y);
     benchmark::DoNotOptimize(out.raw_data());
   }
-  set_bytes(state, n);
+  k::bench::set_binary_elementwise_bytes(state, n);
 }
 
 void BM_ChainEager(benchmark::State& state) {
   const int64_t n = state.range(0);
-  k::Tensor x = k::constant(random_vector(n, 5), k::Shape{n});
-  k::Tensor y = k::constant(random_vector(n, 6), k::Shape{n});
+  k::Tensor x = k::constant(k::bench::random_normal(n, 5, 2.f), k::Shape{n});
+  k::Tensor y = k::constant(k::bench::random_normal(n, 6, 2.f), k::Shape{n});
   for (auto _ : state) {
     k::Tensor out = chain_fxn(x, y);
     benchmark::DoNotOptimize(out.raw_data());
   }
-  set_bytes(state, n);
+  k::bench::set_binary_elementwise_bytes(state, n);
 }
 
 constexpr int64_t k16M = int64_t{1} << 24;

@@ -5,9 +5,9 @@
 
 #include <algorithm>
 #include <cmath>
-#include <random>
 #include <vector>
 
+#include "bench/bench_util.h"
 #include "kiln/kiln.h"
 
 namespace k = kiln;
@@ -18,14 +18,6 @@ k::Tensor huber_loss_fxn(const k::Tensor& y_true, const k::Tensor& y_pred) {
   auto error = y_true - y_pred;
   auto is_small_error = k::abs(error) < 1;
   return k::where(is_small_error, k::square(error) / 2, k::abs(error) - 0.5);
-}
-
-std::vector<float> random_vector(int64_t n, unsigned seed) {
-  std::mt19937 gen(seed);
-  std::normal_distribution<float> dist(0.f, 1.5f);
-  std::vector<float> v(n);
-  for (float& x : v) x = dist(gen);
-  return v;
 }
 
 // The reference: what a performance-minded C++ programmer writes by hand. The branch-free
@@ -42,50 +34,46 @@ __attribute__((noinline)) void huber_loop(const float* __restrict y, const float
   }
 }
 
-void set_bytes(benchmark::State& state, int64_t n) {
-  state.SetBytesProcessed(state.iterations() * n * 3 * static_cast<int64_t>(sizeof(float)));
-}
-
 void BM_HuberHandWritten(benchmark::State& state) {
   const int64_t n = state.range(0);
-  auto y = random_vector(n, 1), p = random_vector(n, 2);
+  auto y = k::bench::random_normal(n, 1, 1.5f), p = k::bench::random_normal(n, 2, 1.5f);
   std::vector<float> out(n);
   for (auto _ : state) {
     huber_loop(y.data(), p.data(), out.data(), n);
     benchmark::DoNotOptimize(out.data());
     benchmark::ClobberMemory();
   }
-  set_bytes(state, n);
+  k::bench::set_binary_elementwise_bytes(state, n);
 }
 
 void BM_HuberCompiled(benchmark::State& state) {
   const int64_t n = state.range(0);
-  k::Tensor y = k::constant(random_vector(n, 1), k::Shape{n});
-  k::Tensor p = k::constant(random_vector(n, 2), k::Shape{n});
+  k::Tensor y = k::constant(k::bench::random_normal(n, 1, 1.5f), k::Shape{n});
+  k::Tensor p = k::constant(k::bench::random_normal(n, 2, 1.5f), k::Shape{n});
   auto huber = k::function(huber_loss_fxn, {.name = "huber"});
   huber(y, p);  // trace and compile outside the timed loop
   for (auto _ : state) {
     k::Tensor out = huber(y, p);
     benchmark::DoNotOptimize(out.raw_data());
   }
-  set_bytes(state, n);
+  k::bench::set_binary_elementwise_bytes(state, n);
 }
 
 void BM_HuberEager(benchmark::State& state) {
   const int64_t n = state.range(0);
-  k::Tensor y = k::constant(random_vector(n, 1), k::Shape{n});
-  k::Tensor p = k::constant(random_vector(n, 2), k::Shape{n});
+  k::Tensor y = k::constant(k::bench::random_normal(n, 1, 1.5f), k::Shape{n});
+  k::Tensor p = k::constant(k::bench::random_normal(n, 2, 1.5f), k::Shape{n});
   for (auto _ : state) {
     k::Tensor out = huber_loss_fxn(y, p);
     benchmark::DoNotOptimize(out.raw_data());
   }
-  set_bytes(state, n);
+  k::bench::set_binary_elementwise_bytes(state, n);
 }
 
 // STREAM-style copy: the machine's bandwidth limit, measured in the same run.
 void BM_Copy(benchmark::State& state) {
   const int64_t n = state.range(0);
-  auto a = random_vector(n, 3);
+  auto a = k::bench::random_normal(n, 3, 1.5f);
   std::vector<float> b(n);
   for (auto _ : state) {
     std::copy(a.begin(), a.end(), b.begin());

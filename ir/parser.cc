@@ -409,13 +409,9 @@ class Parser : public text::TokenParser {
                                           std::move(loc));
     Block& region = op->create_region();
     scopes_.emplace_back();
-    if (!at(Tok::kBlockName)) return unexpected("the region header '^bb0(...):'");
     const Token header = tok_;
-    advance();
-    KILN_RETURN_IF_ERROR(expect(Tok::kLParen, "after the block name"));
     std::vector<Token> arg_toks;
-    KILN_RETURN_IF_ERROR(parse_arguments(region, &arg_toks));
-    KILN_RETURN_IF_ERROR(expect(Tok::kColon, "after the region's arguments"));
+    KILN_RETURN_IF_ERROR(parse_region_header(region, &arg_toks));
     if (region.num_arguments() != static_cast<int>(operands.size())) {
       return error(header, cat("the fusion region has ", region.num_arguments(),
                                " argument(s) but the fusion has ", operands.size(), " operand(s)"));
@@ -473,11 +469,7 @@ class Parser : public text::TokenParser {
       KILN_RETURN_IF_ERROR(expect(Tok::kLBrace, cat("to open a '", op_tok.text, "' region")));
       Block& region = op->add_region();
       scopes_.emplace_back();
-      if (!at(Tok::kBlockName)) return unexpected("the region header '^bb0(...):'");
-      advance();
-      KILN_RETURN_IF_ERROR(expect(Tok::kLParen, "after the block name"));
-      KILN_RETURN_IF_ERROR(parse_arguments(region, nullptr));
-      KILN_RETURN_IF_ERROR(expect(Tok::kColon, "after the region's arguments"));
+      KILN_RETURN_IF_ERROR(parse_region_header(region, nullptr));
       region_stack_.push_back(op);
       KILN_RETURN_IF_ERROR(parse_block({&region, op, nullptr}));
       region_stack_.pop_back();
@@ -511,13 +503,9 @@ class Parser : public text::TokenParser {
                                           std::move(loc));
     Block& region = op->create_region();
     scopes_.emplace_back();
-    if (!at(Tok::kBlockName)) return unexpected("the region header '^bb0(...):'");
     const Token header = tok_;
-    advance();
-    KILN_RETURN_IF_ERROR(expect(Tok::kLParen, "after the block name"));
     std::vector<Token> arg_toks;
-    KILN_RETURN_IF_ERROR(parse_arguments(region, &arg_toks));
-    KILN_RETURN_IF_ERROR(expect(Tok::kColon, "after the region's arguments"));
+    KILN_RETURN_IF_ERROR(parse_region_header(region, &arg_toks));
     if (region.num_arguments() != static_cast<int>(operands.size()) + 1) {
       return error(header, cat("the custom_grad region has ", region.num_arguments(),
                                " argument(s) but needs ", operands.size() + 1,
@@ -552,6 +540,16 @@ class Parser : public text::TokenParser {
       }
     }
     return op;
+  }
+
+  // `^bb0(%a: t, ...):` opening a region: its arguments go into `region` and the current scope
+  // (their tokens into `arg_toks` if given).
+  absl::Status parse_region_header(Block& region, std::vector<Token>* arg_toks) {
+    if (!at(Tok::kBlockName)) return unexpected("the region header '^bb0(...):'");
+    advance();
+    KILN_RETURN_IF_ERROR(expect(Tok::kLParen, "after the block name"));
+    KILN_RETURN_IF_ERROR(parse_arguments(region, arg_toks));
+    return expect(Tok::kColon, "after the region's arguments");
   }
 
   static Token at_loc(const Location& loc) {

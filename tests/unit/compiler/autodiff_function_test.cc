@@ -287,10 +287,7 @@ TEST(AutodiffFunctionTest, CustomGradientWithAWrongCotangentShapeIsAnError) {
 namespace kiln {
 namespace {
 
-struct CheckNumerics {
-  CheckNumerics() { config::check_numerics(true); }
-  ~CheckNumerics() { config::check_numerics(false); }
-};
+using compiler::testing::CheckNumerics;
 
 TEST(CheckNumericsTest, EagerNamesTheFirstOpThatMadeNaN) {
   CheckNumerics on;

@@ -12,15 +12,13 @@
 #include "runtime/ops.h"
 #include "support/call_site.h"
 #include "support/str.h"
+#include "tests/unit/compiler/test_util.h"
 #include "tests/unit/error_util.h"
 
 namespace kiln {
 namespace {
 
-struct CheckNumerics {
-  CheckNumerics() { config::check_numerics(true); }
-  ~CheckNumerics() { config::check_numerics(false); }
-};
+using compiler::testing::CheckNumerics;
 
 bool starts_with(const std::string& s, const std::string& prefix) {
   return s.compare(0, prefix.size(), prefix) == 0;

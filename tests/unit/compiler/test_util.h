@@ -13,9 +13,16 @@
 #include "gtest/gtest.h"
 #include "ir/builder.h"
 #include "ir/function.h"
+#include "runtime/numerics.h"
 #include "runtime/tensor.h"
 
 namespace kiln::compiler::testing {
+
+// config::check_numerics(true) for one scope.
+struct CheckNumerics {
+  CheckNumerics() { config::check_numerics(true); }
+  ~CheckNumerics() { config::check_numerics(false); }
+};
 
 inline ir::Type f32(std::initializer_list<int64_t> dims) { return {DType::kFloat32, Shape(dims)}; }
 inline ir::Type i32(std::initializer_list<int64_t> dims) { return {DType::kInt32, Shape(dims)}; }
