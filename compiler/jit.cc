@@ -28,6 +28,7 @@
 #include "llvm/TargetParser/Host.h"
 #include "llvm/Transforms/Utils/Cloning.h"
 #include "runtime/kernel_call.h"
+#include "runtime/parallel.h"
 #include "support/status.h"
 #include "support/str.h"
 
@@ -174,6 +175,8 @@ JitState create_jit() {
       llvm::orc::ExecutorAddr::fromPtr(&kiln_rt_kernel_call), flags};
   symbols[(*jit)->mangleAndIntern("kiln_rt_kernel_call_multi")] = {
       llvm::orc::ExecutorAddr::fromPtr(&kiln_rt_kernel_call_multi), flags};
+  symbols[(*jit)->mangleAndIntern("kiln_rt_parallel_for")] = {
+      llvm::orc::ExecutorAddr::fromPtr(&kiln_rt_parallel_for), flags};
   symbols[(*jit)->mangleAndIntern("kiln_rt_last_error")] = {
       llvm::orc::ExecutorAddr::fromPtr(&kiln_rt_last_error), flags};
   state.status =

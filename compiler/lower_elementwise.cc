@@ -19,6 +19,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "compiler/lower.h"
 #include "compiler/lower_elementwise_math.h"
+#include "compiler/lower_loop_nest.h"
 #include "llvm/IR/Constants.h"
 #include "llvm/IR/DerivedTypes.h"
 #include "llvm/IR/Function.h"
@@ -30,73 +31,21 @@
 #include "support/str.h"
 
 namespace kiln::compiler {
-namespace {
+namespace loop_nest {
 
-// Row-major strides of `shape` (elements).
-std::vector<int64_t> row_major_strides(const Shape& shape) {
-  std::vector<int64_t> strides(shape.rank());
-  int64_t s = 1;
-  for (int d = shape.rank() - 1; d >= 0; --d) {
-    strides[d] = s;
-    s *= shape[d];
-  }
-  return strides;
+LoopNestEmitter::LoopNestEmitter(llvm::Module& module, const ElementwiseGroup& group)
+    : module_(module),
+      ctx_(module.getContext()),
+      builder_(new llvm::IRBuilder<>(ctx_),
+               [](llvm::IRBuilderBase* b) { delete static_cast<llvm::IRBuilder<>*>(b); }),
+      b_(*builder_),
+      group_(group) {}
+
+LoopNestEmitter::~LoopNestEmitter() = default;
+
+void LoopNestEmitter::set_level(int level) {
+  b_.SetInsertPoint(level_blocks_[level + 1]->getTerminator());
 }
-
-// A buffer the loop nest reads or writes, with its strides over the merged loop dims.
-struct Buffer {
-  llvm::Value* ptr = nullptr;
-  DType dtype = DType::kFloat32;
-  std::vector<int64_t> strides;       // per loop level
-  int level = -1;                     // innermost level with a non-zero stride; -1 = invariant
-  std::vector<llvm::Value*> offsets;  // offset at each level, emitted lazily
-};
-
-class LoopNestEmitter {
- public:
-  LoopNestEmitter(llvm::Module& module, const ElementwiseGroup& group)
-      : module_(module), ctx_(module.getContext()), b_(ctx_), group_(group) {}
-
-  absl::StatusOr<ElementwiseFunction> emit(const std::string& name);
-
- private:
-  absl::Status check_shapes();
-  void plan_loops();
-  std::vector<int64_t> strides_over_output(const Shape& shape) const;
-  int add_buffer(llvm::Value* ptr, DType dtype, const Shape& shape);
-  void build_skeleton(llvm::Function* fn);
-  void set_level(int level) { b_.SetInsertPoint(level_blocks_[level + 1]->getTerminator()); }
-  llvm::Value* offset(Buffer& buf, int level);
-  llvm::Value* element_ptr(Buffer& buf, int level);
-  llvm::Type* memory_type(DType dtype);
-  llvm::Value* from_memory(llvm::Value* x, DType dtype);
-  llvm::Value* to_memory(llvm::Value* x, DType dtype);
-  llvm::Value* float_to_bf16_bits(llvm::Value* x);
-  llvm::Value* round_to(llvm::Value* x, DType dtype);
-  absl::Status emit_op(const ir::Op& op);
-  absl::StatusOr<llvm::Value*> compute(const ir::Op& op, const std::vector<llvm::Value*>& args);
-
-  llvm::Module& module_;
-  llvm::LLVMContext& ctx_;
-  llvm::IRBuilder<> b_;
-  const ElementwiseGroup& group_;
-
-  // Merged loop dims: sizes (each >= 2) and, per output dim, which level it belongs to (-1 when
-  // the dim has size 1).
-  std::vector<int64_t> loop_sizes_;
-  std::vector<int> dim_level_;
-  // level_blocks_[l + 1] is where code of level l goes (index 0 = the function entry).
-  std::vector<llvm::BasicBlock*> level_blocks_;
-  std::vector<llvm::Value*> ivs_;  // induction variable per level
-
-  std::vector<Buffer> buffers_;
-  struct Computed {
-    llvm::Value* value;
-    int level;
-  };
-  absl::flat_hash_map<const ir::Value*, Computed> values_;
-  llvm::Value* div_flag_ = nullptr;  // the i8 flag of ElementwiseFunction::checks_division
-};
 
 absl::Status LoopNestEmitter::check_shapes() {
   const Shape& out = group_.shape;
@@ -219,13 +168,13 @@ void LoopNestEmitter::build_skeleton(llvm::Function* fn) {
     b_.SetInsertPoint(headers[l]);
     llvm::PHINode* iv = b_.CreatePHI(i64, 2, cat("i", l));
     ivs_.push_back(iv);
-    iv->addIncoming(b_.getInt64(0), l == 0 ? entry : headers[l - 1]);
+    iv->addIncoming(l == 0 ? level0_begin_ : b_.getInt64(0), l == 0 ? entry : headers[l - 1]);
     if (l + 1 < n) b_.CreateBr(headers[l + 1]);
   }
   for (int l = n - 1; l >= 0; --l) {
     b_.SetInsertPoint(latches[l]);
     llvm::Value* next = b_.CreateAdd(ivs_[l], b_.getInt64(1), cat("i", l, ".next"), true, true);
-    llvm::Value* more = b_.CreateICmpULT(next, b_.getInt64(loop_sizes_[l]));
+    llvm::Value* more = b_.CreateICmpULT(next, l == 0 ? level0_end_ : b_.getInt64(loop_sizes_[l]));
     b_.CreateCondBr(more, headers[l], l == 0 ? exit : latches[l - 1]);
     llvm::cast<llvm::PHINode>(ivs_[l])->addIncoming(next, latches[l]);
   }
@@ -474,6 +423,63 @@ absl::Status LoopNestEmitter::emit_op(const ir::Op& op) {
   return absl::OkStatus();
 }
 
+llvm::FunctionCallee parallel_for_callee(llvm::Module& module) {
+  llvm::LLVMContext& ctx = module.getContext();
+  auto* ptr = llvm::PointerType::getUnqual(ctx);
+  auto* i64 = llvm::Type::getInt64Ty(ctx);
+  auto* type =
+      llvm::FunctionType::get(llvm::Type::getVoidTy(ctx), {ptr, ptr, i64, i64, i64}, false);
+  llvm::FunctionCallee callee = module.getOrInsertFunction("kiln_rt_parallel_for", type);
+  if (auto* decl = llvm::dyn_cast<llvm::Function>(callee.getCallee())) {
+    decl->addFnAttr(llvm::Attribute::NoUnwind);
+  }
+  return callee;
+}
+
+// The body of `outer` (the group's function): calls `range` over the whole outermost level, on
+// this thread, or, for loops of at least two parallel chunks without an integer division check,
+// through kiln_rt_parallel_for with a task `void name.task(i64 begin, i64 end, ptr ctx)` whose
+// ctx is the array of outer's buffer pointers. The choice depends only on the shape.
+void LoopNestEmitter::emit_range_caller(llvm::Function* outer, llvm::Function* range,
+                                        bool checks_division) {
+  const int64_t n0 = loop_sizes_.empty() ? 1 : loop_sizes_[0];
+  const int64_t total = group_.shape.num_elements();
+  const int64_t inner = total / std::max<int64_t>(n0, 1);
+  const unsigned n_args = outer->arg_size();
+  b_.SetInsertPoint(llvm::BasicBlock::Create(ctx_, "entry", outer));
+  if (checks_division || total < 2 * kParallelGrainElements || loop_sizes_.empty()) {
+    std::vector<llvm::Value*> args{b_.getInt64(0), b_.getInt64(n0)};
+    for (unsigned i = 0; i < n_args; ++i) args.push_back(outer->getArg(i));
+    b_.CreateCall(range, args);
+    b_.CreateRetVoid();
+    return;
+  }
+  llvm::Type* ptr = b_.getPtrTy();
+  auto* task = llvm::Function::Create(
+      llvm::FunctionType::get(b_.getVoidTy(), {b_.getInt64Ty(), b_.getInt64Ty(), ptr}, false),
+      llvm::GlobalValue::InternalLinkage, cat(range->getName().drop_back(6), ".task"), module_);
+  task->addFnAttr(llvm::Attribute::NoUnwind);
+  llvm::Value* ctx = b_.CreateAlloca(llvm::ArrayType::get(ptr, n_args), nullptr, "ctx");
+  for (unsigned i = 0; i < n_args; ++i) {
+    b_.CreateStore(outer->getArg(i), b_.CreateConstInBoundsGEP1_64(ptr, ctx, i));
+  }
+  const int64_t grain = std::max<int64_t>(1, (kParallelGrainElements + inner - 1) / inner);
+  // Chunks start at multiples of 16 elements (64 bytes of float32) when the loop is flat.
+  const int64_t align = inner == 1 ? 16 : 1;
+  b_.CreateCall(parallel_for_callee(module_),
+                {task, ctx, b_.getInt64(n0), b_.getInt64(grain), b_.getInt64(align)});
+  b_.CreateRetVoid();
+
+  llvm::IRBuilder<> tb(llvm::BasicBlock::Create(ctx_, "entry", task));
+  std::vector<llvm::Value*> args{task->getArg(0), task->getArg(1)};
+  for (unsigned i = 0; i < n_args; ++i) {
+    args.push_back(
+        tb.CreateLoad(ptr, tb.CreateConstInBoundsGEP1_64(ptr, task->getArg(2), i), cat("p", i)));
+  }
+  tb.CreateCall(range, args);
+  tb.CreateRetVoid();
+}
+
 absl::StatusOr<ElementwiseFunction> LoopNestEmitter::emit(const std::string& name) {
   KILN_RETURN_IF_ERROR(check_shapes());
   plan_loops();
@@ -488,30 +494,42 @@ absl::StatusOr<ElementwiseFunction> LoopNestEmitter::emit(const std::string& nam
   const size_t n_buffers = group_.outputs.size() + group_.inputs.size();
   std::vector<llvm::Type*> params(n_buffers + (result.checks_division ? 1 : 0), b_.getPtrTy());
   auto* fn_type = llvm::FunctionType::get(b_.getVoidTy(), params, false);
-  auto* fn = llvm::Function::Create(fn_type, llvm::GlobalValue::InternalLinkage, name, module_);
-  fn->addFnAttr(llvm::Attribute::NoUnwind);
-  fn->addFnAttr(llvm::Attribute::WillReturn);
-  for (unsigned i = 0; i < params.size(); ++i) {
-    // Outputs never alias inputs or each other; inputs are only read, so they may alias each
-    // other (the same buffer passed twice) without breaking `noalias`.
-    fn->addParamAttr(i, llvm::Attribute::NoAlias);
-    fn->addParamAttr(i, llvm::Attribute::NoCapture);
-    if (i < n_buffers) {
-      fn->addParamAttr(
-          i, i < group_.outputs.size() ? llvm::Attribute::WriteOnly : llvm::Attribute::ReadOnly);
+  auto* outer = llvm::Function::Create(fn_type, llvm::GlobalValue::InternalLinkage, name, module_);
+  // The loop nest itself, over [begin, end) of the outermost loop level.
+  std::vector<llvm::Type*> range_params = params;
+  range_params.insert(range_params.begin(), 2, b_.getInt64Ty());
+  auto* fn =
+      llvm::Function::Create(llvm::FunctionType::get(b_.getVoidTy(), range_params, false),
+                             llvm::GlobalValue::InternalLinkage, cat(name, ".range"), module_);
+  for (llvm::Function* f : {outer, fn}) {
+    f->addFnAttr(llvm::Attribute::NoUnwind);
+    f->addFnAttr(llvm::Attribute::WillReturn);
+    const unsigned first = f == fn ? 2 : 0;
+    for (unsigned i = 0; i < params.size(); ++i) {
+      // Outputs never alias inputs or each other; inputs are only read, so they may alias each
+      // other (the same buffer passed twice) without breaking `noalias`.
+      f->addParamAttr(first + i, llvm::Attribute::NoAlias);
+      f->addParamAttr(first + i, llvm::Attribute::NoCapture);
+      if (i < n_buffers) {
+        f->addParamAttr(first + i, i < group_.outputs.size() ? llvm::Attribute::WriteOnly
+                                                             : llvm::Attribute::ReadOnly);
+      }
     }
   }
-  result.function = fn;
-  if (result.checks_division) div_flag_ = fn->getArg(static_cast<unsigned>(n_buffers));
+  result.function = outer;
+  level0_begin_ = fn->getArg(0);
+  level0_end_ = fn->getArg(1);
+  if (result.checks_division) div_flag_ = fn->getArg(static_cast<unsigned>(2 + n_buffers));
   build_skeleton(fn);
+  emit_range_caller(outer, fn, result.checks_division);
   if (group_.shape.num_elements() == 0) return result;
 
   const size_t n_out = group_.outputs.size();
   for (size_t i = 0; i < group_.inputs.size(); ++i) {
     const ir::Value* v = group_.inputs[i];
     if (values_.contains(v)) continue;  // the same value passed twice: read it once
-    const int k =
-        add_buffer(fn->getArg(static_cast<unsigned>(n_out + i)), v->type().dtype, v->type().shape);
+    const int k = add_buffer(fn->getArg(static_cast<unsigned>(2 + n_out + i)), v->type().dtype,
+                             v->type().shape);
     Buffer& buf = buffers_[k];
     llvm::Value* x = b_.CreateLoad(memory_type(buf.dtype), element_ptr(buf, buf.level));
     values_[v] = {from_memory(x, buf.dtype), buf.level};
@@ -526,19 +544,19 @@ absl::StatusOr<ElementwiseFunction> LoopNestEmitter::emit(const std::string& nam
       return absl::InvalidArgumentError("fusion yields a value it does not define");
     }
     const int k =
-        add_buffer(fn->getArg(static_cast<unsigned>(i)), v->type().dtype, v->type().shape);
+        add_buffer(fn->getArg(static_cast<unsigned>(2 + i)), v->type().dtype, v->type().shape);
     llvm::Value* ptr = element_ptr(buffers_[k], innermost);
     b_.CreateStore(to_memory(it->second.value, v->type().dtype), ptr);
   }
   return result;
 }
 
-}  // namespace
+}  // namespace loop_nest
 
 absl::StatusOr<ElementwiseFunction> emit_elementwise_function(llvm::Module& module,
                                                               const ElementwiseGroup& group,
                                                               const std::string& name) {
-  LoopNestEmitter emitter(module, group);
+  loop_nest::LoopNestEmitter emitter(module, group);
   return emitter.emit(name);
 }
 

@@ -283,6 +283,25 @@ class Verifier {
       }
     }
     KILN_RETURN_IF_ERROR(verify_block(region));
+    if (attr_or<std::string>(op.attrs(), "kind", "loop") == "reduce") {
+      // One reduction with elementwise ops around it (see docs/ir-format.md).
+      int reductions = 0;
+      for (const auto& inner : region.ops()) {
+        const OpKind k = inner->kind();
+        if (k == OpKind::kReduceSum || k == OpKind::kReduceMean || k == OpKind::kReduceMax ||
+            k == OpKind::kReduceMin) {
+          ++reductions;
+        } else if (k != OpKind::kConst && k != OpKind::kYield && !is_elementwise(k)) {
+          return error(inner.get(), cat("'", inner->mnemonic(),
+                                        "' cannot be part of a fusion of kind \"reduce\""));
+        }
+      }
+      if (reductions != 1) {
+        return error(&op, cat("'fusion' of kind \"reduce\" must hold one reduce_sum, reduce_mean, "
+                              "reduce_max or reduce_min but holds ",
+                              reductions));
+      }
+    }
     std::vector<Type> yielded, results;
     for (const Value* v : region.terminator()->operands()) yielded.push_back(v->type());
     for (int i = 0; i < op.num_results(); ++i) results.push_back(op.result(i)->type());
