@@ -1,6 +1,8 @@
 #!/usr/bin/python3
 """Runs the Huber loss benchmark in kiln (bench/huber_bench.cc) and the same work in NumPy and
-PyTorch in one run, and prints medians side by side with ratios; then the same for a 1024x1024
+PyTorch in one run, and prints medians side by side with ratios; then the same for the Huber
+loss reduced to its mean (with the fraction of the STREAM copy bandwidth kiln reaches) and the
+10-op chain (bench/chain_bench.cc), with KILN_NUM_THREADS = --threads; then a 1024x1024
 float32 matmul, a large eager add (bench/kernels_bench.cc) and a 2x3 eager add with its
 allocation (bench/eager_bench.cc), at 1 and 2 threads where threads apply. When the optional
 libtorch C++ benchmark (bench/libtorch_bench.cc, `ninja bench_peers`) has been built, its
@@ -56,6 +58,9 @@ def peers(n, threads):
     scripted = torch.jit.script(huber_torch_script)
     for _ in range(3):  # profiling runs before the fuser kicks in
         scripted(ty, tp)
+    scripted_mean = torch.jit.script(huber_mean_torch_script)
+    for _ in range(3):
+        scripted_mean(ty, tp)
     # The chain of 10 elementwise ops of bench/chain_bench.cc, on its own inputs.
     cx = (rng.standard_normal(n) * 2).astype(np.float32)
     cy = (rng.standard_normal(n) * 2).astype(np.float32)
@@ -72,6 +77,9 @@ def peers(n, threads):
         "NumPy": median_ms(huber_np),
         "PyTorch eager": median_ms(huber_torch),
         "TorchScript (fused)": median_ms(lambda: scripted(ty, tp)),
+        "mean NumPy": median_ms(lambda: np.mean(huber_np())),
+        "mean PyTorch eager": median_ms(lambda: huber_torch().mean()),
+        "mean TorchScript (fused)": median_ms(lambda: scripted_mean(ty, tp)),
         "chain NumPy": median_ms(chain_np),
         "chain PyTorch eager": median_ms(lambda: chain_torch(tcx, tcy)),
         "chain TorchScript (fused)": median_ms(lambda: chain_scripted(tcx, tcy)),
@@ -316,15 +324,23 @@ def huber_torch_script(y, p):
     return (a < 1).to(e.dtype) * (e * e * 0.5) + (a >= 1).to(e.dtype) * (a - 0.5)
 
 
+def huber_mean_torch_script(y, p):
+    e = y - p
+    a = e.abs()
+    return ((a < 1).to(e.dtype) * (e * e * 0.5) + (a >= 1).to(e.dtype) * (a - 0.5)).mean()
+
+
 def chain_torch(x, y):
     return ((x * 0.5 + y).tanh() * (-x.abs()).exp() - y * 0.25).relu()
 
 
-def kiln(bench, n):
+def kiln(bench, n, threads):
+    env = dict(os.environ)
+    env["KILN_NUM_THREADS"] = str(threads)  # the compiled loops' and eager kernels' pool
     out = subprocess.run(
         [bench, f"--benchmark_filter=/{n}$", "--benchmark_repetitions=7",
          "--benchmark_report_aggregates_only=true", "--benchmark_format=json"],
-        check=True, capture_output=True, text=True).stdout
+        check=True, capture_output=True, text=True, env=env).stdout
     res = {}
     for b in json.loads(out)["benchmarks"]:
         if b.get("aggregate_name") != "median":
@@ -360,7 +376,7 @@ def main():
     if args.matmul:
         compare_matmul(args.kiln_bench, args.libtorch_bench, args.matmul)
         return 0
-    k = kiln(args.kiln_bench, args.n)
+    k = kiln(args.kiln_bench, args.n, args.threads)
     p = best_peers(args.n, args.threads)
     ref = k.get("HuberCompiled")
     gb = 3 * 4 * args.n / 1e9
@@ -369,7 +385,7 @@ def main():
     print(f"{'implementation':28s} {'ms':>9s} {'GB/s':>7s} {'kiln compiled is':>18s}")
     rows = [("kiln compiled", k.get("HuberCompiled")), ("kiln eager", k.get("HuberEager")),
             ("C++ loop -O3 -march=native", k.get("HuberHandWritten"))]
-    rows += [(name, ms) for name, ms in p.items() if not name.startswith("chain ")]
+    rows += [(name, ms) for name, ms in p.items() if not name.startswith(("chain ", "mean "))]
     if args.threads == 1:  # libtorch_bench's Huber runs on one thread
         lt = libtorch_bench(args.libtorch_bench, f"Huber.*/{args.n}$")
         rows.append(("libtorch C++ eager", lt.get(f"BM_HuberEager/{args.n}", (None,))[0]))
@@ -380,6 +396,21 @@ def main():
         print(f"{name:28s} {ms:9.3f} {gb / (ms / 1e3):7.1f} {ratio:>18s}")
     if "Copy" in k:
         print(f"{'(STREAM copy, 2x4 B/elem)':28s} {k['Copy']:9.3f} {2 * 4 * args.n / 1e9 / (k['Copy'] / 1e3):7.1f}")
+    ref = k.get("HuberMeanCompiled")
+    gb2 = 2 * 4 * args.n / 1e9  # both inputs read once
+    print(f"\nHuber loss + mean over {args.n} float32 elements, {args.threads} thread(s), medians")
+    print(f"{'implementation':28s} {'ms':>9s} {'GB/s':>7s} {'kiln compiled is':>18s}")
+    rows = [("kiln compiled", ref), ("kiln eager", k.get("HuberMeanEager")),
+            ("C++ loop, double sum", k.get("HuberMeanHandWritten"))]
+    rows += [(name[len("mean "):], ms) for name, ms in p.items() if name.startswith("mean ")]
+    for name, ms in rows:
+        if ms is None:
+            continue
+        ratio = faster(ms, ref) if name != "kiln compiled" else "-"
+        print(f"{name:28s} {ms:9.3f} {gb2 / (ms / 1e3):7.1f} {ratio:>18s}")
+    if ref and "Copy" in k:
+        print(f"kiln compiled reads the inputs at {100 * k['Copy'] / ref:.0f}% of the STREAM copy "
+              f"bandwidth (same bytes: 2 x 4 B per element)")
     ref = k.get("ChainCompiled")
     print(f"\nChain of 10 elementwise ops (mul add tanh abs neg exp mul mul sub relu) over "
           f"{args.n} float32 elements, {args.threads} thread(s), medians")
