@@ -51,6 +51,40 @@ constexpr const char* kMixed =
 }
 )";
 
+// Reductions with elementwise prologues and epilogues (what `fuse` turns into reduce fusions),
+// a broadcast read in place, a leading-axis reduction and a value shared by two reductions.
+constexpr const char* kReductions =
+    R"(func @reductions(%x: f32[6,40], %b: f32[40], %y: f32[6,40]) -> (f32[], f32[6,1], f32[40], f32[], f32[]) {
+  %0 = sub %x, %y : f32[6,40]
+  %1 = abs %0 : f32[6,40]
+  %2 = const 1.0 : f32[]
+  %3 = less %1, %2 : bool[6,40]
+  %4 = square %0 : f32[6,40]
+  %5 = const 0.5 : f32[]
+  %6 = mul %4, %5 : f32[6,40]
+  %7 = sub %1, %5 : f32[6,40]
+  %8 = select %3, %6, %7 : f32[6,40]
+  %9 = reduce_mean %8 : f32[]
+  %10 = mul %9, %5 : f32[]
+  %11 = reduce_max %x {axes = [1], keepdims = true} : f32[6,1]
+  %12 = broadcast %11 {shape = [6, 40]} : f32[6,40]
+  %13 = sub %x, %12 : f32[6,40]
+  %14 = exp %13 : f32[6,40]
+  %15 = broadcast %b {shape = [6, 40]} : f32[6,40]
+  %16 = mul %14, %15 : f32[6,40]
+  %17 = reduce_sum %16 {axes = [1], keepdims = true} : f32[6,1]
+  %18 = log %17 : f32[6,1]
+  %19 = neg %y : f32[6,40]
+  %20 = reduce_sum %19 {axes = [0]} : f32[40]
+  %21 = exp %y : f32[6,40]
+  %22 = reduce_min %21 : f32[]
+  %23 = reduce_max %21 : f32[]
+  %24 = sub %23, %22 : f32[]
+  %25 = sqrt %24 : f32[]
+  return %10, %18, %20, %25, %22 : f32[], f32[6,1], f32[40], f32[], f32[]
+}
+)";
+
 // Every simplify rule fires on this graph (tests/lit/passes/simplify.kir has each one alone).
 constexpr const char* kAlgebra =
     R"(func @algebra(%x: f32[4,3], %y: f32[3,4], %s: f32[], %i: i32[4,3]) -> (f32[4,3], f32[4,3], f32[12], f32[4,3], f32[4,3], i32[4,3], f32[4,3]) {
@@ -224,6 +258,10 @@ void expect_same_meaning(const char* text, const std::string& pipeline, bool spe
 }
 
 TEST(PassesTest, FusePreservesHuber) { expect_same_meaning(kHuber, "fuse"); }
+TEST(PassesTest, FusePreservesReductions) { expect_same_meaning(kReductions, "fuse", true); }
+TEST(PassesTest, DefaultPipelinePreservesReductions) {
+  expect_same_meaning(kReductions, std::string(kDefaultPipeline), true);
+}
 TEST(PassesTest, ConstFoldPreservesMixedGraph) { expect_same_meaning(kMixed, "const-fold"); }
 TEST(PassesTest, DefaultPipelinePreservesHuber) {
   expect_same_meaning(kHuber, std::string(kDefaultPipeline));
