@@ -26,6 +26,9 @@
 //   4) Groups with a single non-constant op stay as they are (the compiler lowers a lone
 //      elementwise op as a loop anyway; a lone reduction runs its kernel).
 // A group with a reduction becomes `fusion {kind = "reduce"}`, the others `{kind = "loop"}`.
+//   5) Related loop fusions and lone elementwise ops of one shape then merge into multi-output
+//      loop fusions (passes/fuse_multi.cc): a consumer with its producer, or siblings reading a
+//      common input.
 // The regions of `cond` and `while` are fused the same way, each on its own (regions are
 // isolated, so a group never spans a region boundary); fusion regions are not entered.
 // Lit test: tests/lit/passes/fuse.kir.
@@ -36,6 +39,7 @@
 #include <vector>
 
 #include "ir/builder.h"
+#include "passes/fuse_multi.h"
 #include "passes/pass.h"
 
 namespace kiln::passes {
@@ -224,6 +228,7 @@ class FusePass : public FunctionPass {
     for (ir::Op* c : sunk) {
       if (!ir::has_uses(body, c->result())) body.erase(c);
     }
+    changed |= merge_multi_output(body);
     return changed;
   }
 

@@ -164,6 +164,32 @@ TEST(ReduceFusionTest, BitwiseSameForOneTwoFourThreads) {
             std::string::npos);
 }
 
+// An Adam-style step compiles to one multi-output loop and matches eager execution, at sizes
+// on one thread and split across the pool.
+TEST(ReduceFusionTest, MultiOutputAdamStep) {
+  auto step = [](const Tensor& p, const Tensor& m, const Tensor& v, const Tensor& g) {
+    Tensor m2 = m * 0.9f + g * 0.1f;
+    Tensor v2 = v * 0.999f + square(g) * 0.001f;
+    Tensor p2 = p - m2 / (sqrt(v2) + 1e-8f) * 0.001f;
+    return std::vector<Tensor>{p2, m2, v2};
+  };
+  auto compiled = function(step);
+  for (int64_t n : {1000, 1 << 20}) {
+    SCOPED_TRACE(n);
+    Tensor p = random_normal_tensor({n}, 9, 1.f), m = random_normal_tensor({n}, 10, 1.f);
+    Tensor v = abs(random_normal_tensor({n}, 11, 1.f)), g = random_normal_tensor({n}, 12, 1.f);
+    auto want = step(p, m, v, g);
+    auto got = compiled(p, m, v, g);
+    ASSERT_EQ(want.size(), got.size());
+    for (size_t i = 0; i < want.size(); ++i) expect_close(want[i], got[i], 1e-6f);
+  }
+  const std::string ir = compiled
+                             .get_concrete_function(TensorSpec({1000}), TensorSpec({1000}),
+                                                    TensorSpec({1000}), TensorSpec({1000}))
+                             .ir();
+  EXPECT_NE(ir.find(":3 = fusion"), std::string::npos) << ir;
+}
+
 // Loops below two parallel chunks stay on the calling thread: no runtime call at all.
 TEST(ReduceFusionTest, SmallLoopsDoNotCallThePool) {
   auto loop = function([](const Tensor& a) { return exp(-abs(a)) * 2.f; });

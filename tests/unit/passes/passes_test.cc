@@ -85,6 +85,34 @@ constexpr const char* kReductions =
 }
 )";
 
+// Loops that fuse merges into multi-output fusions: an Adam-style update (siblings and their
+// consumer), siblings of one input, and a path through a matmul that keeps two loops apart.
+constexpr const char* kMultiOutput =
+    R"(func @multi(%p: f32[8,16], %m: f32[8,16], %v: f32[8,16], %g: f32[8,16], %w: f32[16,16]) -> (f32[8,16], f32[8,16], f32[8,16], f32[8,16], f32[8,16]) {
+  %0 = const 0.9 : f32[]
+  %1 = const 0.1 : f32[]
+  %2 = mul %m, %0 : f32[8,16]
+  %3 = mul %g, %1 : f32[8,16]
+  %4 = add %2, %3 : f32[8,16]
+  %5 = const 0.999 : f32[]
+  %6 = const 0.001 : f32[]
+  %7 = mul %v, %5 : f32[8,16]
+  %8 = square %g : f32[8,16]
+  %9 = mul %8, %6 : f32[8,16]
+  %10 = add %7, %9 : f32[8,16]
+  %11 = sqrt %10 : f32[8,16]
+  %12 = const 1e-08 : f32[]
+  %13 = add %11, %12 : f32[8,16]
+  %14 = div %4, %13 : f32[8,16]
+  %15 = mul %14, %6 : f32[8,16]
+  %16 = sub %p, %15 : f32[8,16]
+  %17 = exp %g : f32[8,16]
+  %18 = matmul %17, %w : f32[8,16]
+  %19 = add %18, %g : f32[8,16]
+  return %16, %4, %10, %19, %17 : f32[8,16], f32[8,16], f32[8,16], f32[8,16], f32[8,16]
+}
+)";
+
 // Every simplify rule fires on this graph (tests/lit/passes/simplify.kir has each one alone).
 constexpr const char* kAlgebra =
     R"(func @algebra(%x: f32[4,3], %y: f32[3,4], %s: f32[], %i: i32[4,3]) -> (f32[4,3], f32[4,3], f32[12], f32[4,3], f32[4,3], i32[4,3], f32[4,3]) {
@@ -258,6 +286,7 @@ void expect_same_meaning(const char* text, const std::string& pipeline, bool spe
 }
 
 TEST(PassesTest, FusePreservesHuber) { expect_same_meaning(kHuber, "fuse"); }
+TEST(PassesTest, FusePreservesMultiOutput) { expect_same_meaning(kMultiOutput, "fuse", true); }
 TEST(PassesTest, FusePreservesReductions) { expect_same_meaning(kReductions, "fuse", true); }
 TEST(PassesTest, DefaultPipelinePreservesReductions) {
   expect_same_meaning(kReductions, std::string(kDefaultPipeline), true);
