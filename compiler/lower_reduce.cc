@@ -108,6 +108,11 @@ absl::Status ReduceEmitter::analyze() {
     } else if (op->kind() != ir::OpKind::kConst && !ir::is_elementwise(op->kind())) {
       return absl::UnimplementedError(
           cat("'", op->mnemonic(), "' cannot be lowered inside a reduce fusion"));
+    } else if ((op->kind() == ir::OpKind::kDiv || op->kind() == ir::OpKind::kMod ||
+                op->kind() == ir::OpKind::kFloorDiv) &&
+               is_integer(op->operand(0)->type().dtype)) {
+      return absl::UnimplementedError(
+          cat("reduce fusion: integer '", op->mnemonic(), "' is not compiled in a reduce fusion"));
     }
   }
   if (!reduce_) return absl::InvalidArgumentError("reduce fusion without a reduction");

@@ -77,6 +77,14 @@ bool fusible_reduce(const ir::Op& op) {
   return reduced >= 2;
 }
 
+// Integer div/mod/floordiv: their loops check for zero divisors through a flag the reduce
+// lowering does not have, so they stay out of reduce fusions.
+bool integer_division(const ir::Op& op) {
+  const ir::OpKind k = op.kind();
+  return (k == ir::OpKind::kDiv || k == ir::OpKind::kMod || k == ir::OpKind::kFloorDiv) &&
+         op.num_operands() > 0 && is_integer(op.operand(0)->type().dtype);
+}
+
 bool same_or_single(const ir::Value* v, const Shape& shape) {
   return v->type().shape == shape || v->type().shape.num_elements() == 1;
 }
@@ -179,6 +187,7 @@ class FusePass : public FunctionPass {
             if (m_stage == Stage::kMain) {
               if (fusible(*p)) {
                 if (!(p->result()->type().shape == out_shape)) continue;
+                if (reduce && integer_division(*p)) continue;
                 if (reduce && !std::all_of(p->operands().begin(), p->operands().end(),
                                            [&](const ir::Value* o) {
                                              return same_or_single(o, out_shape);
@@ -194,7 +203,10 @@ class FusePass : public FunctionPass {
               }
             } else {
               const Shape& in_shape = reduce->operand(0)->type().shape;
-              if (!fusible(*p) || !(p->result()->type().shape == in_shape)) continue;
+              if (!fusible(*p) || integer_division(*p) ||
+                  !(p->result()->type().shape == in_shape)) {
+                continue;
+              }
               if (!std::all_of(p->operands().begin(), p->operands().end(), [&](const ir::Value* o) {
                     return reduce_readable(o->type().shape, *reduce);
                   })) {
@@ -236,6 +248,7 @@ class FusePass : public FunctionPass {
   // reduction producing `shape` may join them.
   static bool epilogue_operands_fit(const std::map<ir::Op*, Stage>& members, const Shape& shape) {
     for (const auto& [m, stage] : members) {
+      if (integer_division(*m)) return false;
       for (const ir::Value* o : m->operands()) {
         if (!same_or_single(o, shape)) return false;
       }
