@@ -20,6 +20,7 @@
 #include "compiler/lower.h"
 #include "compiler/lower_elementwise_math.h"
 #include "compiler/lower_loop_nest.h"
+#include "ir/array_ops.h"
 #include "llvm/IR/Constants.h"
 #include "llvm/IR/DerivedTypes.h"
 #include "llvm/IR/Function.h"
@@ -65,7 +66,18 @@ absl::Status LoopNestEmitter::check_shapes() {
     }
     return absl::OkStatus();
   };
-  for (const ir::Value* v : group_.inputs) KILN_RETURN_IF_ERROR(check(v));
+  for (const ir::Value* v : group_.inputs) {
+    if (!only_transposed(v)) KILN_RETURN_IF_ERROR(check(v));
+  }
+  for (const ir::Op* op : group_.ops) {
+    if (op->kind() != ir::OpKind::kTranspose) continue;
+    if (std::find(group_.inputs.begin(), group_.inputs.end(), op->operand(0)) ==
+        group_.inputs.end()) {
+      return absl::UnimplementedError(
+          "'transpose' in an elementwise loop must read an input of the loop");
+    }
+    KILN_RETURN_IF_ERROR(transposed_strides(*op).status());
+  }
   for (const ir::Op* op : group_.ops) {
     for (int i = 0; i < op->num_results(); ++i) KILN_RETURN_IF_ERROR(check(op->result(i)));
   }
@@ -94,7 +106,12 @@ void LoopNestEmitter::plan_loops() {
   const Shape& out = group_.shape;
   std::vector<std::vector<int64_t>> all;  // per-buffer strides over output dims
   all.push_back(row_major_strides(out));
-  for (const ir::Value* v : group_.inputs) all.push_back(strides_over_output(v->type().shape));
+  for (const ir::Value* v : group_.inputs) {
+    if (!only_transposed(v)) all.push_back(strides_over_output(v->type().shape));
+  }
+  for (const ir::Op* op : group_.ops) {
+    if (op->kind() == ir::OpKind::kTranspose) all.push_back(*transposed_strides(*op));
+  }
   for (const ir::Op* op : group_.ops) {
     if (op->kind() == ir::OpKind::kConst && op->result()->type().shape.num_elements() != 1) {
       all.push_back(strides_over_output(op->result()->type().shape));
@@ -121,11 +138,46 @@ void LoopNestEmitter::plan_loops() {
 
 // Registers a buffer of `shape` (broadcast to the output) and returns its index.
 int LoopNestEmitter::add_buffer(llvm::Value* ptr, DType dtype, const Shape& shape) {
+  return add_buffer_with_strides(ptr, dtype, strides_over_output(shape));
+}
+
+// True if `v` is read only through transposes of the group (so never with its own strides).
+bool LoopNestEmitter::only_transposed(const ir::Value* v) const {
+  bool used = false;
+  for (const ir::Op* op : group_.ops) {
+    for (const ir::Value* o : op->operands()) {
+      if (o != v) continue;
+      if (op->kind() != ir::OpKind::kTranspose) return false;
+      used = true;
+    }
+  }
+  for (const ir::Value* o : group_.outputs) {
+    if (o == v) return false;
+  }
+  return used;
+}
+
+// Strides (elements, per output dim) at which transpose `op`, whose result has the loop's
+// shape, reads its operand: output dim j walks operand dim perm[j].
+absl::StatusOr<std::vector<int64_t>> LoopNestEmitter::transposed_strides(const ir::Op& op) const {
+  const Shape& in = op.operand(0)->type().shape;
+  KILN_ASSIGN_OR_RETURN(std::vector<int64_t> perm, ir::transpose_perm(op.attrs(), in.rank()));
+  if (!(op.result()->type().shape == group_.shape) || !in.is_fully_defined()) {
+    return absl::UnimplementedError(cat("'transpose' to ", op.result()->type().to_string(),
+                                        " in an elementwise loop over ", group_.shape));
+  }
+  std::vector<int64_t> own = row_major_strides(in), st(perm.size(), 0);
+  for (size_t j = 0; j < perm.size(); ++j) st[j] = in[perm[j]] == 1 ? 0 : own[perm[j]];
+  return st;
+}
+
+// Registers a buffer read at the given strides over the output dims; returns its index.
+int LoopNestEmitter::add_buffer_with_strides(llvm::Value* ptr, DType dtype,
+                                             const std::vector<int64_t>& st) {
   Buffer buf;
   buf.ptr = ptr;
   buf.dtype = dtype;
   buf.strides.assign(loop_sizes_.size(), 0);
-  std::vector<int64_t> st = strides_over_output(shape);
   // The stride of a level is the stride of its innermost output dim.
   for (int d = 0; d < group_.shape.rank(); ++d) {
     if (dim_level_[d] >= 0) buf.strides[dim_level_[d]] = st[d];
@@ -373,6 +425,23 @@ absl::Status LoopNestEmitter::emit_op(const ir::Op& op) {
     values_[result] = {from_memory(v, buf.dtype), buf.level};
     return absl::OkStatus();
   }
+  if (op.kind() == ir::OpKind::kTranspose && range_fn_) {
+    // A strided read of the loop's input (check_shapes made sure it is one).
+    const auto it = std::find(group_.inputs.begin(), group_.inputs.end(), op.operand(0));
+    if (it == group_.inputs.end()) {
+      return absl::UnimplementedError(
+          "'transpose' in an elementwise loop must read an input of the loop");
+    }
+    const unsigned arg = static_cast<unsigned>(2 + group_.outputs.size() +
+                                               static_cast<size_t>(it - group_.inputs.begin()));
+    KILN_ASSIGN_OR_RETURN(std::vector<int64_t> st, transposed_strides(op));
+    const DType dt = op.operand(0)->type().dtype;
+    const int k = add_buffer_with_strides(range_fn_->getArg(arg), dt, st);
+    Buffer& buf = buffers_[k];
+    llvm::Value* x = b_.CreateLoad(memory_type(dt), element_ptr(buf, buf.level));
+    values_[result] = {from_memory(x, dt), buf.level};
+    return absl::OkStatus();
+  }
   const ir::OpClass cls = ir::op_info(op.kind()).cls;
   const bool elementwise = ir::is_elementwise(op.kind());
   if (!elementwise) {
@@ -517,6 +586,7 @@ absl::StatusOr<ElementwiseFunction> LoopNestEmitter::emit(const std::string& nam
     }
   }
   result.function = outer;
+  range_fn_ = fn;
   level0_begin_ = fn->getArg(0);
   level0_end_ = fn->getArg(1);
   if (result.checks_division) div_flag_ = fn->getArg(static_cast<unsigned>(2 + n_buffers));
@@ -528,6 +598,7 @@ absl::StatusOr<ElementwiseFunction> LoopNestEmitter::emit(const std::string& nam
   for (size_t i = 0; i < group_.inputs.size(); ++i) {
     const ir::Value* v = group_.inputs[i];
     if (values_.contains(v)) continue;  // the same value passed twice: read it once
+    if (only_transposed(v)) continue;   // read by its transposes, see emit_op
     const int k = add_buffer(fn->getArg(static_cast<unsigned>(2 + n_out + i)), v->type().dtype,
                              v->type().shape);
     Buffer& buf = buffers_[k];

@@ -49,6 +49,9 @@ class LoopNestEmitter {
   void plan_loops();
   std::vector<int64_t> strides_over_output(const Shape& shape) const;
   int add_buffer(llvm::Value* ptr, DType dtype, const Shape& shape);
+  int add_buffer_with_strides(llvm::Value* ptr, DType dtype, const std::vector<int64_t>& st);
+  bool only_transposed(const ir::Value* v) const;
+  absl::StatusOr<std::vector<int64_t>> transposed_strides(const ir::Op& op) const;
   void build_skeleton(llvm::Function* fn);
   void emit_range_caller(llvm::Function* outer, llvm::Function* range, bool checks_division);
   void set_level(int level);  // insertion point: before the terminator of level's block
@@ -75,7 +78,8 @@ class LoopNestEmitter {
   std::vector<int> dim_level_;
   // level_blocks_[l + 1] is where code of level l goes (index 0 = the function entry).
   std::vector<llvm::BasicBlock*> level_blocks_;
-  std::vector<llvm::Value*> ivs_;  // induction variable per level
+  std::vector<llvm::Value*> ivs_;       // induction variable per level
+  llvm::Function* range_fn_ = nullptr;  // the loop function (its arguments are the buffers)
   // Bounds of the outermost level (arguments of the loop function).
   llvm::Value* level0_begin_ = nullptr;
   llvm::Value* level0_end_ = nullptr;

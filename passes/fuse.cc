@@ -20,6 +20,8 @@
 //      producer joins the stage of its users, all of which must be in one stage. R itself joins
 //      a group of epilogue ops when its result has the root's shape and every epilogue operand
 //      has that shape or one element.
+//      A loop group (no reduction) also takes a `transpose` of an outside value to its shape:
+//      the loop reads the transposed operand in place, with permuted strides.
 //   3) Scalar constants used by members are copied into the region (sunk; the original goes if
 //      nothing else uses it); every other outside value becomes a fusion operand / region
 //      argument, in order of first use.
@@ -38,6 +40,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "ir/array_ops.h"
 #include "ir/builder.h"
 #include "passes/fuse_multi.h"
 #include "passes/pass.h"
@@ -83,6 +86,16 @@ bool integer_division(const ir::Op& op) {
   const ir::OpKind k = op.kind();
   return (k == ir::OpKind::kDiv || k == ir::OpKind::kMod || k == ir::OpKind::kFloorDiv) &&
          op.num_operands() > 0 && is_integer(op.operand(0)->type().dtype);
+}
+
+// A transpose the loop reads in place (strided): of a value from outside the group, to the
+// group's shape, with a valid permutation.
+bool fusible_transpose(const ir::Op& op, const Shape& shape) {
+  if (op.kind() != ir::OpKind::kTranspose || op.num_operands() != 1 || op.num_results() != 1) {
+    return false;
+  }
+  if (!(op.result()->type().shape == shape) || !shape.is_fully_defined()) return false;
+  return ir::transpose_perm(op.attrs(), op.operand(0)->type().shape.rank()).ok();
 }
 
 bool same_or_single(const ir::Value* v, const Shape& shape) {
@@ -182,6 +195,8 @@ class FusePass : public FunctionPass {
               const bool u_main = mu->second == Stage::kMain;
               if (u_main != (m_stage == Stage::kMain)) ok = false;
             }
+            // A transpose member reads its operand from memory: that operand never joins.
+            for (ir::Op* u : us) ok = ok && u->kind() != ir::OpKind::kTranspose;
             if (!ok) continue;
             Stage stage;
             if (m_stage == Stage::kMain) {
@@ -194,6 +209,8 @@ class FusePass : public FunctionPass {
                                            })) {
                   continue;
                 }
+                stage = Stage::kMain;
+              } else if (!reduce && fusible_transpose(*p, out_shape)) {
                 stage = Stage::kMain;
               } else if (!reduce && fusible_reduce(*p) && p->result()->type().shape == out_shape &&
                          epilogue_operands_fit(members, out_shape)) {
@@ -248,7 +265,7 @@ class FusePass : public FunctionPass {
   // reduction producing `shape` may join them.
   static bool epilogue_operands_fit(const std::map<ir::Op*, Stage>& members, const Shape& shape) {
     for (const auto& [m, stage] : members) {
-      if (integer_division(*m)) return false;
+      if (integer_division(*m) || m->kind() == ir::OpKind::kTranspose) return false;
       for (const ir::Value* o : m->operands()) {
         if (!same_or_single(o, shape)) return false;
       }

@@ -190,6 +190,30 @@ TEST(ReduceFusionTest, MultiOutputAdamStep) {
   EXPECT_NE(ir.find(":3 = fusion"), std::string::npos) << ir;
 }
 
+// Transposes feeding elementwise ops are strided reads of the loop: same values as eager, no
+// kernel call, at 2-D and 3-D permutations and at a size split across the pool.
+TEST(ReduceFusionTest, TransposeReadInPlace) {
+  auto t2 = [](const Tensor& a, const Tensor& b) { return exp(transpose(a) * 0.5f) + b; };
+  auto t3 = [](const Tensor& a, const Tensor& b) {
+    return abs(transpose(a, std::vector<int64_t>{2, 0, 1})) - b;
+  };
+  auto c2 = function(t2);
+  auto c3 = function(t3);
+  for (int64_t n : {37, 1024}) {
+    SCOPED_TRACE(n);
+    const Tensor a = random_normal_tensor({n, 300}, 13, 1.f),
+                 b = random_normal_tensor({300, n}, 14, 1.f);
+    expect_close(t2(a, b), c2(a, b), 1e-6f);
+    EXPECT_EQ(c2.get_concrete_function(TensorSpec({n, 300}), TensorSpec({300, n}))
+                  .llvm_ir()
+                  .find("kiln_rt_kernel_call"),
+              std::string::npos);
+  }
+  const Tensor a = random_normal_tensor({4, 5, 6}, 15, 1.f),
+               b = random_normal_tensor({6, 4, 5}, 16, 1.f);
+  expect_close(t3(a, b), c3(a, b), 0.f);
+}
+
 // Loops below two parallel chunks stay on the calling thread: no runtime call at all.
 TEST(ReduceFusionTest, SmallLoopsDoNotCallThePool) {
   auto loop = function([](const Tensor& a) { return exp(-abs(a)) * 2.f; });

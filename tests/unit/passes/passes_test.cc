@@ -86,7 +86,8 @@ constexpr const char* kReductions =
 )";
 
 // Loops that fuse merges into multi-output fusions: an Adam-style update (siblings and their
-// consumer), siblings of one input, and a path through a matmul that keeps two loops apart.
+// consumer), siblings of one input, a path through a matmul that keeps two loops apart, and a
+// transpose read in place.
 constexpr const char* kMultiOutput =
     R"(func @multi(%p: f32[8,16], %m: f32[8,16], %v: f32[8,16], %g: f32[8,16], %w: f32[16,16]) -> (f32[8,16], f32[8,16], f32[8,16], f32[8,16], f32[8,16]) {
   %0 = const 0.9 : f32[]
@@ -109,7 +110,11 @@ constexpr const char* kMultiOutput =
   %17 = exp %g : f32[8,16]
   %18 = matmul %17, %w : f32[8,16]
   %19 = add %18, %g : f32[8,16]
-  return %16, %4, %10, %19, %17 : f32[8,16], f32[8,16], f32[8,16], f32[8,16], f32[8,16]
+  %20 = transpose %w {perm = [1, 0]} : f32[16,16]
+  %21 = neg %20 : f32[16,16]
+  %22 = matmul %17, %21 : f32[8,16]
+  %23 = add %22, %17 : f32[8,16]
+  return %16, %4, %10, %19, %23 : f32[8,16], f32[8,16], f32[8,16], f32[8,16], f32[8,16]
 }
 )";
 
