@@ -16,9 +16,11 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "ir/function.h"
+#include "ir/types.h"
 
 namespace kiln::compiler {
 
@@ -51,15 +53,40 @@ struct CompileInfo {
   double optimize_ms = 0, codegen_ms = 0, link_ms = 0;
 };
 
-// Compiled native code for one Function with concrete types. Thread-safe to run() concurrently.
+// The run-time shapes of one call of a polymorphic Executable (see Executable::bind).
+struct ShapeBinding {
+  std::vector<Shape> arg_shapes;
+  std::vector<Shape> result_shapes;
+  std::vector<int64_t> table;   // the dims table the compiled code reads
+  int64_t workspace_bytes = 0;  // scratch memory this call needs
+};
+
+// Compiled native code for one Function. Thread-safe to run() concurrently.
+//
+// A function whose types have unknown dims ('?') compiles once into polymorphic code: before
+// running it with argument shapes, bind() infers every unknown dim from them (type inference
+// over the function, cached per argument-shape tuple) and run_bound() passes the dims to the
+// code, which sizes its loops, copies, kernel calls and workspace from them.
 class Executable {
  public:
   virtual ~Executable() = default;
   // `args[i]` points to a dense row-major buffer of the i-th argument's type; `results[i]` to a
-  // preallocated buffer of the i-th result's type. Results may not alias arguments.
+  // preallocated buffer of the i-th result's type. Results may not alias arguments. For a
+  // polymorphic executable use bind() and run_bound() instead (run() is then an error).
   virtual absl::Status run(std::span<const void* const> args,
                            std::span<void* const> results) const = 0;
-  // Bytes of scratch memory one run() needs for intermediate values.
+  // True if the function has unknown dims.
+  virtual bool polymorphic() const { return false; }
+  // The shapes of a call with `arg_shapes` (one per argument, fully defined, fitting the
+  // argument types). The binding stays valid as long as the Executable.
+  virtual absl::StatusOr<std::shared_ptr<const ShapeBinding>> bind(
+      std::span<const Shape> arg_shapes) const = 0;
+  // run() with the shapes of `binding` (from this Executable's bind()): `results[i]` holds
+  // binding.result_shapes[i].
+  virtual absl::Status run_bound(std::span<const void* const> args, std::span<void* const> results,
+                                 const ShapeBinding& binding) const = 0;
+  // Bytes of scratch memory one run() needs for intermediate values (for a polymorphic
+  // executable: those of fixed size; each call adds its binding's).
   virtual int64_t workspace_bytes() const = 0;
   // The optimized LLVM IR and the assembly of what was compiled (kept for introspection).
   virtual const std::string& llvm_ir() const = 0;
