@@ -113,10 +113,19 @@ void register_array_rules(RuleTable& t) {
     return {broadcast_to(keepdims_shape(c, *d[0]), x0(c).shape())};
   });
   set(t, OpKind::kReduceMean, [](const OpCall& c, Dys d) -> Cotangents {
+    const Tensor& x = x0(c);
     int64_t n = 1;
-    for (int64_t a : reduced_axes(c)) n *= x0(c).shape()[a];
-    Tensor g = broadcast_to(keepdims_shape(c, *d[0]), x0(c).shape());
-    return {div(g, scalar_of(g, static_cast<double>(n)))};
+    bool unknown = false;  // a reduced dim unknown when traced (its size is known at run time)
+    for (int64_t a : reduced_axes(c)) {
+      unknown |= x.shape()[a] < 0;
+      n *= x.shape()[a];
+    }
+    Tensor g = broadcast_to(keepdims_shape(c, *d[0]), x.shape());
+    if (!unknown) return {div(g, scalar_of(g, static_cast<double>(n)))};
+    // Count the reduced elements at run time: ones of x's shape (whatever x holds), summed.
+    const Tensor one = scalar_of(x, 1.0);
+    const Tensor count = reduce_sum(where(less(x, x), one, one), reduced_axes(c), true);
+    return {div(g, count)};
   });
   // C = op(A) op(B) with op = transpose when flagged: each cotangent is again a matmul.
   set(t, OpKind::kMatmul, [](const OpCall& c, Dys d) -> Cotangents {
