@@ -1,14 +1,16 @@
 // kiln — lowering IR to native code. The only interface the rest of kiln sees of LLVM; no
 // LLVM header appears here or in any header that includes this one.
 //
-// Input: a verified Function whose types are fully defined, normally after the `fuse` pass.
+// Input: a verified Function, normally after the `fuse` pass. Types with unknown dims ('?')
+// give polymorphic code (Executable::bind).
 // Each top-level op lowers as follows:
 //   fusion / lone elementwise op → one loop nest over the result's elements, SIMD-vectorized,
 //                                  broadcast index math hoisted out of the inner loop
 //   const                        → constant data in the module
 //   anything else (reduce_*, matmul, ...) → a call to kiln_rt_kernel_call (runtime/kernel_call.h)
 // The entry point has the C signature
-//   int32_t entry(const void* const* args, void* const* results, void* workspace)
+//   int32_t entry(const void* const* args, void* const* results, void* workspace,
+//                 const int64_t* dims)
 // and returns 0 or an error code (then kiln_rt_last_error() has the message).
 #pragma once
 

@@ -19,6 +19,7 @@
 #include "absl/strings/string_view.h"
 #include "compiler/compile.h"
 #include "compiler/disk_cache.h"
+#include "compiler/resolve_shapes.h"
 #include "ir/parser.h"
 #include "ir/printer.h"
 #include "passes/pass_manager.h"
@@ -147,6 +148,17 @@ class ConcreteImpl {
       throw InternalError(cat(name, ": cannot re-read the optimized IR for check_numerics"));
     }
     const ir::Function& fn = *(*module)->functions().front();
+    if (polymorphic) {
+      // The interpreter runs on the types these argument shapes give.
+      std::vector<Shape> shapes;
+      for (const Tensor& a : args) shapes.push_back(a.shape());
+      auto types = compiler::resolve_shapes(fn, shapes);
+      if (!types.ok()) {
+        throw_if_error(
+            absl::Status(types.status().code(), cat(name, ": ", types.status().message())));
+      }
+      for (const auto& [value, type] : *types) const_cast<ir::Value*>(value)->set_type(type);
+    }
     std::vector<ir::Literal> lits;
     for (const Tensor& a : args) {
       ir::Literal lit(ir::Type{a.dtype(), a.shape()});
@@ -674,12 +686,14 @@ std::shared_ptr<ConcreteImpl> FunctionCore::generalized(std::span<const Tensor> 
   };
   Key key;
   std::vector<ir::Type> types;
+  bool reuses = false;  // a generalized specialization exists for this call
   {
     std::lock_guard<std::mutex> lock(state_->mu);
     for (auto it = state_->generalized.rbegin(); it != state_->generalized.rend(); ++it) {
       if (it->structure == structure && fits_all(it->types)) {
         key = it->key;
         types = it->types;
+        reuses = true;
         break;
       }
     }
@@ -705,16 +719,17 @@ std::shared_ptr<ConcreteImpl> FunctionCore::generalized(std::span<const Tensor> 
     }
   }
   if (key.empty()) return nullptr;
-  // Why: the concrete call against the traced signatures, then what it generalizes to.
+  // Why (only when it may trace): the concrete call against the traced signatures, then what it
+  // generalizes to.
   std::string reason;
-  {
+  if (!reuses) {
     std::vector<ir::Type> concrete;
     for (const Tensor& t : args) concrete.push_back(ir::Type{t.dtype(), t.shape()});
     const Signature now = describe_call(describe, ctx, concrete);
     std::lock_guard<std::mutex> lock(state_->mu);
     reason = retrace_reason(state_->traced_signatures, now);
   }
-  for (size_t i = 0; i < args.size(); ++i) {
+  for (size_t i = 0; !reuses && i < args.size(); ++i) {
     if (!(types[i].shape == args[i].shape())) {
       reason += cat("; generalized to ", types[i].shape.to_string());
       break;
@@ -722,6 +737,7 @@ std::shared_ptr<ConcreteImpl> FunctionCore::generalized(std::span<const Tensor> 
   }
   std::shared_ptr<ConcreteImpl> impl = get_or_build(
       key, [&] { return types; }, describe, thunk, ctx, /*count_hit=*/true, reason);
+  if (reuses) return impl;
   std::lock_guard<std::mutex> lock(state_->mu);
   bool known = false;
   for (const State::Traced& g : state_->generalized) known |= g.key == key;

@@ -72,10 +72,11 @@ inline constexpr int32_t kCompiledErrorBase = 1 << 16;
 // The name under which compiled code refers to LoweredModule::kernel_calls[index].
 std::string kernel_call_symbol(int index);
 
-// Lowers `fn` (verified, fully defined types) into a fresh LLVMContext. `entry_name` must be a
-// valid symbol name. The code holds no address of this process: it refers to everything outside
-// itself by symbol (kernel calls as above, runtime functions as kiln_rt_*), so its object file
-// links in any process. Lowering is deterministic: the same `fn` gives the same kernel_calls.
+// Lowers `fn` (verified; unknown dims come from the dims table) into a fresh LLVMContext.
+// `entry_name` must be a valid symbol name. The code holds no address of this process: it refers to
+// everything outside itself by symbol (kernel calls as above, runtime functions as kiln_rt_*), so
+// its object file links in any process. Lowering is deterministic: the same `fn` gives the same
+// kernel_calls.
 absl::StatusOr<std::unique_ptr<LoweredModule>> lower_function(const ir::Function& fn,
                                                               const std::string& entry_name);
 

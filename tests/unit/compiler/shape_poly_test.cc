@@ -100,6 +100,18 @@ TEST(ShapePolyTest, ReductionsOverTheUnknownAxis) {
   EXPECT_EQ(f.trace_count(), 1);
 }
 
+TEST(ShapePolyTest, CheckNumericsRunsThePolymorphicIrOnTheCallsShapes) {
+  auto fn = [](const Tensor& x, const Tensor& b) { return log(x * b); };
+  auto f =
+      function(fn, {.input_signature = {TensorSpec({None, 3}), TensorSpec({3})}, .name = "logs"});
+  const Tensor b = constant({1.f, 2.f, 3.f});
+  const Tensor x = abs(random_tensor(Shape{4, 3}, 30)) + 0.5f;
+  compiler::testing::CheckNumerics on;
+  expect_close(fn(x, b), f(x, b), 1e-6f);
+  EXPECT_NE(error_of([&] { f(x * 0.f - 1.f, b); }).find("'log' produced nan"), std::string::npos);
+  EXPECT_EQ(f.trace_count(), 1);
+}
+
 TEST(ShapePolyTest, EmptyBatch) {
   auto fn = [](const Tensor& x) { return reduce_sum(exp(x), std::vector<int64_t>{0}); };
   auto f = function(fn, {.input_signature = {TensorSpec({None, 3})}});
@@ -168,6 +180,71 @@ TEST(ShapePolyTest, CallsThatDoNotMatchTheSignatureAreErrors) {
   EXPECT_EQ(f.trace_count(), 0);
   EXPECT_EQ(f(zeros({2, 5})).shape(), Shape({2, 5}));
   EXPECT_EQ(f.trace_count(), 1);
+}
+
+TEST(ShapePolyTest, ShapesThatOnlyTheCallDecidesAreCheckedPerCall) {
+  // A while loop variable whose size doubles: its type is f32[?] when traced.
+  auto grow = function(
+      [](const Tensor& x) {
+        return while_loop([](const Tensor& v) { return reduce_sum(v) < 100.f; },
+                          [](const Tensor& v) {
+                            return concat({v, v}, 0);
+                          },
+                          x);
+      },
+      {.input_signature = {TensorSpec({None})}, .name = "grow"});
+  EXPECT_EQ(invalid_argument_of([&] {
+              grow(constant({1.f, 2.f}));
+            }),
+            "grow: 'while': loop variable 0 enters as f32[2] but the body yields f32[4] (its "
+            "shape must not change)");
+  // Branches of different sizes.
+  auto pick = function(
+      [](const Tensor& x, const Tensor& flag) {
+        return cond(
+            flag, [&] { return x; },
+            [&] {
+              return concat({x, x}, 0);
+            });
+      },
+      {.input_signature = {TensorSpec({None}), TensorSpec({}, bool_)}, .name = "pick"});
+  EXPECT_EQ(invalid_argument_of([&] {
+              pick(constant({1.f, 2.f}), constant(true));
+            }),
+            "pick: 'cond': result 0 is f32[2] in one branch and f32[4] in the other for these "
+            "argument shapes");
+  // A reshape whose target does not fit the call's size.
+  auto rows = function(
+      [](const Tensor& x) {
+        return reshape(x, {4, -1});
+      },
+      {.input_signature = {TensorSpec({None, 3})}, .name = "rows"});
+  EXPECT_EQ(rows(zeros({4, 3})).shape(), Shape({4, 3}));
+  EXPECT_EQ(invalid_argument_of([&] {
+              rows(zeros({2, 3}));
+            }),
+            "rows: 'reshape' at run time: reshape: Input to reshape is a tensor with 6 values, "
+            "but the requested shape requires a multiple of 4");
+  // A broadcast to an unknown dim whose size nothing determines.
+  const Tensor b = constant({1.f, 2.f, 3.f});
+  auto spread = function([&](const Tensor& x) { return reduce_sum(broadcast_to(b, x.shape())); },
+                         {.input_signature = {TensorSpec({None, 3})}, .name = "spread"});
+  EXPECT_EQ(invalid_argument_of([&] {
+              spread(zeros({2, 3}));
+            }),
+            "spread: 'broadcast' gives a value of type f32[?,3] whose dim 0 cannot be determined "
+            "from the argument shapes at run time ([None, 3]); only an elementwise op can give "
+            "such a broadcast its size");
+  // Broadcasting along a dim that was unknown when traced.
+  auto add =
+      function([](const Tensor& x, const Tensor& y) { return x + y; },
+               {.input_signature = {TensorSpec({None, 3}), TensorSpec({None, 3})}, .name = "add"});
+  EXPECT_EQ(invalid_argument_of([&] {
+              add(zeros({2, 3}), zeros({1, 3}));
+            }),
+            "add: 'add': an operand of type f32[?,3] is [1, 3] at run time and would broadcast "
+            "to [2, 3] along dim 0, which was unknown when traced (not supported: give that dim "
+            "a known size of 1)");
 }
 
 TEST(ShapePolyTest, ReduceRetracingGeneralizesTheDimsThatChange) {
