@@ -7,6 +7,8 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/inlined_vector.h"
+#include "absl/strings/string_view.h"
 #include "compiler/disk_cache.h"
 #include "compiler/jit.h"
 #include "compiler/lower.h"
@@ -147,16 +149,23 @@ class JitExecutable final : public Executable {
       b->workspace_bytes = workspace_bytes_;
       return std::shared_ptr<const ShapeBinding>(std::move(b));
     }
-    std::string key;
+    // The key: rank and dims of each argument, built on the stack for a few small arguments.
+    absl::InlinedVector<int64_t, 16> key;
     for (const Shape& s : arg_shapes) {
-      const int64_t rank = s.rank();
-      key.append(reinterpret_cast<const char*>(&rank), sizeof(rank));
-      key.append(reinterpret_cast<const char*>(s.begin()), rank * sizeof(int64_t));
+      key.push_back(s.rank());
+      key.insert(key.end(), s.begin(), s.end());
     }
+    const std::string_view key_view(reinterpret_cast<const char*>(key.data()),
+                                    key.size() * sizeof(int64_t));
     {
       std::lock_guard<std::mutex> lock(bind_mu_);
-      auto it = bindings_.find(key);
-      if (it != bindings_.end()) return it->second;
+      if (last_binding_ && last_key_ == key_view) return last_binding_;
+      auto it = bindings_.find(absl::string_view(key_view.data(), key_view.size()));
+      if (it != bindings_.end()) {
+        last_binding_ = it->second;
+        last_key_.assign(key_view);
+        return it->second;
+      }
     }
     KILN_ASSIGN_OR_RETURN(auto types, resolve_shapes(*poly_->fn, arg_shapes));
     auto b = std::make_shared<ShapeBinding>();
@@ -182,7 +191,9 @@ class JitExecutable final : public Executable {
     b->workspace_bytes = ws;
     std::lock_guard<std::mutex> lock(bind_mu_);
     if (bindings_.size() >= kMaxBindings) bindings_.clear();
-    return bindings_.emplace(std::move(key), std::move(b)).first->second;
+    last_binding_ = bindings_.emplace(std::string(key_view), std::move(b)).first->second;
+    last_key_.assign(key_view);
+    return last_binding_;
   }
 
   absl::Status run_bound(std::span<const void* const> args, std::span<void* const> results,
@@ -265,6 +276,9 @@ class JitExecutable final : public Executable {
   static constexpr size_t kMaxBindings = 1024;
   mutable std::mutex bind_mu_;
   mutable absl::flat_hash_map<std::string, std::shared_ptr<const ShapeBinding>> bindings_;
+  // The latest binding found and its key: a call with the same shapes skips hashing.
+  mutable std::shared_ptr<const ShapeBinding> last_binding_;
+  mutable std::string last_key_;
   std::string llvm_ir_;
   mutable std::once_flag asm_once_;
   mutable std::string asm_text_;
