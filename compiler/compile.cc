@@ -106,6 +106,14 @@ class JitExecutable final : public Executable {
         error_messages_(std::move(lowered->error_messages)),
         workspace_bytes_(lowered->workspace_bytes),
         llvm_ir_(std::move(llvm_ir)) {
+    // (Unknown dims count 0 here; a polymorphic call's sizes are in its ShapeBinding.)
+    for (const ir::Type& t : arg_types_)
+      memory_.argument_bytes += std::max<int64_t>(0, byte_size(t));
+    for (const ir::Type& t : result_types_)
+      memory_.result_bytes += std::max<int64_t>(0, byte_size(t));
+    memory_.workspace_bytes = workspace_bytes_;
+    memory_.workspace_bytes_without_reuse = lowered->workspace_bytes_without_reuse;
+    memory_.peak_bytes = memory_.result_bytes + memory_.workspace_bytes;
     if (lowered->polymorphic) {
       poly_ = std::make_unique<Polymorphic>();
       poly_->dims_entries = std::move(lowered->dims_entries);
@@ -231,6 +239,7 @@ class JitExecutable final : public Executable {
   }
 
   int64_t workspace_bytes() const override { return workspace_bytes_; }
+  MemoryStats memory_stats() const override { return memory_; }
   const CompileInfo& info() const override { return info_; }
   const std::string& llvm_ir() const override { return llvm_ir_; }
   // Generated on first use from the optimized IR (it would double the codegen time of compile).
@@ -270,6 +279,7 @@ class JitExecutable final : public Executable {
   std::vector<ir::Type> result_types_;
   std::vector<std::string> error_messages_;
   int64_t workspace_bytes_;
+  MemoryStats memory_;
   mutable WorkspacePool workspaces_;
   std::unique_ptr<Polymorphic> poly_;
   // Bindings per argument-shape tuple (dropped all at once past kMaxBindings).

@@ -63,12 +63,26 @@ struct ShapeBinding {
   int64_t workspace_bytes = 0;  // scratch memory this call needs
 };
 
+// The memory one run of a compiled function uses, in bytes.
+struct MemoryStats {
+  int64_t argument_bytes = 0;  // the arguments' buffers (the caller's)
+  int64_t result_bytes = 0;    // the results' buffers (allocated per call)
+  // Scratch for intermediate values, with the buffer-plan pass's sharing of slots between
+  // values that are never live at the same time ...
+  int64_t workspace_bytes = 0;
+  // ... and what it would be if every intermediate value had a slot of its own.
+  int64_t workspace_bytes_without_reuse = 0;
+  // The most one call allocates at once: results + workspace (constants live in the code).
+  int64_t peak_bytes = 0;
+};
+
 // Compiled native code for one Function. Thread-safe to run() concurrently.
 //
 // A function whose types have unknown dims ('?') compiles once into polymorphic code: before
 // running it with argument shapes, bind() infers every unknown dim from them (type inference
 // over the function, cached per argument-shape tuple) and run_bound() passes the dims to the
-// code, which sizes its loops, copies, kernel calls and workspace from them.
+// code, which sizes its loops, copies, kernel calls and workspace from them. Its MemoryStats
+// count the fixed-size part only (unknown dims as 0).
 class Executable {
  public:
   virtual ~Executable() = default;
@@ -90,6 +104,7 @@ class Executable {
   // Bytes of scratch memory one run() needs for intermediate values (for a polymorphic
   // executable: those of fixed size; each call adds its binding's).
   virtual int64_t workspace_bytes() const = 0;
+  virtual MemoryStats memory_stats() const = 0;
   // The optimized LLVM IR and the assembly of what was compiled (kept for introspection).
   virtual const std::string& llvm_ir() const = 0;
   virtual const std::string& asm_text() const = 0;
