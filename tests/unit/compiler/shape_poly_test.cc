@@ -1,8 +1,10 @@
 // kiln — shape-polymorphic kiln::function: input_signature with kiln::None dims and
 // reduce_retracing. One trace and one compile serve every size; results equal eager ones.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cmath>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -303,6 +305,26 @@ TEST(ShapePolyTest, GetConcreteFunctionWithNoneIsThePolymorphicOne) {
   f(x);
   EXPECT_EQ(f.trace_count(), 1);
   EXPECT_EQ(f.cache_stats().hits, 1);
+}
+
+TEST(ShapePolyTest, DiskCacheKeepsPolymorphicCode) {
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() /
+                                    ("kiln_shape_poly_test." + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  auto fn = [](const Tensor& x) { return reduce_sum(exp(x), std::vector<int64_t>{0}) * 2.f; };
+  const FunctionOptions options{
+      .input_signature = {TensorSpec({None, 3})}, .name = "cached", .cache_dir = dir.string()};
+  auto first = function(fn, options);
+  auto second = function(fn, options);  // another cache in memory: links the stored object
+  for (int64_t n : kSizes) {
+    Tensor x = random_tensor(Shape{n, 3}, 40);
+    expect_close(fn(x), first(x), 1e-5f);
+    expect_close(fn(x), second(x), 1e-5f);
+  }
+  EXPECT_EQ(first.cache_stats().disk_writes, 1);
+  EXPECT_EQ(second.cache_stats().disk_hits, 1);
+  EXPECT_EQ(second.trace_count(), 1);
+  std::filesystem::remove_all(dir);
 }
 
 // The training step of the README: forward, tape, optimizer update of Variables.
