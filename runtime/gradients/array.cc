@@ -106,11 +106,18 @@ int axis_of(const OpCall& c, int rank, int64_t fallback = 0) {
   return value_or_throw(ir::single_axis(ir::mnemonic(c.kind), c.attrs, "axis", fallback, rank));
 }
 
+// `g` broadcast to the shape of `x`. A dim of x unknown when traced takes x's size at run time:
+// a select over x (all false, NaN included) gives the result x's shape whatever x holds.
+Tensor broadcast_like(const Tensor& g, const Tensor& x) {
+  if (x.shape().is_fully_defined()) return broadcast_to(g, x.shape());
+  return where(less(x, x), g, g);
+}
+
 }  // namespace
 
 void register_array_rules(RuleTable& t) {
   set(t, OpKind::kReduceSum, [](const OpCall& c, Dys d) -> Cotangents {
-    return {broadcast_to(keepdims_shape(c, *d[0]), x0(c).shape())};
+    return {broadcast_like(keepdims_shape(c, *d[0]), x0(c))};
   });
   set(t, OpKind::kReduceMean, [](const OpCall& c, Dys d) -> Cotangents {
     const Tensor& x = x0(c);
@@ -120,7 +127,7 @@ void register_array_rules(RuleTable& t) {
       unknown |= x.shape()[a] < 0;
       n *= x.shape()[a];
     }
-    Tensor g = broadcast_to(keepdims_shape(c, *d[0]), x.shape());
+    Tensor g = broadcast_like(keepdims_shape(c, *d[0]), x);
     if (!unknown) return {div(g, scalar_of(g, static_cast<double>(n)))};
     // Count the reduced elements at run time: ones of x's shape (whatever x holds), summed.
     const Tensor one = scalar_of(x, 1.0);

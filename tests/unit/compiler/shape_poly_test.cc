@@ -307,6 +307,26 @@ TEST(ShapePolyTest, GetConcreteFunctionWithNoneIsThePolymorphicOne) {
   EXPECT_EQ(f.cache_stats().hits, 1);
 }
 
+// A summed loss: its gradient is broadcast over the unknown batch, then feeds a matmul.
+TEST(ShapePolyTest, GradientOfASumOverTheUnknownBatch) {
+  const Tensor w0 = random_tensor(Shape{4, 2}, 50);
+  Variable w(w0);
+  auto step = [&](const Tensor& x) {
+    GradientTape tape;
+    Tensor loss = reduce_sum(tanh(matmul(x, w)));
+    auto grads = tape.gradient(loss, {w});
+    return std::vector<Tensor>{loss, *grads[0]};
+  };
+  auto f = function(step, {.input_signature = {TensorSpec({None, 4})}, .name = "sum_step"});
+  for (int64_t n : kSizes) {
+    Tensor x = random_tensor(Shape{n, 4}, 51);
+    std::vector<Tensor> want = step(x), got = f(x);
+    expect_close(want[0], got[0], 1e-4f);
+    expect_close(want[1], got[1], 1e-4f);
+  }
+  EXPECT_EQ(f.trace_count(), 1);
+}
+
 TEST(ShapePolyTest, DiskCacheKeepsPolymorphicCode) {
   const std::filesystem::path dir = std::filesystem::temp_directory_path() /
                                     ("kiln_shape_poly_test." + std::to_string(::getpid()));
