@@ -177,6 +177,10 @@ JitState create_jit() {
       llvm::orc::ExecutorAddr::fromPtr(&kiln_rt_kernel_call_multi), flags};
   symbols[(*jit)->mangleAndIntern("kiln_rt_parallel_for")] = {
       llvm::orc::ExecutorAddr::fromPtr(&kiln_rt_parallel_for), flags};
+  symbols[(*jit)->mangleAndIntern("kiln_rt_kernel_call_dyn")] = {
+      llvm::orc::ExecutorAddr::fromPtr(&kiln_rt_kernel_call_dyn), flags};
+  symbols[(*jit)->mangleAndIntern("kiln_rt_kernel_call_multi_dyn")] = {
+      llvm::orc::ExecutorAddr::fromPtr(&kiln_rt_kernel_call_multi_dyn), flags};
   symbols[(*jit)->mangleAndIntern("kiln_rt_last_error")] = {
       llvm::orc::ExecutorAddr::fromPtr(&kiln_rt_last_error), flags};
   state.status =

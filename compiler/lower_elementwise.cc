@@ -14,6 +14,18 @@
 // (values that depend on no index, e.g. rank-0 operands, are computed once before the loops).
 // The innermost loop reads contiguous or loop-invariant data only and is left to LLVM's loop
 // vectorizer. The loops are emitted bottom-tested (all trip counts are constants >= 2).
+//
+// Parallel loops: a fully defined loop of at least two chunks of kParallelGrainElements without
+// an integer division check becomes `name.range(begin, end, buffers...)` over the outermost
+// level, run through kiln_rt_parallel_for by a task of (begin, end, ctx) (emit_range_caller);
+// `name` keeps the signature callers use. A `transpose` of a loop input is read in place with
+// permuted strides (only_transposed, transposed_strides).
+//
+// Unknown dims ('?'): sizes and strides are Extents, a constant times the run-time sizes of some
+// output dims, which the function reads from its trailing `dims` argument in its entry block. An
+// input's unknown dim stands for the output's dim at its position (the caller checks that they
+// agree at run time), so merging compares Extents exactly as it compares constants. Loops with a
+// run-time trip count are skipped when it is 0.
 #include <algorithm>
 
 #include "absl/container/flat_hash_map.h"
@@ -34,6 +46,11 @@
 namespace kiln::compiler {
 namespace loop_nest {
 
+// The size of output dim `d`: its constant, or its run-time size.
+Extent dim_extent(const Shape& out, int d) {
+  return out[d] >= 0 ? Extent{out[d], {}} : Extent{1, {d}};
+}
+
 LoopNestEmitter::LoopNestEmitter(llvm::Module& module, const ElementwiseGroup& group)
     : module_(module),
       ctx_(module.getContext()),
@@ -50,15 +67,12 @@ void LoopNestEmitter::set_level(int level) {
 
 absl::Status LoopNestEmitter::check_shapes() {
   const Shape& out = group_.shape;
-  if (!out.is_fully_defined()) {
-    return absl::InvalidArgumentError(cat("elementwise loop over non-concrete shape ", out));
-  }
   auto check = [&](const ir::Value* v) -> absl::Status {
     const Shape& s = v->type().shape;
-    bool ok = s.is_fully_defined() && s.rank() <= out.rank();
+    bool ok = s.rank() <= out.rank();
     for (int j = 0; ok && j < s.rank(); ++j) {
       const int64_t o = out[out.rank() - s.rank() + j];
-      ok = s[j] == 1 || s[j] == o;
+      ok = s[j] == 1 || s[j] == o || (s[j] < 0 && o != 1);
     }
     if (!ok) {
       return absl::InvalidArgumentError(cat("elementwise value of type ", v->type().to_string(),
@@ -90,22 +104,49 @@ absl::Status LoopNestEmitter::check_shapes() {
   return absl::OkStatus();
 }
 
-std::vector<int64_t> LoopNestEmitter::strides_over_output(const Shape& shape) const {
+// Row-major strides of a buffer of `shape` over the output dims (0 where it is broadcast).
+std::vector<Extent> LoopNestEmitter::strides_over_output(const Shape& shape) const {
   const Shape& out = group_.shape;
-  std::vector<int64_t> own = row_major_strides(shape);
-  std::vector<int64_t> strides(out.rank(), 0);
-  for (int j = 0; j < shape.rank(); ++j) {
-    if (shape[j] != 1) strides[out.rank() - shape.rank() + j] = own[j];
+  std::vector<Extent> strides(out.rank(), Extent{0, {}});
+  Extent own{1, {}};
+  for (int j = shape.rank() - 1; j >= 0; --j) {
+    if (shape[j] == 1) continue;
+    const int p = out.rank() - shape.rank() + j;
+    strides[p] = own;
+    own = own * dim_extent(out, p);
   }
   return strides;
+}
+
+// The run-time value of `e`, computed in the function's entry block.
+llvm::Value* LoopNestEmitter::extent_value(const Extent& e) {
+  if (e.dims.empty()) return b_.getInt64(e.c);
+  llvm::IRBuilder<> eb(ctx_);
+  if (llvm::Instruction* term = entry_block_->getTerminator()) {
+    eb.SetInsertPoint(term);
+  } else {
+    eb.SetInsertPoint(entry_block_);
+  }
+  llvm::Value* v = nullptr;
+  for (int d : e.dims) {
+    if (!out_dims_[d]) {
+      // Loaded before any other code of the entry block (so it dominates all uses).
+      llvm::IRBuilder<> lb(entry_block_, entry_block_->begin());
+      out_dims_[d] = lb.CreateLoad(b_.getInt64Ty(),
+                                   lb.CreateConstInBoundsGEP1_64(b_.getInt64Ty(), dims_arg_, d),
+                                   cat("dim", d));
+    }
+    v = v ? eb.CreateMul(v, out_dims_[d], "", true, true) : out_dims_[d];
+  }
+  return e.c == 1 ? v : eb.CreateMul(v, eb.getInt64(e.c), "", true, true);
 }
 
 // Merges output dims into loop levels: drops size-1 dims, then joins dim d to the previous
 // level when every buffer (the inputs, the output) satisfies stride[prev] == stride[d] * size[d].
 void LoopNestEmitter::plan_loops() {
   const Shape& out = group_.shape;
-  std::vector<std::vector<int64_t>> all;  // per-buffer strides over output dims
-  all.push_back(row_major_strides(out));
+  std::vector<std::vector<Extent>> all;  // per-buffer strides over output dims
+  all.push_back(strides_over_output(out));
   for (const ir::Value* v : group_.inputs) {
     if (!only_transposed(v)) all.push_back(strides_over_output(v->type().shape));
   }
@@ -118,17 +159,18 @@ void LoopNestEmitter::plan_loops() {
     }
   }
   dim_level_.assign(out.rank(), -1);
-  std::vector<int64_t> level_stride;  // per buffer: stride of the current last level
+  std::vector<Extent> level_stride;  // per buffer: stride of the current last level
   for (int d = 0; d < out.rank(); ++d) {
     if (out[d] == 1) continue;
+    const Extent size = dim_extent(out, d);
     bool merge = !loop_sizes_.empty();
     for (size_t k = 0; merge && k < all.size(); ++k) {
-      merge = level_stride[k] == all[k][d] * out[d];
+      merge = level_stride[k] == all[k][d] * size;
     }
     if (merge) {
-      loop_sizes_.back() *= out[d];
+      loop_sizes_.back() = loop_sizes_.back() * size;
     } else {
-      loop_sizes_.push_back(out[d]);
+      loop_sizes_.push_back(size);
     }
     level_stride.resize(all.size());
     for (size_t k = 0; k < all.size(); ++k) level_stride[k] = all[k][d];
@@ -157,33 +199,36 @@ bool LoopNestEmitter::only_transposed(const ir::Value* v) const {
   return used;
 }
 
-// Strides (elements, per output dim) at which transpose `op`, whose result has the loop's
-// shape, reads its operand: output dim j walks operand dim perm[j].
-absl::StatusOr<std::vector<int64_t>> LoopNestEmitter::transposed_strides(const ir::Op& op) const {
+// Strides (elements, per output dim) at which transpose `op`, whose result has the loop's fully
+// defined shape, reads its operand: output dim j walks operand dim perm[j].
+absl::StatusOr<std::vector<Extent>> LoopNestEmitter::transposed_strides(const ir::Op& op) const {
   const Shape& in = op.operand(0)->type().shape;
   KILN_ASSIGN_OR_RETURN(std::vector<int64_t> perm, ir::transpose_perm(op.attrs(), in.rank()));
   if (!(op.result()->type().shape == group_.shape) || !in.is_fully_defined()) {
     return absl::UnimplementedError(cat("'transpose' to ", op.result()->type().to_string(),
                                         " in an elementwise loop over ", group_.shape));
   }
-  std::vector<int64_t> own = row_major_strides(in), st(perm.size(), 0);
-  for (size_t j = 0; j < perm.size(); ++j) st[j] = in[perm[j]] == 1 ? 0 : own[perm[j]];
+  std::vector<int64_t> own = row_major_strides(in);
+  std::vector<Extent> st(perm.size(), Extent{0, {}});
+  for (size_t j = 0; j < perm.size(); ++j) {
+    if (in[perm[j]] != 1) st[j] = Extent{own[perm[j]], {}};
+  }
   return st;
 }
 
-// Registers a buffer read at the given strides over the output dims; returns its index.
+// Registers a buffer read at strides `st` over the output dims; returns its index.
 int LoopNestEmitter::add_buffer_with_strides(llvm::Value* ptr, DType dtype,
-                                             const std::vector<int64_t>& st) {
+                                             const std::vector<Extent>& st) {
   Buffer buf;
   buf.ptr = ptr;
   buf.dtype = dtype;
-  buf.strides.assign(loop_sizes_.size(), 0);
+  buf.strides.assign(loop_sizes_.size(), Extent{0, {}});
   // The stride of a level is the stride of its innermost output dim.
   for (int d = 0; d < group_.shape.rank(); ++d) {
     if (dim_level_[d] >= 0) buf.strides[dim_level_[d]] = st[d];
   }
   for (int l = 0; l < static_cast<int>(buf.strides.size()); ++l) {
-    if (buf.strides[l] != 0) buf.level = l;
+    if (!buf.strides[l].is(0)) buf.level = l;
   }
   buf.offsets.assign(loop_sizes_.size(), nullptr);
   buffers_.push_back(std::move(buf));
@@ -197,6 +242,7 @@ int LoopNestEmitter::add_buffer_with_strides(llvm::Value* ptr, DType dtype,
 void LoopNestEmitter::build_skeleton(llvm::Function* fn) {
   llvm::Type* i64 = b_.getInt64Ty();
   llvm::BasicBlock* entry = llvm::BasicBlock::Create(ctx_, "entry", fn);
+  entry_block_ = entry;
   level_blocks_.push_back(entry);
   const int n = static_cast<int>(loop_sizes_.size());
   std::vector<llvm::BasicBlock*> headers, latches(n, nullptr);
@@ -215,18 +261,32 @@ void LoopNestEmitter::build_skeleton(llvm::Function* fn) {
   }
   latches[n - 1] = headers[n - 1];
   b_.SetInsertPoint(entry);
-  b_.CreateBr(headers[0]);
+  // Run-time trip counts (unknown dims) are computed here; a zero one skips the nest.
+  std::vector<llvm::Value*> bounds;
+  llvm::Value* empty = nullptr;
+  for (int l = 0; l < n; ++l) {
+    bounds.push_back(extent_value(loop_sizes_[l]));
+    if (loop_sizes_[l].dims.empty()) continue;
+    llvm::Value* zero = b_.CreateICmpEQ(bounds.back(), b_.getInt64(0));
+    empty = empty ? b_.CreateOr(empty, zero) : zero;
+  }
+  if (empty) {
+    b_.CreateCondBr(empty, exit, headers[0]);
+  } else {
+    b_.CreateBr(headers[0]);
+  }
   for (int l = 0; l < n; ++l) {
     b_.SetInsertPoint(headers[l]);
     llvm::PHINode* iv = b_.CreatePHI(i64, 2, cat("i", l));
     ivs_.push_back(iv);
-    iv->addIncoming(l == 0 ? level0_begin_ : b_.getInt64(0), l == 0 ? entry : headers[l - 1]);
+    iv->addIncoming(l == 0 && level0_begin_ ? level0_begin_ : b_.getInt64(0),
+                    l == 0 ? entry : headers[l - 1]);
     if (l + 1 < n) b_.CreateBr(headers[l + 1]);
   }
   for (int l = n - 1; l >= 0; --l) {
     b_.SetInsertPoint(latches[l]);
     llvm::Value* next = b_.CreateAdd(ivs_[l], b_.getInt64(1), cat("i", l, ".next"), true, true);
-    llvm::Value* more = b_.CreateICmpULT(next, l == 0 ? level0_end_ : b_.getInt64(loop_sizes_[l]));
+    llvm::Value* more = b_.CreateICmpULT(next, l == 0 && level0_end_ ? level0_end_ : bounds[l]);
     b_.CreateCondBr(more, headers[l], l == 0 ? exit : latches[l - 1]);
     llvm::cast<llvm::PHINode>(ivs_[l])->addIncoming(next, latches[l]);
   }
@@ -237,12 +297,11 @@ llvm::Value* LoopNestEmitter::offset(Buffer& buf, int level) {
   if (buf.offsets[level]) return buf.offsets[level];
   llvm::Value* outer = offset(buf, level - 1);
   llvm::Value* off = outer;
-  if (buf.strides[level] != 0) {
+  if (!buf.strides[level].is(0)) {
+    llvm::Value* stride = buf.strides[level].is(1) ? nullptr : extent_value(buf.strides[level]);
     set_level(level);
     llvm::Value* step =
-        buf.strides[level] == 1
-            ? ivs_[level]
-            : b_.CreateMul(ivs_[level], b_.getInt64(buf.strides[level]), "", true, true);
+        stride == nullptr ? ivs_[level] : b_.CreateMul(ivs_[level], stride, "", true, true);
     off = llvm::isa<llvm::ConstantInt>(outer) && llvm::cast<llvm::ConstantInt>(outer)->isZero()
               ? step
               : b_.CreateAdd(outer, step, "", true, true);
@@ -432,9 +491,10 @@ absl::Status LoopNestEmitter::emit_op(const ir::Op& op) {
       return absl::UnimplementedError(
           "'transpose' in an elementwise loop must read an input of the loop");
     }
-    const unsigned arg = static_cast<unsigned>(2 + group_.outputs.size() +
-                                               static_cast<size_t>(it - group_.inputs.begin()));
-    KILN_ASSIGN_OR_RETURN(std::vector<int64_t> st, transposed_strides(op));
+    const unsigned arg =
+        first_buffer_arg_ + static_cast<unsigned>(group_.outputs.size() +
+                                                  static_cast<size_t>(it - group_.inputs.begin()));
+    KILN_ASSIGN_OR_RETURN(std::vector<Extent> st, transposed_strides(op));
     const DType dt = op.operand(0)->type().dtype;
     const int k = add_buffer_with_strides(range_fn_->getArg(arg), dt, st);
     Buffer& buf = buffers_[k];
@@ -505,39 +565,29 @@ llvm::FunctionCallee parallel_for_callee(llvm::Module& module) {
   return callee;
 }
 
-// The body of `outer` (the group's function): calls `range` over the whole outermost level, on
-// this thread, or, for loops of at least two parallel chunks without an integer division check,
-// through kiln_rt_parallel_for with a task `void name.task(i64 begin, i64 end, ptr ctx)` whose
-// ctx is the array of outer's buffer pointers. The choice depends only on the shape.
-void LoopNestEmitter::emit_range_caller(llvm::Function* outer, llvm::Function* range,
-                                        bool checks_division) {
-  const int64_t n0 = loop_sizes_.empty() ? 1 : loop_sizes_[0];
-  const int64_t total = group_.shape.num_elements();
-  const int64_t inner = total / std::max<int64_t>(n0, 1);
+// The body of `outer` (the group's function) for a parallel loop: hands a task
+// `void name.task(i64 begin, i64 end, ptr ctx)`, ctx being the array of outer's buffer pointers,
+// to kiln_rt_parallel_for over the outermost level; the task calls `range` on its chunk.
+void LoopNestEmitter::emit_range_caller(llvm::Function* outer, llvm::Function* range) {
+  const int64_t n0 = loop_sizes_[0].c;
+  const int64_t inner = group_.shape.num_elements() / std::max<int64_t>(n0, 1);
   const unsigned n_args = outer->arg_size();
-  b_.SetInsertPoint(llvm::BasicBlock::Create(ctx_, "entry", outer));
-  if (checks_division || total < 2 * kParallelGrainElements || loop_sizes_.empty()) {
-    std::vector<llvm::Value*> args{b_.getInt64(0), b_.getInt64(n0)};
-    for (unsigned i = 0; i < n_args; ++i) args.push_back(outer->getArg(i));
-    b_.CreateCall(range, args);
-    b_.CreateRetVoid();
-    return;
-  }
-  llvm::Type* ptr = b_.getPtrTy();
+  llvm::IRBuilder<> ob(llvm::BasicBlock::Create(ctx_, "entry", outer));
+  llvm::Type* ptr = ob.getPtrTy();
   auto* task = llvm::Function::Create(
-      llvm::FunctionType::get(b_.getVoidTy(), {b_.getInt64Ty(), b_.getInt64Ty(), ptr}, false),
-      llvm::GlobalValue::InternalLinkage, cat(range->getName().drop_back(6), ".task"), module_);
+      llvm::FunctionType::get(ob.getVoidTy(), {ob.getInt64Ty(), ob.getInt64Ty(), ptr}, false),
+      llvm::GlobalValue::InternalLinkage, cat(outer->getName(), ".task"), module_);
   task->addFnAttr(llvm::Attribute::NoUnwind);
-  llvm::Value* ctx = b_.CreateAlloca(llvm::ArrayType::get(ptr, n_args), nullptr, "ctx");
+  llvm::Value* ctx = ob.CreateAlloca(llvm::ArrayType::get(ptr, n_args), nullptr, "ctx");
   for (unsigned i = 0; i < n_args; ++i) {
-    b_.CreateStore(outer->getArg(i), b_.CreateConstInBoundsGEP1_64(ptr, ctx, i));
+    ob.CreateStore(outer->getArg(i), ob.CreateConstInBoundsGEP1_64(ptr, ctx, i));
   }
   const int64_t grain = std::max<int64_t>(1, (kParallelGrainElements + inner - 1) / inner);
   // Chunks start at multiples of 16 elements (64 bytes of float32) when the loop is flat.
   const int64_t align = inner == 1 ? 16 : 1;
-  b_.CreateCall(parallel_for_callee(module_),
-                {task, ctx, b_.getInt64(n0), b_.getInt64(grain), b_.getInt64(align)});
-  b_.CreateRetVoid();
+  ob.CreateCall(parallel_for_callee(module_),
+                {task, ctx, ob.getInt64(n0), ob.getInt64(grain), ob.getInt64(align)});
+  ob.CreateRetVoid();
 
   llvm::IRBuilder<> tb(llvm::BasicBlock::Create(ctx_, "entry", task));
   std::vector<llvm::Value*> args{task->getArg(0), task->getArg(1)};
@@ -560,20 +610,30 @@ absl::StatusOr<ElementwiseFunction> LoopNestEmitter::emit(const std::string& nam
       result.checks_division = true;
     }
   }
+  result.takes_dims = !group_.shape.is_fully_defined();
   const size_t n_buffers = group_.outputs.size() + group_.inputs.size();
-  std::vector<llvm::Type*> params(n_buffers + (result.checks_division ? 1 : 0), b_.getPtrTy());
-  auto* fn_type = llvm::FunctionType::get(b_.getVoidTy(), params, false);
-  auto* outer = llvm::Function::Create(fn_type, llvm::GlobalValue::InternalLinkage, name, module_);
-  // The loop nest itself, over [begin, end) of the outermost loop level.
-  std::vector<llvm::Type*> range_params = params;
-  range_params.insert(range_params.begin(), 2, b_.getInt64Ty());
-  auto* fn =
-      llvm::Function::Create(llvm::FunctionType::get(b_.getVoidTy(), range_params, false),
-                             llvm::GlobalValue::InternalLinkage, cat(name, ".range"), module_);
+  std::vector<llvm::Type*> params(
+      n_buffers + (result.checks_division ? 1 : 0) + (result.takes_dims ? 1 : 0), b_.getPtrTy());
+  // Big loops of a fully defined shape without a division check run in parallel chunks of the
+  // outermost level: the loop function then takes (begin, end) first, and the group's function
+  // hands it to the pool (emit_range_caller). The choice depends only on the shape.
+  const bool parallel = !result.takes_dims && !result.checks_division && !loop_sizes_.empty() &&
+                        group_.shape.num_elements() >= 2 * kParallelGrainElements;
+  first_buffer_arg_ = parallel ? 2 : 0;
+  std::vector<llvm::Type*> fn_params = params;
+  if (parallel) fn_params.insert(fn_params.begin(), 2, b_.getInt64Ty());
+  auto* fn_type = llvm::FunctionType::get(b_.getVoidTy(), fn_params, false);
+  auto* fn = llvm::Function::Create(fn_type, llvm::GlobalValue::InternalLinkage,
+                                    parallel ? cat(name, ".range") : name, module_);
+  llvm::Function* outer = fn;
+  if (parallel) {
+    outer = llvm::Function::Create(llvm::FunctionType::get(b_.getVoidTy(), params, false),
+                                   llvm::GlobalValue::InternalLinkage, name, module_);
+  }
   for (llvm::Function* f : {outer, fn}) {
     f->addFnAttr(llvm::Attribute::NoUnwind);
     f->addFnAttr(llvm::Attribute::WillReturn);
-    const unsigned first = f == fn ? 2 : 0;
+    const unsigned first = f == fn ? first_buffer_arg_ : 0;
     for (unsigned i = 0; i < params.size(); ++i) {
       // Outputs never alias inputs or each other; inputs are only read, so they may alias each
       // other (the same buffer passed twice) without breaking `noalias`.
@@ -587,11 +647,21 @@ absl::StatusOr<ElementwiseFunction> LoopNestEmitter::emit(const std::string& nam
   }
   result.function = outer;
   range_fn_ = fn;
-  level0_begin_ = fn->getArg(0);
-  level0_end_ = fn->getArg(1);
-  if (result.checks_division) div_flag_ = fn->getArg(static_cast<unsigned>(2 + n_buffers));
+  if (parallel) {
+    level0_begin_ = fn->getArg(0);
+    level0_end_ = fn->getArg(1);
+  }
+  if (result.checks_division) {
+    div_flag_ = fn->getArg(first_buffer_arg_ + static_cast<unsigned>(n_buffers));
+  }
+  if (result.takes_dims) {
+    dims_arg_ = fn->getArg(first_buffer_arg_ + static_cast<unsigned>(params.size() - 1));
+    fn->addParamAttr(first_buffer_arg_ + static_cast<unsigned>(params.size() - 1),
+                     llvm::Attribute::ReadOnly);
+    out_dims_.assign(group_.shape.rank(), nullptr);
+  }
   build_skeleton(fn);
-  emit_range_caller(outer, fn, result.checks_division);
+  if (parallel) emit_range_caller(outer, fn);
   if (group_.shape.num_elements() == 0) return result;
 
   const size_t n_out = group_.outputs.size();
@@ -599,8 +669,8 @@ absl::StatusOr<ElementwiseFunction> LoopNestEmitter::emit(const std::string& nam
     const ir::Value* v = group_.inputs[i];
     if (values_.contains(v)) continue;  // the same value passed twice: read it once
     if (only_transposed(v)) continue;   // read by its transposes, see emit_op
-    const int k = add_buffer(fn->getArg(static_cast<unsigned>(2 + n_out + i)), v->type().dtype,
-                             v->type().shape);
+    const int k = add_buffer(fn->getArg(first_buffer_arg_ + static_cast<unsigned>(n_out + i)),
+                             v->type().dtype, v->type().shape);
     Buffer& buf = buffers_[k];
     llvm::Value* x = b_.CreateLoad(memory_type(buf.dtype), element_ptr(buf, buf.level));
     values_[v] = {from_memory(x, buf.dtype), buf.level};
@@ -614,8 +684,8 @@ absl::StatusOr<ElementwiseFunction> LoopNestEmitter::emit(const std::string& nam
     if (it == values_.end()) {
       return absl::InvalidArgumentError("fusion yields a value it does not define");
     }
-    const int k =
-        add_buffer(fn->getArg(static_cast<unsigned>(2 + i)), v->type().dtype, v->type().shape);
+    const int k = add_buffer(fn->getArg(first_buffer_arg_ + static_cast<unsigned>(i)),
+                             v->type().dtype, v->type().shape);
     llvm::Value* ptr = element_ptr(buffers_[k], innermost);
     b_.CreateStore(to_memory(it->second.value, v->type().dtype), ptr);
   }

@@ -127,6 +127,10 @@ absl::Status ReduceEmitter::analyze() {
                                         dtype_name(dtype_), " is not compiled"));
   }
   const Shape& s = in.shape;
+  if (!s.is_fully_defined() || !reduce_->result()->type().shape.is_fully_defined()) {
+    return absl::UnimplementedError(
+        cat("reduce fusion: '", reduce_->mnemonic(), "' over unknown dims is not compiled"));
+  }
   auto axes = ir::reduction_axes(reduce_->mnemonic(), reduce_->attrs(), s.rank());
   if (!axes.ok()) return axes.status();
   reduced_dim_.assign(s.rank(), false);
