@@ -3,7 +3,9 @@
 // earlier process).
 //
 //   kiln_warm_start [--runs=N]      spawns itself N times per mode and prints the median and the
-//                                   minimum first-call time of each mode, in milliseconds
+//                                   minimum first-call time of each mode, in milliseconds, and
+//                                   the median time of each phase (trace, each pass, lowering,
+//                                   LLVM optimization, codegen, JIT link, the rest)
 //   kiln_warm_start --child         one process: builds the step, calls it once (timed), then
 //                                   twice more, and prints the stats and the results bit-exactly
 //                                   (the two-process ctest compares two of these outputs)
@@ -19,6 +21,7 @@
 #include <cstring>
 #include <filesystem>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "kiln/kiln.h"
@@ -71,8 +74,16 @@ int child() {
   const k::CacheStats s = train_step.cache_stats();
   // Wall time, and CPU time (which a busy machine's preemptions do not inflate).
   std::printf("first_call_ms %.3f cpu %.3f\n", first_ms, first_cpu_ms);
-  std::printf("phases_ms trace=%.3f passes=%.3f compile=%.3f\n", s.trace_seconds * 1e3,
-              s.pass_seconds * 1e3, s.compile_seconds * 1e3);
+  // Per phase (CacheStats), in ms; "other" is the rest of the first call's wall time.
+  std::printf("phase trace %.3f\n", s.trace_seconds * 1e3);
+  for (const auto& [name, seconds] : s.pass_seconds_by_name) {
+    std::printf("phase pass:%s %.3f\n", name.c_str(), seconds * 1e3);
+  }
+  std::printf("phase lower %.3f\nphase llvm-opt %.3f\nphase codegen %.3f\nphase link %.3f\n",
+              s.lower_seconds * 1e3, s.llvm_opt_seconds * 1e3, s.codegen_seconds * 1e3,
+              s.link_seconds * 1e3);
+  std::printf("phase other %.3f\n",
+              first_ms - (s.trace_seconds + s.pass_seconds + s.compile_seconds) * 1e3);
   std::printf("stats traces=%lld disk_hits=%lld disk_misses=%lld disk_writes=%lld\n",
               static_cast<long long>(s.traces), static_cast<long long>(s.disk_hits),
               static_cast<long long>(s.disk_misses), static_cast<long long>(s.disk_writes));
@@ -84,6 +95,7 @@ int child() {
 
 struct Times {
   double wall = -1, cpu = -1;
+  std::vector<std::pair<std::string, double>> phases;  // "phase <name> <ms>" lines, in order
 };
 
 // Runs this program with --child and `cache_dir` as KILN_CACHE_DIR (unset when empty); returns
@@ -125,6 +137,13 @@ Times spawn_child(const std::string& cache_dir) {
       std::sscanf(out.c_str(), "first_call_ms %lf cpu %lf", &t.wall, &t.cpu) != 2) {
     return {};
   }
+  for (size_t at = out.find("\nphase "); at != std::string::npos;
+       at = out.find("\nphase ", at + 1)) {
+    char name[128];
+    double ms;
+    if (std::sscanf(out.c_str() + at + 7, "%127s %lf", name, &ms) == 2)
+      t.phases.emplace_back(name, ms);
+  }
   return t;
 }
 
@@ -151,6 +170,7 @@ int main(int argc, char** argv) {
   const char* modes[] = {"cold, no disk cache", "cold, empty KILN_CACHE_DIR (stores)",
                          "warm KILN_CACHE_DIR (disk hit)"};
   std::vector<double> wall[3], cpu[3];
+  std::vector<std::pair<std::string, std::vector<double>>> phases[3];
   for (int r = 0; r < runs; ++r) {
     std::filesystem::remove_all(dir);
     // No disk cache; an empty one (compile and store); the warm one (link the stored object).
@@ -163,6 +183,10 @@ int main(int argc, char** argv) {
       }
       wall[m].push_back(t[m].wall);
       cpu[m].push_back(t[m].cpu);
+      for (size_t i = 0; i < t[m].phases.size(); ++i) {
+        if (phases[m].size() <= i) phases[m].push_back({t[m].phases[i].first, {}});
+        phases[m][i].second.push_back(t[m].phases[i].second);
+      }
     }
   }
   std::filesystem::remove_all(dir);
@@ -171,6 +195,17 @@ int main(int argc, char** argv) {
   for (int m = 0; m < 3; ++m) {
     const Summary w = summarize(wall[m]), c = summarize(cpu[m]);
     std::printf("%-38s %12.2f %10.2f %12.2f\n", modes[m], w.median, w.min, c.median);
+  }
+  std::printf("\nper phase, median over the runs (ms, wall):\n%-20s", "phase");
+  for (int m = 0; m < 3; ++m)
+    std::printf(" %14s", m == 0 ? "no disk cache" : m == 1 ? "empty dir" : "disk hit");
+  std::printf("\n");
+  for (size_t i = 0; i < phases[0].size(); ++i) {
+    std::printf("%-20s", phases[0][i].first.c_str());
+    for (int m = 0; m < 3; ++m) {
+      std::printf(" %14.3f", i < phases[m].size() ? summarize(phases[m][i].second).median : -1.0);
+    }
+    std::printf("\n");
   }
   return 0;
 }
