@@ -28,7 +28,9 @@ inline constexpr int64_t kDefaultDiskCacheMaxBytes = int64_t{1} << 30;
 struct CompileOptions {
   std::string cpu;       // empty = the host CPU (llvm::sys::getHostCPUName)
   std::string features;  // empty = the host's features; else "+avx2,+fma,..."
-  int opt_level = 3;     // 0..3, the LLVM pipeline level
+  // 0..3, the LLVM pipeline level (3: the O2 IR pipeline for functions with at most 1 MiB of
+  // arguments, results and workspace, where compile time dominates; see jit.cc)
+  int opt_level = 3;
   // The on-disk cache of compiled objects (see disk_cache.h): empty = none. With a
   // directory, compile() first looks for an object stored under the key of (the function's IR,
   // `cache_signature`, the target, versions, thread count) and links it instead of running
