@@ -67,7 +67,20 @@ struct TracedRegion {
   std::vector<ir::Value*> values;
   std::vector<ir::Type> types;
   std::vector<RegionVariableValue> variables;
+  std::vector<const Variable*> reads;  // read through the enclosing trace
 };
+
+// Before the op is recorded on the tapes: the Variables its regions read through `trace` are
+// read there too, so a recording tape watches their values (operands of the op) as it watches
+// an eager read; inside another region the read passes on to the enclosing op.
+void note_region_reads(TraceContext& trace, std::span<const TracedRegion> regions) {
+  for (const TracedRegion& r : regions) {
+    for (const Variable* v : r.reads) {
+      const Tensor& value = trace.read_variable(*v);
+      if (internal::tapes_live()) internal::note_variable_read(*v, value);
+    }
+  }
+}
 
 // Traces `fn` into `region` (a region of the op being built under `trace`). `bound[j]` reads as
 // region argument first_bound + j (a loop-carried Variable); `writes_allowed` is false for a
@@ -93,6 +106,7 @@ TracedRegion trace_region(TraceContext& trace, ir::Block* region, RegionCaptures
   for (const TraceContext::RegionVariable& v : inner.region_variables()) {
     r.variables.push_back({v.variable, v.state, v.written, inner.value_of(v.current)});
   }
+  r.reads = inner.region_reads();
   return r;
 }
 
@@ -168,6 +182,7 @@ std::vector<Tensor> traced_cond(TraceContext& trace, const Tensor& pred,
   for (int i = 0; i < placed->num_results(); ++i) {
     results.push_back(Tensor::symbolic(placed->result(i), trace.id()));
   }
+  note_region_reads(trace, traced);
   std::vector<Tensor> inputs{pred};
   inputs.insert(inputs.end(), caps.outer_tensors.begin(), caps.outer_tensors.end());
   record_on_tapes(ir::OpKind::kCond, placed->attrs(), std::move(inputs), results);
@@ -255,6 +270,8 @@ std::optional<std::vector<Tensor>> trace_while_once(
   for (int i = 0; i < placed->num_results(); ++i) {
     results.push_back(Tensor::symbolic(placed->result(i), trace.id()));
   }
+  const TracedRegion regions[] = {std::move(head), std::move(body)};
+  note_region_reads(trace, regions);
   std::vector<Tensor> inputs = entering;
   inputs.insert(inputs.end(), caps.outer_tensors.begin(), caps.outer_tensors.end());
   record_on_tapes(ir::OpKind::kWhile, placed->attrs(), std::move(inputs), results);

@@ -96,6 +96,9 @@ TraceContext::RegionVariable* TraceContext::find_region_variable(const Variable&
 const Tensor& TraceContext::read_variable(const Variable& v) {
   if (parent_) {
     if (RegionVariable* r = find_region_variable(v)) return r->current;
+    bool seen = false;
+    for (const Variable* read : region_reads_) seen = seen || read->state() == v.state();
+    if (!seen) region_reads_.push_back(&v);
     return parent_->read_variable(v);  // captured into the region on use
   }
   for (VariableCapture& c : variables_) {

@@ -102,6 +102,9 @@ class TraceContext {
     bool written = false;
   };
   const std::deque<RegionVariable>& region_variables() const { return region_variables_; }
+  // Region traces: the Variables read through the enclosing trace (their value on entry), in
+  // order of first read; the op notes them on the GradientTapes once it is recorded whole.
+  const std::vector<const Variable*>& region_reads() const { return region_reads_; }
 
  private:
   ir::Function* fn_;
@@ -117,6 +120,7 @@ class TraceContext {
   std::vector<Tensor> keep_alive_;
   std::deque<VariableCapture> variables_;  // stable addresses: reads hand out references
   std::deque<RegionVariable> region_variables_;
+  std::vector<const Variable*> region_reads_;
   RegionVariable* find_region_variable(const Variable& v);
   bool variable_creation_allowed_ = true;
   bool variable_writes_allowed_ = true;

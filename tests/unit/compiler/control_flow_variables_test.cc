@@ -247,5 +247,31 @@ TEST(ControlFlowVariablesTest, BodyAssigningOnlyOnItsSecondTrace) {
   EXPECT_EQ(b.value().item<int32_t>(), 0);
 }
 
+// A GradientTape watches a Variable read only inside a traced branch or loop body, as it does
+// eagerly: the gradient with respect to it matches eager's.
+TEST(ControlFlowVariablesTest, GradientOfAVariableReadInsideRegions) {
+  Variable w(constant(3.f), {.name = "w"});
+  auto grad_of = [&](const Tensor& x) {
+    GradientTape tape;
+    Tensor y = cond(
+        x > 0.f, [&] { return x * w; }, [&] { return x; });
+    Tensor z = while_loop([](const Vars& v) { return v[0] < 3; },
+                          [&](const Vars& v) {
+                            Tensor inner = cond(
+                                v[1] > 100.f, [&] { return v[1]; }, [&] { return v[1] * w; });
+                            return Vars{v[0] + 1, inner};
+                          },
+                          {constant(0), x}, {.maximum_iterations = 5})[1];
+    auto g = tape.gradient(y + z, {w}, std::nullopt, UnconnectedGradients::kZero);
+    return *g[0];
+  };
+  auto f = function(grad_of);
+  for (float x : {2.f, -1.f, 50.f}) {
+    const float e = grad_of(constant(x)).item<float>();
+    EXPECT_NE(e, 0.f) << x;
+    EXPECT_NEAR(f(constant(x)).item<float>(), e, 1e-4f * std::fabs(e)) << x;
+  }
+}
+
 }  // namespace
 }  // namespace kiln
