@@ -174,6 +174,10 @@ JitState create_jit() {
       llvm::orc::ExecutorAddr::fromPtr(&kiln_rt_kernel_call), flags};
   symbols[(*jit)->mangleAndIntern("kiln_rt_kernel_call_multi")] = {
       llvm::orc::ExecutorAddr::fromPtr(&kiln_rt_kernel_call_multi), flags};
+  symbols[(*jit)->mangleAndIntern("kiln_rt_kernel_call_dyn")] = {
+      llvm::orc::ExecutorAddr::fromPtr(&kiln_rt_kernel_call_dyn), flags};
+  symbols[(*jit)->mangleAndIntern("kiln_rt_kernel_call_multi_dyn")] = {
+      llvm::orc::ExecutorAddr::fromPtr(&kiln_rt_kernel_call_multi_dyn), flags};
   symbols[(*jit)->mangleAndIntern("kiln_rt_last_error")] = {
       llvm::orc::ExecutorAddr::fromPtr(&kiln_rt_last_error), flags};
   state.status =
@@ -197,16 +201,19 @@ std::string llvm_version() { return LLVM_VERSION_STRING; }
 namespace {
 
 // The IR pipeline level for `lowered` at `opt_level`: O3 becomes O2 for functions whose data
-// (arguments, results and workspace) is at most kSmallFunctionBytes. For them compile time is
-// what counts: O2 takes about a third less time than O3 on the README training step, and the
-// compiled step runs equally fast (bench/warm_start.cc).
+// (arguments, results and workspace) is at most kSmallFunctionBytes (never for unknown dims). For
+// them compile time is what counts: O2 takes about a third less time than O3 on the README training
+// step, and the compiled step runs equally fast (bench/warm_start.cc).
 constexpr int64_t kSmallFunctionBytes = int64_t{1} << 20;
 
 int pipeline_level(const LoweredModule& lowered, int opt_level) {
   if (opt_level != 3) return opt_level;
   int64_t bytes = lowered.workspace_bytes;
   for (const auto* types : {&lowered.arg_types, &lowered.result_types}) {
-    for (const ir::Type& t : *types) bytes += t.shape.num_elements() * dtype_size(t.dtype);
+    for (const ir::Type& t : *types) {
+      if (!t.shape.is_fully_defined()) return 3;  // sizes known only at run time
+      bytes += t.shape.num_elements() * dtype_size(t.dtype);
+    }
   }
   return bytes <= kSmallFunctionBytes ? 2 : 3;
 }
