@@ -11,6 +11,8 @@ numbers are printed as "libtorch C++" rows beside the others.
 Usage: /usr/bin/python3 bench/compare.py [--kiln-bench build/bin/kiln_bench]
            [--libtorch-bench build/bin/libtorch_bench] [--threads 1] [--matmul ROUNDS]
 --matmul ROUNDS prints only the matmul comparison, kiln_bench and libtorch_bench run by turns.
+--first-call RUNS prints only the first call of the README training step in fresh processes:
+kiln (build/bin/kiln_warm_start, per phase) beside torch.jit.trace.
 Needs Debian's python3-numpy and python3-torch (scripts/setup.sh --peers installs them).
 """
 import argparse
@@ -351,6 +353,60 @@ def kiln(bench, n, threads):
     return res
 
 
+def torch_first_call_child():
+    """One fresh process: the README training step's first call under torch.jit.trace, after
+    `import torch` and building the inputs (not timed). torch.jit.trace cannot trace
+    torch.autograd.grad (the tracer runs without autograd) nor in-place updates of Parameters
+    that require grad, so the step is traced in the form it can trace: the forward, the
+    hand-written backward of the mean squared error and the SGD update, returning the loss and
+    the new weights. Timed: torch.jit.trace(step, example inputs) plus the first call of the
+    traced function. Prints {"wall_ms", "cpu_ms"} as JSON."""
+    import torch
+    torch.set_num_threads(1)
+    x = torch.arange(32 * 5, dtype=torch.float32).reshape(32, 5) * 0.01
+    y = torch.arange(32, dtype=torch.float32).reshape(32, 1) * 0.03
+    w = torch.zeros(5, 1)
+    b = torch.zeros(1)
+
+    def step(x, y, w, b):
+        r = x @ w + b - y
+        loss = (r * r).mean()
+        g = r * (2.0 / r.numel())
+        return loss, w - 0.01 * (x.t() @ g), b - 0.01 * g.sum(0)
+
+    wall0, cpu0 = time.perf_counter(), time.process_time()
+    traced = torch.jit.trace(step, (x, y, w, b))
+    traced(x, y, w, b)
+    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    print(json.dumps({"wall_ms": wall * 1e3, "cpu_ms": cpu * 1e3}))
+
+
+def compare_first_call(warm_start, runs):
+    """kiln's first call of the README training step in fresh processes (bench/warm_start.cc,
+    with its per-phase table) beside torch.jit.trace's first call of the same step."""
+    out = subprocess.run([warm_start, f"--runs={runs}"], check=True, capture_output=True,
+                         text=True).stdout
+    print(out.rstrip())
+    wall, cpu = [], []
+    for _ in range(runs):
+        r = subprocess.run([sys.executable, __file__, "--torch-first-call-child"], check=True,
+                           capture_output=True, text=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
+        t = json.loads(r.stdout.strip().splitlines()[-1])
+        wall.append(t["wall_ms"])
+        cpu.append(t["cpu_ms"])
+    print(f"\ntorch.jit.trace + first call of the step (forward, hand-written backward, SGD "
+          f"update), {runs} fresh processes (ms)")
+    print(f"{'':38s} {'wall median':>12s} {'wall min':>10s} {'CPU median':>12s}")
+    print(f"{'torch ' + torch_version():38s} {statistics.median(wall):12.2f} {min(wall):10.2f} "
+          f"{statistics.median(cpu):12.2f}")
+
+
+def torch_version():
+    r = subprocess.run([sys.executable, "-c", "import torch; print(torch.__version__)"],
+                       capture_output=True, text=True)
+    return r.stdout.strip()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--kiln-bench", default="build/bin/kiln_bench")
@@ -360,6 +416,11 @@ def main():
     ap.add_argument("--n", type=int, default=1 << 24)
     ap.add_argument("--matmul", type=int, metavar="ROUNDS", default=0,
                     help="only compare the 1024x1024 matmul, kiln and libtorch C++ by turns")
+    ap.add_argument("--first-call", type=int, metavar="RUNS", default=0,
+                    help="only compare the first call of the training step in fresh processes "
+                         "(kiln_warm_start) with torch.jit.trace's")
+    ap.add_argument("--warm-start", default="build/bin/kiln_warm_start")
+    ap.add_argument("--torch-first-call-child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--peers-only", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--kernel-peers-only", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -367,6 +428,12 @@ def main():
         os.environ.pop(var, None)
     os.environ["OMP_NUM_THREADS"] = str(args.threads)
 
+    if args.torch_first_call_child:
+        torch_first_call_child()
+        return 0
+    if args.first_call:
+        compare_first_call(args.warm_start, args.first_call)
+        return 0
     if args.peers_only:
         print(json.dumps(peers(args.n, args.threads)))
         return 0

@@ -1,6 +1,7 @@
 // kiln — the IR verifier: checks the invariants listed in ir/verifier.h, regions included.
 #include "ir/verifier.h"
 
+#include <algorithm>
 #include <set>
 #include <unordered_map>
 #include <unordered_set>
@@ -374,6 +375,14 @@ class Verifier {
       const int64_t* m = std::get_if<int64_t>(&it->second);
       if (!m || *m < 0) {
         return error(&op, "'while': maximum_iterations must be a non-negative integer");
+      }
+    }
+    if (auto it = op.attrs().find("variables"); it != op.attrs().end()) {
+      const std::string* names = std::get_if<std::string>(&it->second);
+      const int64_t count = names ? 1 + std::count(names->begin(), names->end(), ',') : 0;
+      if (!names || names->empty() || count > n) {
+        return error(&op, cat("'while': variables must be a string of at most ", n,
+                              " comma-separated Variable names (one per last loop variable)"));
       }
     }
     KILN_RETURN_IF_ERROR(verify_region_arguments(op, 0, inputs, 0));
