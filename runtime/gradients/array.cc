@@ -9,6 +9,7 @@
 #include "runtime/gradients/rules.h"
 #include "runtime/math_ops.h"
 #include "support/error.h"
+#include "support/str.h"
 
 namespace kiln::gradients {
 namespace {
@@ -205,7 +206,18 @@ void register_array_rules(RuleTable& t) {
     if (c.inputs.size() == 1) return {*d[0]};
     const int axis = axis_of(c, x0(c).rank());
     std::vector<int64_t> sizes;
-    for (const Tensor& in : c.inputs) sizes.push_back(in.shape()[axis]);
+    int unknown = 0;
+    for (const Tensor& in : c.inputs) {
+      sizes.push_back(in.shape()[axis]);
+      unknown += sizes.back() < 0 ? 1 : 0;
+    }
+    // One size unknown when traced is split's -1; with several, where the pieces end is known
+    // only at run time, which split cannot express.
+    if (unknown > 1) {
+      throw UnimplementedError(cat("concat: no gradient for a concatenation of ", unknown,
+                                   " inputs whose sizes along axis ", axis,
+                                   " are unknown when traced (at most one may be)"));
+    }
     std::vector<Tensor> parts = split(*d[0], sizes, axis);
     return Cotangents(parts.begin(), parts.end());
   });
@@ -240,12 +252,22 @@ void register_array_rules(RuleTable& t) {
   set(t, OpKind::kPad, [](const OpCall& c, Dys d) -> Cotangents {
     const Tensor& x = x0(c);
     const std::vector<int64_t> p = ir::attr_or<std::vector<int64_t>>(c.attrs, "paddings", {});
-    std::vector<int64_t> begin, end;
-    for (int i = 0; i < x.rank(); ++i) {
-      begin.push_back(p[2 * i]);
-      end.push_back(p[2 * i] + x.shape()[i]);
+    if (x.shape().is_fully_defined()) {
+      std::vector<int64_t> begin, end;
+      for (int i = 0; i < x.rank(); ++i) {
+        begin.push_back(p[2 * i]);
+        end.push_back(p[2 * i] + x.shape()[i]);
+      }
+      return {box(*d[0], begin, end)};
     }
-    return {box(*d[0], begin, end)};
+    // Dims unknown when traced: cut the padding off one padded axis at a time (the middle
+    // piece's size is split's -1, resolved at run time).
+    Tensor dx = *d[0];
+    for (int i = 0; i < x.rank(); ++i) {
+      if (p[2 * i] == 0 && p[2 * i + 1] == 0) continue;
+      dx = split(dx, {p[2 * i], -1, p[2 * i + 1]}, i)[1];
+    }
+    return {dx};
   });
   // gather: the cotangent rows summed into the gathered positions (unsorted_segment_sum over the
   // index dims moved to the front), TF's GatherV2Grad; rows never gathered get exact zeros
