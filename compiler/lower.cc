@@ -66,6 +66,7 @@ class EntryLowering {
   llvm::Value* result_pointer(int j);
   absl::Status lower_op(const ir::Op& op);
   absl::Status lower_elementwise(const ir::Op& op);
+  absl::Status lower_matmul(const ir::Op& op);
   absl::Status lower_kernel_call(const ir::Op& op);
   absl::Status lower_region_ops(const ir::Block& region);
   absl::Status lower_cond(const ir::Op& op);
@@ -442,6 +443,16 @@ absl::Status EntryLowering::lower_elementwise(const ir::Op& op) {
   return absl::OkStatus();
 }
 
+absl::Status EntryLowering::lower_matmul(const ir::Op& op) {
+  KILN_ASSIGN_OR_RETURN(
+      llvm::Function * fn,
+      emit_matmul_function(module_, op, cat(out_.entry_name, ".matmul", num_loops_++)));
+  std::vector<llvm::Value*> args = {pointer(op.result())};
+  for (const ir::Value* v : op.operands()) args.push_back(pointer(v));
+  b_.CreateCall(fn, args);
+  return absl::OkStatus();
+}
+
 absl::Status EntryLowering::lower_kernel_call(const ir::Op& op) {
   const bool multi = ir::has_multiple_results(op.kind());
   if (op.kind() == ir::OpKind::kGrad) {
@@ -535,13 +546,14 @@ absl::Status EntryLowering::lower_op(const ir::Op& op) {
     case ir::OpKind::kYield:
       return absl::InvalidArgumentError("yield outside a region");
     case ir::OpKind::kFusion:
-      return lower_elementwise(op);
+      return lowers_as_matmul(op) ? lower_matmul(op) : lower_elementwise(op);
     case ir::OpKind::kCond:
       return lower_cond(op);
     case ir::OpKind::kWhile:
       return lower_while(op);
     default:
       if (ir::is_elementwise(op.kind())) return lower_elementwise(op);
+      if (lowers_as_matmul(op)) return lower_matmul(op);
       return lower_kernel_call(op);
   }
 }
