@@ -32,6 +32,7 @@
 #include "llvm/IR/Function.h"
 #include "llvm/IR/IRBuilder.h"
 #include "llvm/IR/Intrinsics.h"
+#include "llvm/IR/Metadata.h"
 #include "llvm/IR/Module.h"
 #include "runtime/kernel_call.h"
 #include "support/status.h"
@@ -128,7 +129,9 @@ absl::StatusOr<Product> analyze(const ir::Op& op) {
 bool native(const Product& p) { return p.m * p.n * p.k <= kNativeMaxMadds; }
 
 // for (iv = 0; iv < n; ++iv) body(iv), n >= 1, bottom-tested; leaves `b` after the loop.
-void emit_loop(llvm::IRBuilder<>& b, int64_t n, const char* name,
+// `keep` marks the loop as not to be unrolled (outer loops: unrolling them multiplies the code
+// and the compile time for nothing).
+void emit_loop(llvm::IRBuilder<>& b, int64_t n, const char* name, bool keep,
                const std::function<void(llvm::Value*)>& body) {
   llvm::Function* fn = b.GetInsertBlock()->getParent();
   llvm::LLVMContext& ctx = fn->getContext();
@@ -142,7 +145,14 @@ void emit_loop(llvm::IRBuilder<>& b, int64_t n, const char* name,
   body(iv);
   llvm::Value* next = b.CreateAdd(iv, b.getInt64(1), "", /*HasNUW=*/true, /*HasNSW=*/true);
   iv->addIncoming(next, b.GetInsertBlock());
-  b.CreateCondBr(b.CreateICmpULT(next, b.getInt64(n)), loop, exit);
+  llvm::BranchInst* latch = b.CreateCondBr(b.CreateICmpULT(next, b.getInt64(n)), loop, exit);
+  if (keep) {
+    llvm::Metadata* no_unroll =
+        llvm::MDNode::get(ctx, {llvm::MDString::get(ctx, "llvm.loop.unroll.disable")});
+    llvm::MDNode* id = llvm::MDNode::getDistinct(ctx, {nullptr, no_unroll});
+    id->replaceOperandWith(0, id);
+    latch->setMetadata(llvm::LLVMContext::MD_loop, id);
+  }
   b.SetInsertPoint(exit);
 }
 
@@ -219,10 +229,10 @@ class ProductEmitter {
     if (rows_contiguous && (p_.n > 1 || !columns_contiguous)) {
       // i-k-j
       b_.CreateMemSet(fn_->getArg(0), b_.getInt8(0), p_.m * p_.n * 4, llvm::MaybeAlign(4));
-      emit_loop(b_, p_.m, "mm.i", [&](llvm::Value* i) {
-        emit_loop(b_, p_.k, "mm.k", [&](llvm::Value* kk) {
+      emit_loop(b_, p_.m, "mm.i", true, [&](llvm::Value* i) {
+        emit_loop(b_, p_.k, "mm.k", true, [&](llvm::Value* kk) {
           llvm::Value* av = load(a_at(i, kk));
-          emit_loop(b_, p_.n, "mm.j", [&](llvm::Value* j) {
+          emit_loop(b_, p_.n, "mm.j", false, [&](llvm::Value* j) {
             llvm::Value* c = c_at(i, j);
             b_.CreateStore(fmuladd(av, load(b_at(kk, j)), load(c), false), c);
           });
@@ -231,21 +241,21 @@ class ProductEmitter {
     } else if (p_.n == 1 && columns_contiguous) {
       // k-i: C[:, 0] += A(:, kk) * B(kk, 0)
       b_.CreateMemSet(fn_->getArg(0), b_.getInt8(0), p_.m * 4, llvm::MaybeAlign(4));
-      emit_loop(b_, p_.k, "mm.k", [&](llvm::Value* kk) {
+      emit_loop(b_, p_.k, "mm.k", true, [&](llvm::Value* kk) {
         llvm::Value* bv = load(b_at(kk, b_.getInt64(0)));
-        emit_loop(b_, p_.m, "mm.i", [&](llvm::Value* i) {
+        emit_loop(b_, p_.m, "mm.i", false, [&](llvm::Value* i) {
           llvm::Value* c = c_at(i, b_.getInt64(0));
           b_.CreateStore(fmuladd(load(a_at(i, kk)), bv, load(c), false), c);
         });
       });
     } else {
       // i-j-k: dot products, accumulated in a register.
-      emit_loop(b_, p_.m, "mm.i", [&](llvm::Value* i) {
-        emit_loop(b_, p_.n, "mm.j", [&](llvm::Value* j) {
+      emit_loop(b_, p_.m, "mm.i", true, [&](llvm::Value* i) {
+        emit_loop(b_, p_.n, "mm.j", true, [&](llvm::Value* j) {
           llvm::BasicBlock* pre = b_.GetInsertBlock();
           llvm::PHINode* acc = nullptr;
           llvm::Value* sum = nullptr;
-          emit_loop(b_, p_.k, "mm.k", [&](llvm::Value* kk) {
+          emit_loop(b_, p_.k, "mm.k", false, [&](llvm::Value* kk) {
             acc = b_.CreatePHI(b_.getFloatTy(), 2, "acc");
             acc->addIncoming(llvm::ConstantFP::get(b_.getFloatTy(), 0.0), pre);
             sum = fmuladd(load(a_at(i, kk)), load(b_at(kk, j)), acc, true);
