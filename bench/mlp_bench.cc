@@ -75,7 +75,8 @@ void BM_Sgemm1024Eager(benchmark::State& state) {
 // Nadam as PyTorch's NAdam computes it (momentum decay 0.004): with mu_t = b1 (1 - 0.5 *
 // 0.96^(0.004 t)) and mu_product = prod mu_1..mu_t,
 //   m = b1 m + (1 - b1) g, v = b2 v + (1 - b2) g^2, denom = sqrt(v / (1 - b2^t)) + eps,
-//   p -= lr (1 - mu_t) / (1 - mu_product) g / denom + lr mu_{t+1} / (1 - mu_product mu_{t+1}) m / denom
+//   p -= lr (1 - mu_t) / (1 - mu_product) g / denom
+//        + lr mu_{t+1} / (1 - mu_product mu_{t+1}) m / denom
 struct Nadam {
   float lr = 0.002f, b1 = 0.9f, b2 = 0.999f, eps = 1e-7f;
   k::Variable t{k::constant(0.f), {.name = "t", .trainable = false}};
