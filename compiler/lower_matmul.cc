@@ -156,8 +156,11 @@ void emit_loop(llvm::IRBuilder<>& b, int64_t n, const char* name, bool keep,
   b.SetInsertPoint(exit);
 }
 
-// Makes an emitted elementwise function usable in place (output #0 = input #0).
+// Makes an emitted elementwise function usable in place (output #0 = input #0). It is always
+// inlined, so its loop sees one pointer where it had two and is vectorized without run-time
+// overlap checks (which an in-place call would fail, falling back to the scalar loop).
 void allow_in_place(llvm::Function* fn) {
+  fn->addFnAttr(llvm::Attribute::AlwaysInline);
   for (unsigned i : {0u, 1u}) {
     fn->removeParamAttr(i, llvm::Attribute::NoAlias);
     fn->removeParamAttr(i, llvm::Attribute::WriteOnly);
@@ -182,6 +185,8 @@ class ProductEmitter {
     }
     b_.SetInsertPoint(llvm::BasicBlock::Create(ctx_, "entry", fn_));
     if (native(p_)) {
+      find_leading_bias();
+      emit_initial_c();
       emit_native_product();
       if (!p_.epilogue.empty()) KILN_RETURN_IF_ERROR(emit_whole_epilogue());
     } else {
@@ -223,12 +228,55 @@ class ProductEmitter {
     return call;
   }
 
+  // A first epilogue op `add(product, broadcast(row))` (either order) with `row` a region
+  // argument of shape [N] or [1, N] is folded into the product: C starts as the bias rows
+  // instead of zeros (as a BLAS call with beta = 1 would), and the rest of the epilogue, free of
+  // the row broadcast, runs as one flat loop. Only the rounding differs: the bias is added
+  // first rather than last.
+  void find_leading_bias() {
+    const ir::Op* add = nullptr;
+    for (const ir::Op* op : p_.epilogue) {
+      if (op->kind() == ir::OpKind::kConst) continue;
+      if (op->kind() == ir::OpKind::kBroadcast) continue;
+      add = op;
+      break;
+    }
+    if (!add || add->kind() != ir::OpKind::kAdd || add->num_operands() != 2) return;
+    const ir::Value* product = p_.matmul->result();
+    const ir::Value* other = add->operand(0) == product ? add->operand(1) : add->operand(0);
+    if (other == product || (add->operand(0) != product && add->operand(1) != product)) return;
+    const ir::Op* bc = other->defining_op();
+    if (!bc || bc->kind() != ir::OpKind::kBroadcast) return;
+    const ir::Value* row = bc->operand(0);
+    const Shape& s = row->type().shape;
+    const bool is_row =
+        (s.rank() == 1 && s[0] == p_.n) || (s.rank() == 2 && s[0] == 1 && s[1] == p_.n);
+    if (!is_row) return;
+    for (size_t i = 0; i < p_.extra_inputs.size(); ++i) {
+      if (p_.extra_inputs[i] == row) bias_arg_ = static_cast<int>(3 + i);
+    }
+    if (bias_arg_ < 0) return;
+    bias_add_ = add;
+  }
+
+  // C = 0, or every row of C = the folded bias.
+  void emit_initial_c() {
+    if (bias_add_ == nullptr) {
+      b_.CreateMemSet(fn_->getArg(0), b_.getInt8(0), p_.m * p_.n * 4, llvm::MaybeAlign(4));
+      return;
+    }
+    llvm::Value* bias = fn_->getArg(bias_arg_);
+    emit_loop(b_, p_.m, "bias.i", true, [&](llvm::Value* i) {
+      b_.CreateMemCpy(c_at(i, b_.getInt64(0)), llvm::MaybeAlign(4), bias, llvm::MaybeAlign(4),
+                      p_.n * 4);
+    });
+  }
+
   void emit_native_product() {
     const bool rows_contiguous = !p_.tb || p_.k == 1;
     const bool columns_contiguous = p_.ta || p_.k == 1;
     if (rows_contiguous && (p_.n > 1 || !columns_contiguous)) {
       // i-k-j
-      b_.CreateMemSet(fn_->getArg(0), b_.getInt8(0), p_.m * p_.n * 4, llvm::MaybeAlign(4));
       emit_loop(b_, p_.m, "mm.i", true, [&](llvm::Value* i) {
         emit_loop(b_, p_.k, "mm.k", true, [&](llvm::Value* kk) {
           llvm::Value* av = load(a_at(i, kk));
@@ -240,7 +288,6 @@ class ProductEmitter {
       });
     } else if (p_.n == 1 && columns_contiguous) {
       // k-i: C[:, 0] += A(:, kk) * B(kk, 0)
-      b_.CreateMemSet(fn_->getArg(0), b_.getInt8(0), p_.m * 4, llvm::MaybeAlign(4));
       emit_loop(b_, p_.k, "mm.k", true, [&](llvm::Value* kk) {
         llvm::Value* bv = load(b_at(kk, b_.getInt64(0)));
         emit_loop(b_, p_.m, "mm.i", false, [&](llvm::Value* i) {
@@ -249,15 +296,16 @@ class ProductEmitter {
         });
       });
     } else {
-      // i-j-k: dot products, accumulated in a register.
+      // i-j-k: dot products, accumulated in a register from C's initial value.
       emit_loop(b_, p_.m, "mm.i", true, [&](llvm::Value* i) {
         emit_loop(b_, p_.n, "mm.j", true, [&](llvm::Value* j) {
+          llvm::Value* initial = load(c_at(i, j));
           llvm::BasicBlock* pre = b_.GetInsertBlock();
           llvm::PHINode* acc = nullptr;
           llvm::Value* sum = nullptr;
           emit_loop(b_, p_.k, "mm.k", false, [&](llvm::Value* kk) {
             acc = b_.CreatePHI(b_.getFloatTy(), 2, "acc");
-            acc->addIncoming(llvm::ConstantFP::get(b_.getFloatTy(), 0.0), pre);
+            acc->addIncoming(initial, pre);
             sum = fmuladd(load(a_at(i, kk)), load(b_at(kk, j)), acc, true);
             acc->addIncoming(sum, b_.GetInsertBlock());
           });
@@ -289,10 +337,31 @@ class ProductEmitter {
   }
 
   absl::Status emit_whole_epilogue() {
-    KILN_ASSIGN_OR_RETURN(
-        llvm::Function * epi,
-        emit_epilogue_function(p_.matmul->result(), p_.extra_inputs, p_.epilogue, p_.output,
-                               Shape{p_.m, p_.n}, cat(name_, ".epilogue")));
+    const ir::Value* product = p_.matmul->result();
+    std::vector<const ir::Op*> ops = p_.epilogue;
+    if (bias_add_ != nullptr) {
+      // C holds the add's result; the broadcast and the add leave the loop (a broadcast read
+      // by other ops stays, computed from its argument).
+      product = bias_add_->result();
+      const ir::Value* broadcast = bias_add_->operand(0) == p_.matmul->result()
+                                       ? bias_add_->operand(1)
+                                       : bias_add_->operand(0);
+      bool broadcast_used = false;
+      for (const ir::Op* op : ops) {
+        if (op == bias_add_) continue;
+        for (const ir::Value* v : op->operands()) broadcast_used |= v == broadcast;
+      }
+      std::vector<const ir::Op*> rest;
+      for (const ir::Op* op : ops) {
+        if (op == bias_add_ || (!broadcast_used && op->result() == broadcast)) continue;
+        rest.push_back(op);
+      }
+      ops = std::move(rest);
+      if (product == p_.output) return absl::OkStatus();  // the bias was the whole epilogue
+    }
+    KILN_ASSIGN_OR_RETURN(llvm::Function * epi,
+                          emit_epilogue_function(product, p_.extra_inputs, ops, p_.output,
+                                                 Shape{p_.m, p_.n}, cat(name_, ".epilogue")));
     std::vector<llvm::Value*> args = {fn_->getArg(0), fn_->getArg(0)};
     for (size_t i = 0; i < p_.extra_inputs.size(); ++i) args.push_back(fn_->getArg(3 + i));
     b_.CreateCall(epi, args);
@@ -409,6 +478,9 @@ class ProductEmitter {
   const Product& p_;
   std::string name_;
   llvm::Function* fn_ = nullptr;
+  // The folded bias add (find_leading_bias) and the argument number of its row.
+  const ir::Op* bias_add_ = nullptr;
+  int bias_arg_ = -1;
 };
 
 }  // namespace

@@ -31,7 +31,9 @@ struct NamedEpilogue {
 std::vector<NamedEpilogue> epilogues() {
   return {
       {"none", [](const Tensor& p, const Tensor&) { return p; }},
+      {"bias", [](const Tensor& p, const Tensor& b) { return b + p; }},
       {"bias_relu", [](const Tensor& p, const Tensor& b) { return relu(p + b); }},
+      {"bias_relu_bias", [](const Tensor& p, const Tensor& b) { return relu(p + b) * b; }},
       {"bias_elu", [](const Tensor& p, const Tensor& b) { return elu(p + b); }},
       {"scale_tanh", [](const Tensor& p, const Tensor&) { return kiln::tanh(p * 0.5f); }},
       {"bias_sigmoid", [](const Tensor& p, const Tensor& b) { return sigmoid(b - p); }},
