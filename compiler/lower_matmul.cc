@@ -359,11 +359,23 @@ class ProductEmitter {
       ops = std::move(rest);
       if (product == p_.output) return absl::OkStatus();  // the bias was the whole epilogue
     }
-    KILN_ASSIGN_OR_RETURN(llvm::Function * epi,
-                          emit_epilogue_function(product, p_.extra_inputs, ops, p_.output,
-                                                 Shape{p_.m, p_.n}, cat(name_, ".epilogue")));
+    // Only the operands the loop reads: an unused row (the folded bias) would keep the loop
+    // from being flattened.
+    std::vector<const ir::Value*> extra;
     std::vector<llvm::Value*> args = {fn_->getArg(0), fn_->getArg(0)};
-    for (size_t i = 0; i < p_.extra_inputs.size(); ++i) args.push_back(fn_->getArg(3 + i));
+    for (size_t i = 0; i < p_.extra_inputs.size(); ++i) {
+      const ir::Value* v = p_.extra_inputs[i];
+      bool used = v == p_.output;
+      for (const ir::Op* op : ops) {
+        for (const ir::Value* u : op->operands()) used |= u == v;
+      }
+      if (!used) continue;
+      extra.push_back(v);
+      args.push_back(fn_->getArg(static_cast<unsigned>(3 + i)));
+    }
+    KILN_ASSIGN_OR_RETURN(llvm::Function * epi,
+                          emit_epilogue_function(product, extra, ops, p_.output, Shape{p_.m, p_.n},
+                                                 cat(name_, ".epilogue")));
     b_.CreateCall(epi, args);
     return absl::OkStatus();
   }
