@@ -551,6 +551,17 @@ absl::Status EntryLowering::lower_op(const ir::Op& op) {
       return lower_cond(op);
     case ir::OpKind::kWhile:
       return lower_while(op);
+    case ir::OpKind::kReshape:  // same row-major bytes: a copy, not a kernel call
+    case ir::OpKind::kExpandDims:
+    case ir::OpKind::kSqueeze:
+      if (op.num_operands() == 1 && op.num_results() == 1 &&
+          byte_size(op.operand(0)->type()) == byte_size(op.result()->type())) {
+        if (!same_buffer(op.operand(0), op.result())) {
+          copy_value(pointer(op.result()), op.operand(0), op.result()->type());
+        }
+        return absl::OkStatus();
+      }
+      return lower_kernel_call(op);
     default:
       if (ir::is_elementwise(op.kind())) return lower_elementwise(op);
       if (lowers_as_matmul(op)) return lower_matmul(op);

@@ -144,6 +144,20 @@ TEST(MatmulCompiled, FusionIsBitwiseIndependentOfThreadCount) {
   EXPECT_EQ(results[0], results[2]);
 }
 
+// The bias gradient's reduce_sum(keepdims) + reshape: the reshape (like expand_dims and
+// squeeze) is a copy in the compiled code, not a kernel call.
+TEST(MatmulCompiled, ReshapesAreCopies) {
+  auto f = function([](const Tensor& x) {
+    return expand_dims(squeeze(reshape(x * 2.0f, {1, 12}), std::vector<int64_t>{0}), 1) + 1.0f;
+  });
+  const Tensor x = random_normal_tensor({3, 4}, 7, 1.f);
+  const std::vector<float> in = x.to_vector<float>(), out = f(x).to_vector<float>();
+  ASSERT_EQ(out.size(), in.size());
+  for (size_t i = 0; i < in.size(); ++i) EXPECT_EQ(out[i], in[i] * 2.0f + 1.0f) << i;
+  const std::string llvm = f.get_concrete_function(x.shape()).llvm_ir();
+  EXPECT_EQ(llvm.find("kiln_rt_kernel_call"), std::string::npos) << llvm;
+}
+
 // Hand-written matmul fusions the lowering rejects, each with a clear message.
 absl::Status compile_matmul_fusion(
     const std::vector<ir::Type>& operand_types, const ir::Type& result_type,
