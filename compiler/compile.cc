@@ -72,7 +72,13 @@ class JitExecutable final : public Executable {
         error_messages_(std::move(lowered->error_messages)),
         workspace_bytes_(lowered->workspace_bytes),
         workspaces_(lowered->workspace_bytes),
-        llvm_ir_(std::move(llvm_ir)) {}
+        llvm_ir_(std::move(llvm_ir)) {
+    for (const ir::Type& t : arg_types_) memory_.argument_bytes += byte_size(t);
+    for (const ir::Type& t : result_types_) memory_.result_bytes += byte_size(t);
+    memory_.workspace_bytes = workspace_bytes_;
+    memory_.workspace_bytes_without_reuse = lowered->workspace_bytes_without_reuse;
+    memory_.peak_bytes = memory_.result_bytes + memory_.workspace_bytes;
+  }
 
   absl::Status run(std::span<const void* const> args,
                    std::span<void* const> results) const override {
@@ -101,6 +107,7 @@ class JitExecutable final : public Executable {
   }
 
   int64_t workspace_bytes() const override { return workspace_bytes_; }
+  MemoryStats memory_stats() const override { return memory_; }
   const CompileInfo& info() const override { return info_; }
   const std::string& llvm_ir() const override { return llvm_ir_; }
   // Generated on first use from the optimized IR (it would double the codegen time of compile).
@@ -140,6 +147,7 @@ class JitExecutable final : public Executable {
   std::vector<ir::Type> result_types_;
   std::vector<std::string> error_messages_;
   int64_t workspace_bytes_;
+  MemoryStats memory_;
   mutable WorkspacePool workspaces_;
   std::string llvm_ir_;
   mutable std::once_flag asm_once_;

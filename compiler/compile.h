@@ -53,6 +53,19 @@ struct CompileInfo {
   double optimize_ms = 0, codegen_ms = 0, link_ms = 0;
 };
 
+// The memory one run of a compiled function uses, in bytes.
+struct MemoryStats {
+  int64_t argument_bytes = 0;  // the arguments' buffers (the caller's)
+  int64_t result_bytes = 0;    // the results' buffers (allocated per call)
+  // Scratch for intermediate values, with the buffer-plan pass's sharing of slots between
+  // values that are never live at the same time ...
+  int64_t workspace_bytes = 0;
+  // ... and what it would be if every intermediate value had a slot of its own.
+  int64_t workspace_bytes_without_reuse = 0;
+  // The most one call allocates at once: results + workspace (constants live in the code).
+  int64_t peak_bytes = 0;
+};
+
 // Compiled native code for one Function with concrete types. Thread-safe to run() concurrently.
 class Executable {
  public:
@@ -63,6 +76,7 @@ class Executable {
                            std::span<void* const> results) const = 0;
   // Bytes of scratch memory one run() needs for intermediate values.
   virtual int64_t workspace_bytes() const = 0;
+  virtual MemoryStats memory_stats() const = 0;
   // The optimized LLVM IR and the assembly of what was compiled (kept for introspection).
   virtual const std::string& llvm_ir() const = 0;
   virtual const std::string& asm_text() const = 0;

@@ -692,6 +692,9 @@ std::string ConcreteFunction::asm_text() const { return impl_->executable->asm_t
 double ConcreteFunction::trace_seconds() const { return impl_->trace_seconds; }
 double ConcreteFunction::pass_seconds() const { return impl_->pass_seconds; }
 double ConcreteFunction::compile_seconds() const { return impl_->compile_seconds; }
+MemoryStats ConcreteFunction::memory_stats() const {
+  return impl_->executable ? impl_->executable->memory_stats() : MemoryStats{};
+}
 std::vector<Tensor> ConcreteFunction::operator()(std::span<const Tensor> args) const {
   return impl_->run(args);
 }

@@ -32,6 +32,7 @@
 #include <utility>
 #include <vector>
 
+#include "compiler/compile.h"
 #include "compiler/nest.h"
 #include "ir/types.h"
 #include "runtime/tensor.h"
@@ -59,7 +60,7 @@ struct FunctionOptions {
   std::string name = "fn";  // the IR function's name (@name) and the name in error messages
   // The pass pipeline run on every trace: passes::kDefaultPipeline (passes/pass_manager.h; a
   // test keeps the two equal).
-  std::string pipeline = "autodiff,const-fold,simplify,cse,fuse,dce";
+  std::string pipeline = "autodiff,const-fold,simplify,cse,fuse,dce,buffer-plan";
   // The cache keeps at most this many specializations, dropping the least recently used
   // (0 = unbounded; negative bounds are an InvalidArgumentError).
   int64_t max_cache_entries = 64;
@@ -86,6 +87,8 @@ namespace config {
 void run_functions_eagerly(bool enable);
 bool functions_run_eagerly();
 }  // namespace config
+
+using compiler::MemoryStats;
 
 // Counters of one kiln::function's cache.
 struct CacheStats {
@@ -144,6 +147,9 @@ class ConcreteFunction {
   double trace_seconds() const;
   double pass_seconds() const;
   double compile_seconds() const;
+  // Bytes one call uses: arguments, results, the workspace of intermediate values (with and
+  // without the buffer-plan pass's sharing) and the peak (results + workspace).
+  MemoryStats memory_stats() const;
   // Runs the compiled code. Argument dtypes and shapes must match the signature.
   std::vector<Tensor> operator()(std::span<const Tensor> args) const;
 

@@ -4,8 +4,10 @@
 //
 // Buffers: arguments come from args[i]; a value returned once (and produced by an op that
 // writes memory) lives directly in its results[j]; a top-level const is a private global; every
-// other value gets its own 64-byte aligned slot in the workspace (no reuse yet). Results that are
-// arguments, consts or returned twice are copied at the `return`.
+// other value gets a 64-byte aligned slot in the workspace: the slot the `buffer-plan` pass gave it
+// (values that are never live at the same time share one; the plan is verified first), or one of
+// its own if the function was not planned. Results that are arguments, consts or returned twice
+// are copied at the `return`.
 // Ops: fusion and lone elementwise ops call an internal loop function (lower_elementwise.cc);
 // everything else calls kiln_rt_kernel_call with a KernelCall the code refers to by an external
 // symbol (defined at link time, see kernel_call_symbol), and returns its error code if non-zero.
@@ -28,6 +30,7 @@
 #include "llvm/IR/IRBuilder.h"
 #include "llvm/IR/LLVMContext.h"
 #include "llvm/IR/Module.h"
+#include "passes/buffer_plan.h"
 #include "support/status.h"
 #include "support/str.h"
 
@@ -93,6 +96,7 @@ class EntryLowering {
   absl::flat_hash_map<const ir::Value*, llvm::Value*> pointers_;
   // Scratch buffers of a while body's yield operands that are loop variables of another index.
   absl::flat_hash_map<const ir::Value*, BufferRef> scratch_;  // keyed by the while's result
+  std::vector<int64_t> slot_offsets_;  // workspace offset of each buffer-plan slot
   std::vector<llvm::Value*> result_pointers_;
   int num_loops_ = 0;
 };
@@ -138,9 +142,17 @@ absl::Status EntryLowering::assign_buffers() {
       buffers_[v] = {BufferRef::kResult, j};
     }
   }
+  passes::BufferPlanStats plan;
+  KILN_RETURN_IF_ERROR(passes::verify_buffer_plan(fn_, &plan));
   int64_t ws = 0;
+  for (int64_t bytes : plan.slot_bytes) {
+    slot_offsets_.push_back(ws);
+    ws += bytes;
+  }
   KILN_RETURN_IF_ERROR(assign_block_buffers(body, ws));
   out_.workspace_bytes = ws;
+  // Without sharing: every planned value in its own slot, plus what was allocated below.
+  out_.workspace_bytes_without_reuse = plan.unplanned_bytes + (ws - plan.planned_bytes);
   return absl::OkStatus();
 }
 
@@ -170,11 +182,15 @@ absl::Status EntryLowering::assign_block_buffers(const ir::Block& block, int64_t
       buffers_[op->result()] = ref;
       continue;
     }
+    const auto plan = op->attrs().find(passes::kBufferAttr);
+    const auto* slots =
+        plan == op->attrs().end() ? nullptr : std::get_if<std::vector<int64_t>>(&plan->second);
     for (int i = 0; i < op->num_results(); ++i) {
       const ir::Value* v = op->result(i);
       if (buffers_.contains(v)) continue;
       BufferRef ref{BufferRef::kWorkspace};
-      ref.offset = new_slot(v->type(), ws);
+      const int64_t slot = slots && i < static_cast<int>(slots->size()) ? (*slots)[i] : -1;
+      ref.offset = slot >= 0 ? slot_offsets_.at(slot) : new_slot(v->type(), ws);
       buffers_[v] = ref;
     }
     if (op->kind() == ir::OpKind::kCond || op->kind() == ir::OpKind::kWhile) {

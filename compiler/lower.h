@@ -37,6 +37,8 @@ struct LoweredModule {
   std::unique_ptr<llvm::Module> module;
   std::string entry_name;  // the external symbol of the entry function
   int64_t workspace_bytes = 0;
+  // The workspace every value would need with a slot of its own (no buffer-plan sharing).
+  int64_t workspace_bytes_without_reuse = 0;
   int num_args = 0;
   int num_results = 0;
   std::vector<ir::Type> arg_types;

@@ -51,6 +51,7 @@ std::vector<std::string> registered_pass_names();
 
 // The passes, for direct use.
 std::unique_ptr<Pass> create_autodiff_pass(const PassContext& ctx);
+std::unique_ptr<Pass> create_buffer_plan_pass();
 std::unique_ptr<Pass> create_const_fold_pass(const PassContext& ctx);
 std::unique_ptr<Pass> create_cse_pass();
 std::unique_ptr<Pass> create_dce_pass();

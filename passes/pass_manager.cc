@@ -24,6 +24,7 @@ absl::StatusOr<bool> FunctionPass::run(ir::Module& module) {
 absl::StatusOr<std::unique_ptr<Pass>> create_pass(std::string_view name, const PassContext& ctx) {
   // One line per pass, alphabetical.
   if (name == "autodiff") return create_autodiff_pass(ctx);
+  if (name == "buffer-plan") return create_buffer_plan_pass();
   if (name == "const-fold") return create_const_fold_pass(ctx);
   if (name == "cse") return create_cse_pass();
   if (name == "dce") return create_dce_pass();
@@ -35,7 +36,7 @@ absl::StatusOr<std::unique_ptr<Pass>> create_pass(std::string_view name, const P
 }
 
 std::vector<std::string> registered_pass_names() {
-  return {"autodiff", "const-fold", "cse", "dce", "fuse", "simplify"};
+  return {"autodiff", "buffer-plan", "const-fold", "cse", "dce", "fuse", "simplify"};
 }
 
 absl::Status PassManager::add_pipeline(std::string_view pipeline) {

@@ -14,7 +14,8 @@
 namespace kiln::passes {
 
 // The pipeline kiln::function runs on every traced function.
-inline constexpr std::string_view kDefaultPipeline = "autodiff,const-fold,simplify,cse,fuse,dce";
+inline constexpr std::string_view kDefaultPipeline =
+    "autodiff,const-fold,simplify,cse,fuse,dce,buffer-plan";
 
 struct PassManagerOptions {
   bool verify_each = true;               // run ir::verify before the first pass and after each

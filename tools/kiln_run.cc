@@ -40,7 +40,7 @@ constexpr const char* kUsage = R"(usage: kiln-run FILE.kir [options]
                             compiled: the pass pipeline, then JIT-compiled code (default);
                             both: run both and check that they agree
   --passes=p1,p2,...        pass pipeline before compiling (default: the kiln::function one,
-                            autodiff,const-fold,simplify,cse,fuse,dce)
+                            autodiff,const-fold,simplify,cse,fuse,dce,buffer-plan)
   --rtol=R --atol=A         --mode=both: float results agree if |e - c| <= A + R * |e|
                             (default 1e-5 and 1e-6); integer and bool results must be equal
   --function=NAME           the function to run when the file has several

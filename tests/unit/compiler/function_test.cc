@@ -258,7 +258,7 @@ TEST(FunctionTest, KilnDumpWritesNumberedFiles) {
     names.push_back(e.path().filename().string());
   }
   std::sort(names.begin(), names.end());
-  ASSERT_EQ(names.size(), 9u);
+  ASSERT_EQ(names.size(), 10u);
   EXPECT_TRUE(names[0].ends_with(".0000.traced.kir")) << names[0];
   EXPECT_TRUE(names[1].ends_with(".0001.after_autodiff.kir")) << names[1];
   EXPECT_TRUE(names[2].ends_with(".0002.after_const-fold.kir")) << names[2];
@@ -266,8 +266,9 @@ TEST(FunctionTest, KilnDumpWritesNumberedFiles) {
   EXPECT_TRUE(names[4].ends_with(".0004.after_cse.kir")) << names[4];
   EXPECT_TRUE(names[5].ends_with(".0005.after_fuse.kir")) << names[5];
   EXPECT_TRUE(names[6].ends_with(".0006.after_dce.kir")) << names[6];
-  EXPECT_TRUE(names[7].ends_with(".llvm.ll")) << names[7];
-  EXPECT_TRUE(names[8].ends_with(".s")) << names[8];
+  EXPECT_TRUE(names[7].ends_with(".0007.after_buffer-plan.kir")) << names[7];
+  EXPECT_TRUE(names[8].ends_with(".llvm.ll")) << names[8];
+  EXPECT_TRUE(names[9].ends_with(".s")) << names[9];
   std::filesystem::remove_all(dir);
 }
 

@@ -272,7 +272,8 @@ TEST(PassesTest, UnknownPassIsAnError) {
   PassManager pm;
   absl::Status s = pm.add_pipeline("dce,nope");
   EXPECT_EQ(s.message(),
-            "unknown pass 'nope' (known passes: autodiff, const-fold, cse, dce, fuse, simplify)");
+            "unknown pass 'nope' (known passes: autodiff, buffer-plan, const-fold, cse, dce, fuse, "
+            "simplify)");
 }
 
 }  // namespace

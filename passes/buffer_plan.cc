@@ -1,0 +1,291 @@
+// kiln — buffer-plan: liveness-based sharing of workspace memory (see buffer_plan.h).
+//
+//   %0 = exp %x : f32[1024]        {buffer = [0]}     slot 0: %0, then %2
+//   %1 = neg %0 : f32[1024]        {buffer = [1]}     slot 1: %1, then %3
+//   %2 = tanh %1 : f32[1024]       {buffer = [0]}     (%0 is dead once %1 is computed)
+//   %3 = exp %2 : f32[1024]        {buffer = [1]}
+//   %4 = add %3, %x : f32[1024]                       (returned: lives in the result buffer)
+//
+// Liveness. Ops of the function body and of cond/while regions (the blocks whose values the
+// compiled code keeps in memory; fusion regions are loops and keep nothing) are numbered in
+// program order; an op with such regions gets a number before and one after its regions. A
+// value lives from its op's first number to the last number of its last user in the same block;
+// a user nested in a region counts as the op in this block that contains it, so a value used
+// inside a loop stays live until the loop ends. A cond/while result lives from the start of its
+// op (a while writes its loop variables before the first iteration). Region arguments alias
+// the values they stand for and need nothing of their own. The intervals are closed: an op's
+// operands and results never share a slot (no op here may write over its inputs).
+//
+// Packing: values by decreasing size (then by definition order) go into the first slot none of
+// whose members is live at the same time, else into a new slot. Values returned by the function
+// (they live in the caller's result buffers) and constants (globals) take no slot. A function
+// with unknown dims gets no plan.
+//
+// verify_buffer_plan recomputes the intervals and checks every slot; the lowering calls it, so a
+// plan made stale by a later pass is an error, never wrong results. Lit test:
+// tests/lit/passes/buffer-plan.kir.
+#include "passes/buffer_plan.h"
+
+#include <algorithm>
+#include <map>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "passes/pass.h"
+#include "support/str.h"
+
+namespace kiln::passes {
+
+int64_t workspace_bytes(const ir::Type& type) {
+  const int64_t bytes = type.shape.num_elements() * dtype_size(type.dtype);
+  return (bytes + kBufferAlign - 1) / kBufferAlign * kBufferAlign;
+}
+
+namespace {
+
+bool has_memory_regions(const ir::Op& op) {
+  return op.kind() == ir::OpKind::kCond || op.kind() == ir::OpKind::kWhile;
+}
+
+// A value kept in the workspace and when it is live.
+struct Candidate {
+  const ir::Value* value = nullptr;
+  ir::Op* op = nullptr;  // its defining op
+  int64_t start = 0, end = 0;
+  int64_t bytes = 0;
+  int64_t order = 0;  // definition order, for a deterministic packing
+};
+
+class Liveness {
+ public:
+  // False if a value that would need a slot has unknown dims.
+  bool analyze(const ir::Function& fn) {
+    number(fn.body());
+    const ir::Op* ret = fn.body().terminator();
+    if (ret) {
+      for (const ir::Value* v : ret->operands()) returned_.insert(v);
+    }
+    collect(fn.body());
+    return fully_defined_;
+  }
+  std::vector<Candidate>& candidates() { return candidates_; }
+
+ private:
+  void number(const ir::Block& block) {
+    for (const auto& op : block.ops()) {
+      const int64_t begin = next_++;
+      if (has_memory_regions(*op)) {
+        for (int r = 0; r < op->num_regions(); ++r) number(*op->region(r));
+      }
+      const int64_t end = has_memory_regions(*op) ? next_++ : begin;
+      pos_[op.get()] = {begin, end};
+    }
+  }
+
+  // The op of `block` that is or contains `user` (null if none).
+  static const ir::Op* ancestor_in(const ir::Op* user, const ir::Block* block) {
+    while (user && user->parent() != block) {
+      const ir::Block* parent = user->parent();
+      user = parent ? parent->parent_op() : nullptr;
+    }
+    return user;
+  }
+
+  // Records, for every value defined in `block`, the last number of a user, looking at every
+  // op nested anywhere below `op`.
+  void note_uses(const ir::Op& user, const ir::Block& block) {
+    for (const ir::Value* v : user.operands()) {
+      if (!v->defining_op() || v->defining_op()->parent() != &block) continue;
+      const ir::Op* anc = ancestor_in(&user, &block);
+      if (!anc) continue;
+      int64_t& last = last_use_[v];
+      last = std::max(last, pos_.at(anc).second);
+    }
+    for (int r = 0; r < user.num_regions(); ++r) {
+      for (const auto& inner : user.region(r)->ops()) note_uses(*inner, block);
+    }
+  }
+
+  void collect(const ir::Block& block) {
+    for (const auto& op : block.ops()) note_uses(*op, block);
+    for (const auto& op : block.ops()) {
+      if (has_memory_regions(*op)) {
+        for (int r = 0; r < op->num_regions(); ++r) collect(*op->region(r));
+      }
+      if (op->kind() == ir::OpKind::kConst) continue;
+      const auto [begin, end] = pos_.at(op.get());
+      for (int i = 0; i < op->num_results(); ++i) {
+        const ir::Value* v = op->result(i);
+        if (returned_.contains(v)) continue;
+        if (!v->type().shape.is_fully_defined()) fully_defined_ = false;
+        Candidate c;
+        c.value = v;
+        c.op = op.get();
+        c.start = begin;
+        c.end = end;
+        if (auto it = last_use_.find(v); it != last_use_.end()) c.end = std::max(c.end, it->second);
+        c.bytes = v->type().shape.is_fully_defined() ? workspace_bytes(v->type()) : 0;
+        c.order = static_cast<int64_t>(candidates_.size());
+        candidates_.push_back(c);
+      }
+    }
+  }
+
+  absl::flat_hash_map<const ir::Op*, std::pair<int64_t, int64_t>> pos_;
+  absl::flat_hash_map<const ir::Value*, int64_t> last_use_;
+  absl::flat_hash_set<const ir::Value*> returned_;
+  std::vector<Candidate> candidates_;
+  int64_t next_ = 0;
+  bool fully_defined_ = true;
+};
+
+bool overlaps(const Candidate& a, const Candidate& b) {
+  return a.start <= b.end && b.start <= a.end;
+}
+
+void erase_plan(ir::Block& block) {
+  for (auto& op : block.ops()) {
+    op->attrs().erase(kBufferAttr);
+    if (has_memory_regions(*op)) {
+      for (int r = 0; r < op->num_regions(); ++r) erase_plan(*op->region(r));
+    }
+  }
+}
+
+class BufferPlanPass : public FunctionPass {
+ public:
+  std::string_view name() const override { return "buffer-plan"; }
+
+  absl::StatusOr<bool> run_on_function(ir::Function& fn) override {
+    // The plan before, to report whether anything changed.
+    std::map<const ir::Op*, ir::Attribute> before;
+    Liveness live;
+    const bool planable = live.analyze(fn);
+    std::vector<Candidate>& cands = live.candidates();
+    for (const Candidate& c : cands) {
+      if (auto it = c.op->attrs().find(kBufferAttr); it != c.op->attrs().end()) {
+        before[c.op] = it->second;
+      }
+    }
+    erase_plan(fn.body());
+    if (!planable) return !before.empty();
+
+    std::vector<Candidate*> order;
+    for (Candidate& c : cands) order.push_back(&c);
+    std::stable_sort(order.begin(), order.end(), [](const Candidate* a, const Candidate* b) {
+      if (a->bytes != b->bytes) return a->bytes > b->bytes;
+      return a->order < b->order;
+    });
+    std::vector<std::vector<const Candidate*>> slots;
+    absl::flat_hash_map<const ir::Value*, int64_t> slot_of;
+    for (const Candidate* c : order) {
+      size_t s = 0;
+      for (; s < slots.size(); ++s) {
+        if (std::none_of(slots[s].begin(), slots[s].end(),
+                         [&](const Candidate* m) { return overlaps(*m, *c); })) {
+          break;
+        }
+      }
+      if (s == slots.size()) slots.emplace_back();
+      slots[s].push_back(c);
+      slot_of[c->value] = static_cast<int64_t>(s);
+    }
+    // Slots numbered in order of first definition, so the text reads top to bottom.
+    std::vector<int64_t> renumber(slots.size(), -1);
+    int64_t next = 0;
+    for (const Candidate& c : cands) {
+      int64_t& r = renumber[slot_of.at(c.value)];
+      if (r < 0) r = next++;
+    }
+    for (const Candidate& c : cands) {
+      auto& attrs = c.op->attrs();
+      auto it = attrs.find(kBufferAttr);
+      if (it == attrs.end()) {
+        it = attrs.emplace(kBufferAttr, std::vector<int64_t>(c.op->num_results(), -1)).first;
+      }
+      std::get<std::vector<int64_t>>(it->second)[c.value->index()] = renumber[slot_of.at(c.value)];
+    }
+    values_ += static_cast<int64_t>(cands.size());
+    slots_ += static_cast<int64_t>(slots.size());
+    bool changed = false;
+    for (const Candidate& c : cands) {
+      auto it = before.find(c.op);
+      const ir::Attribute& now = c.op->attrs().at(kBufferAttr);
+      if (it == before.end() || !(it->second == now)) changed = true;
+    }
+    return changed;
+  }
+
+  std::vector<std::pair<std::string, int64_t>> statistics() const override {
+    return {{"values", values_}, {"slots", slots_}};
+  }
+
+ private:
+  int64_t values_ = 0;
+  int64_t slots_ = 0;
+};
+
+}  // namespace
+
+absl::Status verify_buffer_plan(const ir::Function& fn, BufferPlanStats* stats) {
+  Liveness live;
+  live.analyze(fn);
+  std::vector<Candidate>& cands = live.candidates();
+  std::vector<std::vector<const Candidate*>> slots;
+  BufferPlanStats st;
+  for (const Candidate& c : cands) {
+    st.values += 1;
+    st.unplanned_bytes += c.bytes;
+    int64_t slot = -1;
+    if (auto it = c.op->attrs().find(kBufferAttr); it != c.op->attrs().end()) {
+      const auto* list = std::get_if<std::vector<int64_t>>(&it->second);
+      if (!list || static_cast<int>(list->size()) != c.op->num_results()) {
+        return absl::InvalidArgumentError(
+            cat("buffer plan: '", c.op->mnemonic(), "' has a malformed 'buffer' attribute"));
+      }
+      slot = (*list)[c.value->index()];
+    }
+    if (slot < 0) {
+      st.planned_bytes += c.bytes;  // a slot of its own
+      continue;
+    }
+    if (slot >= static_cast<int64_t>(cands.size())) {
+      return absl::InvalidArgumentError(
+          cat("buffer plan: slot ", slot, " of '", c.op->mnemonic(), "' is out of range"));
+    }
+    if (!c.value->type().shape.is_fully_defined()) {
+      return absl::InvalidArgumentError(
+          cat("buffer plan: '", c.op->mnemonic(), "' has a slot but unknown dims"));
+    }
+    if (slot >= static_cast<int64_t>(slots.size())) slots.resize(slot + 1);
+    slots[slot].push_back(&c);
+  }
+  for (size_t s = 0; s < slots.size(); ++s) {
+    std::vector<const Candidate*>& members = slots[s];
+    std::sort(members.begin(), members.end(),
+              [](const Candidate* a, const Candidate* b) { return a->start < b->start; });
+    int64_t bytes = 0;
+    const Candidate* latest = nullptr;  // the member seen so far that lives longest
+    for (const Candidate* m : members) {
+      bytes = std::max(bytes, m->bytes);
+      if (latest && m->start <= latest->end) {
+        return absl::InvalidArgumentError(
+            cat("buffer plan is out of date: result #", latest->value->index(), " of '",
+                latest->op->mnemonic(), "' and result #", m->value->index(), " of '",
+                m->op->mnemonic(), "' share slot ", s,
+                " but are live at the same time; run buffer-plan after every pass that moves ops"));
+      }
+      if (!latest || m->end > latest->end) latest = m;
+    }
+    st.slot_bytes.push_back(bytes);
+    st.planned_bytes += bytes;
+  }
+  st.slots = static_cast<int64_t>(st.slot_bytes.size());
+  if (stats) *stats = std::move(st);
+  return absl::OkStatus();
+}
+
+std::unique_ptr<Pass> create_buffer_plan_pass() { return std::make_unique<BufferPlanPass>(); }
+
+}  // namespace kiln::passes
