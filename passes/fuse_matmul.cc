@@ -1,6 +1,6 @@
 // kiln — fuse, matmul epilogue stage: a 2-D float32 matmul and the elementwise chain after it
 // become one `fusion {kind = "matmul"}`, computed as the product of a row panel followed by the
-// chain over that panel while it is in cache (compiler/lower_matmul.cc).
+// chain over that panel right after it (compiler/lower_matmul.cc).
 //
 //   %0 = matmul %x, %w : f32[32,30]               %3 = fusion (%x, %w, %b) {kind = "matmul"} ... {
 //   %1 = broadcast %b {shape = [32, 30]}   ==>    ^bb0(%arg0: f32[32,5], %arg1: f32[5,30], %arg2:

@@ -118,7 +118,9 @@ TEST(MatmulCompiled, SmallProductsMatchEager) {
 
 // The sgemm path: panels of a few hundred KiB, row blocks over the pool.
 TEST(MatmulCompiled, LargeProductsMatchEager) {
-  std::vector<Case> cases = {{1200, 64, 64, false, false}, {97, 64, 1100, false, false}};
+  // The last: panels of 120 rows (4 MiB of C each).
+  std::vector<Case> cases = {
+      {1200, 64, 64, false, false}, {97, 64, 1100, false, false}, {300, 8, 8192, false, false}};
   for (bool ta : {false, true}) {
     for (bool tb : {false, true}) cases.push_back({130, 70, 90, ta, tb});
   }
