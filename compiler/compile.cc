@@ -6,9 +6,14 @@
 #include <new>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/inlined_vector.h"
+#include "absl/strings/string_view.h"
 #include "compiler/disk_cache.h"
 #include "compiler/jit.h"
 #include "compiler/lower.h"
+#include "compiler/resolve_shapes.h"
+#include "ir/parser.h"
 #include "ir/printer.h"
 #include "runtime/kernel_call.h"
 #include "support/status.h"
@@ -17,7 +22,8 @@
 namespace kiln::compiler {
 namespace {
 
-using EntryFn = int32_t (*)(const void* const* args, void* const* results, void* workspace);
+using EntryFn = int32_t (*)(const void* const* args, void* const* results, void* workspace,
+                            const int64_t* dims);
 
 constexpr std::align_val_t kWorkspaceAlign{64};
 
@@ -27,31 +33,59 @@ struct AlignedDelete {
 using Workspace = std::unique_ptr<void, AlignedDelete>;
 
 // Workspaces are reused across runs so that repeated calls do not page-fault on fresh memory;
-// each concurrent run takes its own from a free list.
+// each concurrent run takes its own from a free list. A run that needs more than a free
+// workspace holds (a polymorphic function called with larger shapes) replaces it by a larger one.
 class WorkspacePool {
  public:
-  explicit WorkspacePool(int64_t bytes) : bytes_(bytes) {}
+  struct Sized {
+    Workspace w;
+    int64_t bytes = 0;
+  };
 
-  Workspace take() {
+  Sized take(int64_t bytes) {
+    Sized s;
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (!free_.empty()) {
-        Workspace w = std::move(free_.back());
+        s = std::move(free_.back());
         free_.pop_back();
-        return w;
       }
     }
-    return Workspace(::operator new(static_cast<size_t>(bytes_), kWorkspaceAlign, std::nothrow));
+    if (s.bytes < bytes || !s.w) {
+      s.w = Workspace(::operator new(static_cast<size_t>(bytes), kWorkspaceAlign, std::nothrow));
+      s.bytes = s.w ? bytes : 0;
+    }
+    return s;
   }
-  void give_back(Workspace w) {
+  void give_back(Sized s) {
     std::lock_guard<std::mutex> lock(mu_);
-    free_.push_back(std::move(w));
+    free_.push_back(std::move(s));
   }
 
  private:
-  const int64_t bytes_;
   std::mutex mu_;
-  std::vector<Workspace> free_;
+  std::vector<Sized> free_;
+};
+
+// True if a value of `fn` (in any region) has a type with unknown dims.
+bool has_unknown_dims(const ir::Function& fn) {
+  bool unknown = false;
+  for (const ir::Type& t : fn.argument_types()) unknown |= !t.shape.is_fully_defined();
+  ir::walk(fn.body(), [&](const ir::Op& op) {
+    for (int i = 0; i < op.num_results(); ++i) {
+      unknown |= !op.result(i)->type().shape.is_fully_defined();
+    }
+  });
+  return unknown;
+}
+
+// What a polymorphic executable keeps to bind shapes: its own copy of the function (the one it
+// was lowered from) and the table layout.
+struct Polymorphic {
+  std::unique_ptr<ir::Module> module;
+  const ir::Function* fn = nullptr;
+  std::vector<LoweredModule::TableEntry> dims_entries, workspace_entries;
+  int32_t table_size = 0;
 };
 
 int64_t byte_size(const ir::Type& type) {
@@ -71,29 +105,127 @@ class JitExecutable final : public Executable {
         result_types_(std::move(lowered->result_types)),
         error_messages_(std::move(lowered->error_messages)),
         workspace_bytes_(lowered->workspace_bytes),
-        workspaces_(lowered->workspace_bytes),
         llvm_ir_(std::move(llvm_ir)) {
-    for (const ir::Type& t : arg_types_) memory_.argument_bytes += byte_size(t);
-    for (const ir::Type& t : result_types_) memory_.result_bytes += byte_size(t);
+    // (Unknown dims count 0 here; a polymorphic call's sizes are in its ShapeBinding.)
+    for (const ir::Type& t : arg_types_)
+      memory_.argument_bytes += std::max<int64_t>(0, byte_size(t));
+    for (const ir::Type& t : result_types_)
+      memory_.result_bytes += std::max<int64_t>(0, byte_size(t));
     memory_.workspace_bytes = workspace_bytes_;
     memory_.workspace_bytes_without_reuse = lowered->workspace_bytes_without_reuse;
     memory_.peak_bytes = memory_.result_bytes + memory_.workspace_bytes;
+    if (lowered->polymorphic) {
+      poly_ = std::make_unique<Polymorphic>();
+      poly_->dims_entries = std::move(lowered->dims_entries);
+      poly_->workspace_entries = std::move(lowered->workspace_entries);
+      poly_->table_size = lowered->table_size;
+    }
+  }
+
+  // Takes the function the code was lowered from (a polymorphic executable resolves shapes on it).
+  void keep_function(std::unique_ptr<ir::Module> module) {
+    if (!poly_) return;
+    poly_->module = std::move(module);
+    poly_->fn = poly_->module->functions().front().get();
   }
 
   absl::Status run(std::span<const void* const> args,
                    std::span<void* const> results) const override {
+    if (poly_) {
+      return absl::FailedPreconditionError(
+          "a function with unknown dims runs through bind() and run_bound()");
+    }
     KILN_RETURN_IF_ERROR(check_buffers("argument", args, arg_types_));
     KILN_RETURN_IF_ERROR(check_buffers("result", results, result_types_));
-    Workspace workspace;
-    if (workspace_bytes_ > 0) {
-      workspace = workspaces_.take();
-      if (!workspace) {
-        return absl::ResourceExhaustedError(
-            cat("cannot allocate a workspace of ", workspace_bytes_, " bytes"));
+    return run_entry(args, results, workspace_bytes_, nullptr);
+  }
+
+  bool polymorphic() const override { return poly_ != nullptr; }
+
+  absl::StatusOr<std::shared_ptr<const ShapeBinding>> bind(
+      std::span<const Shape> arg_shapes) const override {
+    if (!poly_) {
+      auto b = std::make_shared<ShapeBinding>();
+      for (size_t i = 0; i < arg_shapes.size() && i < arg_types_.size(); ++i) {
+        if (!(arg_shapes[i] == arg_types_[i].shape)) {
+          return absl::InvalidArgumentError(cat("argument ", i, " has shape ", arg_shapes[i],
+                                                " but its type is ", arg_types_[i].to_string()));
+        }
+      }
+      b->arg_shapes.assign(arg_shapes.begin(), arg_shapes.end());
+      for (const ir::Type& t : result_types_) b->result_shapes.push_back(t.shape);
+      b->workspace_bytes = workspace_bytes_;
+      return std::shared_ptr<const ShapeBinding>(std::move(b));
+    }
+    // The key: rank and dims of each argument, built on the stack for a few small arguments.
+    absl::InlinedVector<int64_t, 16> key;
+    for (const Shape& s : arg_shapes) {
+      key.push_back(s.rank());
+      key.insert(key.end(), s.begin(), s.end());
+    }
+    const std::string_view key_view(reinterpret_cast<const char*>(key.data()),
+                                    key.size() * sizeof(int64_t));
+    {
+      std::lock_guard<std::mutex> lock(bind_mu_);
+      if (last_binding_ && last_key_ == key_view) return last_binding_;
+      auto it = bindings_.find(absl::string_view(key_view.data(), key_view.size()));
+      if (it != bindings_.end()) {
+        last_binding_ = it->second;
+        last_key_.assign(key_view);
+        return it->second;
       }
     }
-    const int32_t rc = entry_(args.data(), results.data(), workspace.get());
-    if (workspace) workspaces_.give_back(std::move(workspace));
+    KILN_ASSIGN_OR_RETURN(auto types, resolve_shapes(*poly_->fn, arg_shapes));
+    auto b = std::make_shared<ShapeBinding>();
+    b->arg_shapes.assign(arg_shapes.begin(), arg_shapes.end());
+    auto type_of = [&](const ir::Value* v) -> const ir::Type& {
+      auto it = types.find(v);
+      return it == types.end() ? v->type() : it->second;
+    };
+    for (const ir::Value* v : poly_->fn->body().terminator()->operands()) {
+      b->result_shapes.push_back(type_of(v).shape);
+    }
+    b->table.assign(poly_->table_size, 0);
+    for (const LoweredModule::TableEntry& e : poly_->dims_entries) {
+      const Shape& s = type_of(e.value).shape;
+      std::copy(s.begin(), s.end(), b->table.begin() + e.slot);
+    }
+    int64_t ws = workspace_bytes_;
+    for (const LoweredModule::TableEntry& e : poly_->workspace_entries) {
+      b->table[e.slot] = ws;
+      const ir::Type& t = type_of(e.value);
+      ws += (t.shape.num_elements() * dtype_size(t.dtype) + 63) / 64 * 64;
+    }
+    b->workspace_bytes = ws;
+    std::lock_guard<std::mutex> lock(bind_mu_);
+    if (bindings_.size() >= kMaxBindings) bindings_.clear();
+    last_binding_ = bindings_.emplace(std::string(key_view), std::move(b)).first->second;
+    last_key_.assign(key_view);
+    return last_binding_;
+  }
+
+  absl::Status run_bound(std::span<const void* const> args, std::span<void* const> results,
+                         const ShapeBinding& binding) const override {
+    if (args.size() != arg_types_.size() || results.size() != result_types_.size()) {
+      return absl::InvalidArgumentError(cat("expected ", arg_types_.size(), " argument(s) and ",
+                                            result_types_.size(), " result(s) but got ",
+                                            args.size(), " and ", results.size()));
+    }
+    return run_entry(args, results, binding.workspace_bytes, binding.table.data());
+  }
+
+  absl::Status run_entry(std::span<const void* const> args, std::span<void* const> results,
+                         int64_t workspace_bytes, const int64_t* table) const {
+    WorkspacePool::Sized workspace;
+    if (workspace_bytes > 0) {
+      workspace = workspaces_.take(workspace_bytes);
+      if (!workspace.w) {
+        return absl::ResourceExhaustedError(
+            cat("cannot allocate a workspace of ", workspace_bytes, " bytes"));
+      }
+    }
+    const int32_t rc = entry_(args.data(), results.data(), workspace.w.get(), table);
+    if (workspace.w) workspaces_.give_back(std::move(workspace));
     if (rc == 0) return absl::OkStatus();
     if (rc >= kCompiledErrorBase &&
         rc - kCompiledErrorBase < static_cast<int32_t>(error_messages_.size())) {
@@ -149,6 +281,14 @@ class JitExecutable final : public Executable {
   int64_t workspace_bytes_;
   MemoryStats memory_;
   mutable WorkspacePool workspaces_;
+  std::unique_ptr<Polymorphic> poly_;
+  // Bindings per argument-shape tuple (dropped all at once past kMaxBindings).
+  static constexpr size_t kMaxBindings = 1024;
+  mutable std::mutex bind_mu_;
+  mutable absl::flat_hash_map<std::string, std::shared_ptr<const ShapeBinding>> bindings_;
+  // The latest binding found and its key: a call with the same shapes skips hashing.
+  mutable std::shared_ptr<const ShapeBinding> last_binding_;
+  mutable std::string last_key_;
   std::string llvm_ir_;
   mutable std::once_flag asm_once_;
   mutable std::string asm_text_;
@@ -189,9 +329,21 @@ absl::StatusOr<std::unique_ptr<Executable>> compile(const ir::Function& fn,
                                                     const CompileOptions& options) {
   // Each object links into a JITDylib of its own, so the entry symbol need not be unique.
   const std::string symbol = entry_symbol(fn.name(), "");
+  // A polymorphic function is lowered from a copy the executable keeps (to resolve shapes on).
+  std::unique_ptr<ir::Module> copy;
+  if (has_unknown_dims(fn)) {
+    absl::StatusOr<std::unique_ptr<ir::Module>> parsed =
+        ir::parse_module(ir::print(fn), {.filename = fn.name() + ".ir"});
+    if (!parsed.ok() || (*parsed)->functions().size() != 1) {
+      return absl::InternalError(cat("@", fn.name(), ": cannot copy the function: ",
+                                     parsed.ok() ? "no function" : parsed.status().message()));
+    }
+    copy = *std::move(parsed);
+  }
+  const ir::Function& source = copy ? *copy->functions().front() : fn;
   // Lowering also creates the KernelCall objects the code refers to, so it runs on a disk hit
   // too (the module it builds is then dropped: a few hundred microseconds at most).
-  KILN_ASSIGN_OR_RETURN(std::unique_ptr<LoweredModule> lowered, lower_function(fn, symbol));
+  KILN_ASSIGN_OR_RETURN(std::unique_ptr<LoweredModule> lowered, lower_function(source, symbol));
   const std::vector<ExternalSymbol> externals = kernel_call_symbols(*lowered);
   CompileInfo info;
   std::string key;
@@ -208,8 +360,10 @@ absl::StatusOr<std::unique_ptr<Executable>> compile(const ir::Function& fn,
         info.disk_hit = true;
         info.object_bytes = static_cast<int64_t>(found.entry.object.size());
         info.link_ms = ms_since(start);
-        return std::make_unique<JitExecutable>(std::move(lowered), *std::move(code),
-                                               std::move(found.entry.llvm_ir), options, info);
+        auto exe = std::make_unique<JitExecutable>(std::move(lowered), *std::move(code),
+                                                   std::move(found.entry.llvm_ir), options, info);
+        exe->keep_function(std::move(copy));
+        return exe;
       }
     }
     info.disk_miss = true;
@@ -230,8 +384,10 @@ absl::StatusOr<std::unique_ptr<Executable>> compile(const ir::Function& fn,
                                             disk_cache_path(options.cache_dir, key));
     }
   }
-  return std::make_unique<JitExecutable>(std::move(lowered), std::move(code),
-                                         std::move(output.llvm_ir), options, info);
+  auto exe = std::make_unique<JitExecutable>(std::move(lowered), std::move(code),
+                                             std::move(output.llvm_ir), options, info);
+  exe->keep_function(std::move(copy));
+  return exe;
 }
 
 absl::StatusOr<std::string> emit_llvm_ir(const ir::Function& fn, const CompileOptions& options) {

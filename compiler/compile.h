@@ -1,7 +1,8 @@
 // kiln — lowering IR to native code. The only interface the rest of kiln sees of LLVM; no
 // LLVM header appears here or in any header that includes this one.
 //
-// Input: a verified Function whose types are fully defined, normally after the `fuse` pass.
+// Input: a verified Function, normally after the `fuse` pass. Types with unknown dims ('?')
+// give polymorphic code (Executable::bind).
 // Each top-level op lowers as follows:
 //   fusion / lone elementwise op → one loop nest over the result's elements, SIMD-vectorized,
 //                                  broadcast index math hoisted out of the inner loop
@@ -10,7 +11,8 @@
 //                                  the epilogue (lower_matmul.cc)
 //   anything else (reduce_*, matmul, ...) → a call to kiln_rt_kernel_call (runtime/kernel_call.h)
 // The entry point has the C signature
-//   int32_t entry(const void* const* args, void* const* results, void* workspace)
+//   int32_t entry(const void* const* args, void* const* results, void* workspace,
+//                 const int64_t* dims)
 // and returns 0 or an error code (then kiln_rt_last_error() has the message).
 #pragma once
 
@@ -18,9 +20,11 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "ir/function.h"
+#include "ir/types.h"
 
 namespace kiln::compiler {
 
@@ -53,6 +57,14 @@ struct CompileInfo {
   double optimize_ms = 0, codegen_ms = 0, link_ms = 0;
 };
 
+// The run-time shapes of one call of a polymorphic Executable (see Executable::bind).
+struct ShapeBinding {
+  std::vector<Shape> arg_shapes;
+  std::vector<Shape> result_shapes;
+  std::vector<int64_t> table;   // the dims table the compiled code reads
+  int64_t workspace_bytes = 0;  // scratch memory this call needs
+};
+
 // The memory one run of a compiled function uses, in bytes.
 struct MemoryStats {
   int64_t argument_bytes = 0;  // the arguments' buffers (the caller's)
@@ -66,15 +78,33 @@ struct MemoryStats {
   int64_t peak_bytes = 0;
 };
 
-// Compiled native code for one Function with concrete types. Thread-safe to run() concurrently.
+// Compiled native code for one Function. Thread-safe to run() concurrently.
+//
+// A function whose types have unknown dims ('?') compiles once into polymorphic code: before
+// running it with argument shapes, bind() infers every unknown dim from them (type inference
+// over the function, cached per argument-shape tuple) and run_bound() passes the dims to the
+// code, which sizes its loops, copies, kernel calls and workspace from them. Its MemoryStats
+// count the fixed-size part only (unknown dims as 0).
 class Executable {
  public:
   virtual ~Executable() = default;
   // `args[i]` points to a dense row-major buffer of the i-th argument's type; `results[i]` to a
-  // preallocated buffer of the i-th result's type. Results may not alias arguments.
+  // preallocated buffer of the i-th result's type. Results may not alias arguments. For a
+  // polymorphic executable use bind() and run_bound() instead (run() is then an error).
   virtual absl::Status run(std::span<const void* const> args,
                            std::span<void* const> results) const = 0;
-  // Bytes of scratch memory one run() needs for intermediate values.
+  // True if the function has unknown dims.
+  virtual bool polymorphic() const { return false; }
+  // The shapes of a call with `arg_shapes` (one per argument, fully defined, fitting the
+  // argument types). The binding stays valid as long as the Executable.
+  virtual absl::StatusOr<std::shared_ptr<const ShapeBinding>> bind(
+      std::span<const Shape> arg_shapes) const = 0;
+  // run() with the shapes of `binding` (from this Executable's bind()): `results[i]` holds
+  // binding.result_shapes[i].
+  virtual absl::Status run_bound(std::span<const void* const> args, std::span<void* const> results,
+                                 const ShapeBinding& binding) const = 0;
+  // Bytes of scratch memory one run() needs for intermediate values (for a polymorphic
+  // executable: those of fixed size; each call adds its binding's).
   virtual int64_t workspace_bytes() const = 0;
   virtual MemoryStats memory_stats() const = 0;
   // The optimized LLVM IR and the assembly of what was compiled (kept for introspection).

@@ -19,6 +19,7 @@
 #include "absl/strings/string_view.h"
 #include "compiler/compile.h"
 #include "compiler/disk_cache.h"
+#include "compiler/resolve_shapes.h"
 #include "ir/parser.h"
 #include "ir/printer.h"
 #include "passes/pass_manager.h"
@@ -40,6 +41,20 @@ bool functions_run_eagerly() { return run_eagerly; }
 
 namespace internal {
 
+// True if concrete `s` fits `declared` (same rank, equal known dims).
+bool fits(const Shape& s, const Shape& declared) {
+  if (s.rank() != declared.rank()) return false;
+  for (int i = 0; i < s.rank(); ++i) {
+    if (declared[i] >= 0 && s[i] != declared[i]) return false;
+  }
+  return true;
+}
+
+// "f32[3, 4]", "f32[None, 5]": a type as input_signature messages show it.
+std::string spec_string(DType dtype, const Shape& shape) {
+  return cat(dtype_ir_name(dtype), shape.to_string());
+}
+
 // Everything about one specialization.
 class ConcreteImpl {
  public:
@@ -49,6 +64,7 @@ class ConcreteImpl {
   std::string traced_ir;
   std::string optimized_ir;
   std::unique_ptr<compiler::Executable> executable;
+  bool polymorphic = false;  // arg_types have unknown dims: shapes are bound per call
   double trace_seconds = 0, pass_seconds = 0, compile_seconds = 0;
   int64_t bytes = 0;  // what CacheStats::bytes counts for this entry
   // Variables the trace captured: extra arguments after the user's (in this order), and, for
@@ -92,7 +108,7 @@ class ConcreteImpl {
     if (result_types.size() > kInline)
       res_ptrs = (res_heap.resize(result_types.size()), res_heap.data());
     for (size_t i = 0; i < args.size(); ++i) {
-      if (args[i].dtype() != arg_types[i].dtype || !(args[i].shape() == arg_types[i].shape)) {
+      if (args[i].dtype() != arg_types[i].dtype || !fits(args[i].shape(), arg_types[i].shape)) {
         throw InvalidArgumentError(cat(
             name, ": argument #", i, " is a ", dtype_name(args[i].dtype()), " tensor of shape ",
             args[i].shape(), "; this function was ", "compiled for ", arg_types[i].to_string()));
@@ -100,14 +116,27 @@ class ConcreteImpl {
       arg_ptrs[i] = args[i].raw_data();
     }
     if (config::check_numerics_enabled()) return run_checked(args);
+    std::shared_ptr<const compiler::ShapeBinding> binding;
+    if (polymorphic) {
+      absl::InlinedVector<Shape, kInline> shapes;
+      for (const Tensor& a : args) shapes.push_back(a.shape());
+      absl::StatusOr<std::shared_ptr<const compiler::ShapeBinding>> b = executable->bind(shapes);
+      if (!b.ok()) {
+        throw_if_error(absl::Status(b.status().code(), cat(name, ": ", b.status().message())));
+      }
+      binding = *std::move(b);
+    }
     std::vector<Tensor> results;
     results.reserve(result_types.size());
     for (size_t i = 0; i < result_types.size(); ++i) {
-      results.push_back(Tensor::empty(result_types[i].dtype, result_types[i].shape));
+      results.push_back(Tensor::empty(result_types[i].dtype,
+                                      binding ? binding->result_shapes[i] : result_types[i].shape));
       res_ptrs[i] = results.back().mutable_raw_data();
     }
-    absl::Status s = executable->run(std::span<const void* const>(arg_ptrs, args.size()),
-                                     std::span<void* const>(res_ptrs, result_types.size()));
+    const std::span<const void* const> arg_span(arg_ptrs, args.size());
+    const std::span<void* const> res_span(res_ptrs, result_types.size());
+    absl::Status s = binding ? executable->run_bound(arg_span, res_span, *binding)
+                             : executable->run(arg_span, res_span);
     if (!s.ok()) throw_if_error(absl::Status(s.code(), cat(name, ": ", s.message())));
     return results;
   }
@@ -119,6 +148,17 @@ class ConcreteImpl {
       throw InternalError(cat(name, ": cannot re-read the optimized IR for check_numerics"));
     }
     const ir::Function& fn = *(*module)->functions().front();
+    if (polymorphic) {
+      // The interpreter runs on the types these argument shapes give.
+      std::vector<Shape> shapes;
+      for (const Tensor& a : args) shapes.push_back(a.shape());
+      auto types = compiler::resolve_shapes(fn, shapes);
+      if (!types.ok()) {
+        throw_if_error(
+            absl::Status(types.status().code(), cat(name, ": ", types.status().message())));
+      }
+      for (const auto& [value, type] : *types) const_cast<ir::Value*>(value)->set_type(type);
+    }
     std::vector<ir::Literal> lits;
     for (const Tensor& a : args) {
       ir::Literal lit(ir::Type{a.dtype(), a.shape()});
@@ -214,6 +254,29 @@ Signature describe_call(DescribeThunk describe, const void* ctx, std::span<const
   return sig;
 }
 
+// The structure part of a key (after the Tensor leaves' types).
+std::string_view key_structure(const Key& key) {
+  size_t pos = 0;
+  auto get = [&] {
+    int64_t v = 0;
+    if (pos + sizeof(v) <= key.size()) std::memcpy(&v, key.data() + pos, sizeof(v));
+    pos += sizeof(v);
+    return v;
+  };
+  const int64_t n = get();
+  for (int64_t i = 0; i < n; ++i) {
+    get();  // dtype
+    pos += static_cast<size_t>(get()) * sizeof(int64_t);
+  }
+  return pos >= key.size() ? std::string_view() : std::string_view(key).substr(pos);
+}
+
+struct TypeView {
+  const ir::Type* type;
+  DType dtype() const { return type->dtype; }
+  const Shape& shape() const { return type->shape; }
+};
+
 struct SpecView {
   const TensorSpec* spec;
   DType dtype() const { return spec->dtype; }
@@ -276,12 +339,6 @@ std::shared_ptr<ConcreteImpl> build(const FunctionOptions& options, std::span<co
   auto impl = std::make_shared<ConcreteImpl>();
   impl->name = options.name;
   impl->arg_types.assign(types.begin(), types.end());
-  for (const ir::Type& t : types) {
-    if (!t.shape.is_fully_defined()) {
-      throw UnimplementedError(cat(options.name, ": compiling for unknown dimensions (",
-                                   t.to_string(), ") is not supported yet"));
-    }
-  }
 
   // 1) Trace.
   auto t0 = Clock::now();
@@ -361,6 +418,7 @@ std::shared_ptr<ConcreteImpl> build(const FunctionOptions& options, std::span<co
                                 cat(options.name, ": compiling failed: ", exe.status().message())));
   }
   impl->executable = std::move(*exe);
+  impl->polymorphic = impl->executable->polymorphic();
   impl->compile_seconds = seconds_since(t0);
   impl->bytes = impl->executable->info().object_bytes +
                 static_cast<int64_t>(impl->executable->llvm_ir().size() + impl->traced_ir.size() +
@@ -403,8 +461,16 @@ struct FunctionCore::State {
   std::atomic<int> traces{0};
   std::atomic<int64_t> calls{0}, hits{0};
   std::vector<Signature> traced_signatures;  // in trace order, guarded by mu
-  std::vector<TraceRecord> log;              // guarded by mu
-  CacheStats totals;                         // guarded by mu (times only)
+  // reduce_retracing: the Tensor leaf types and structure of each trace, and the keys of the
+  // generalized (unknown-dim) ones (guarded by mu).
+  struct Traced {
+    std::vector<ir::Type> types;
+    std::string structure;
+    Key key;
+  };
+  std::vector<Traced> traced_types, generalized;
+  std::vector<TraceRecord> log;  // guarded by mu
+  CacheStats totals;             // guarded by mu (times only)
 };
 
 namespace {
@@ -457,11 +523,11 @@ std::string retrace_reason(const std::vector<Signature>& seen, const Signature& 
 
 // Records a finished trace (with `mu` held).
 static void record_trace(FunctionCore::State& st, const FunctionOptions& options, Signature sig,
-                         const ConcreteImpl& impl) {
+                         const ConcreteImpl& impl, const std::string& reason) {
   TraceRecord rec;
   rec.index = static_cast<int>(st.log.size());
   rec.signature = signature_string(sig);
-  rec.reason = retrace_reason(st.traced_signatures, sig);
+  rec.reason = reason.empty() ? retrace_reason(st.traced_signatures, sig) : reason;
   st.traced_signatures.push_back(std::move(sig));
   st.totals.trace_seconds += impl.trace_seconds;
   st.totals.pass_seconds += impl.pass_seconds;
@@ -526,16 +592,32 @@ std::vector<Tensor> FunctionCore::call(std::span<const Tensor> args, std::string
   // the compiled specialization's pointer and runs it.
   KeyBuilder key;
   key.put(static_cast<int64_t>(args.size()));
-  for (const Tensor& t : args) {
+  const std::vector<TensorSpec>& signature = options_.input_signature;
+  if (!signature.empty() && signature.size() != args.size()) {
+    throw InvalidArgumentError(cat("kiln::function '", options_.name, "': called with ",
+                                   args.size(), " Tensor argument(s) but input_signature has ",
+                                   signature.size()));
+  }
+  for (size_t i = 0; i < args.size(); ++i) {
+    const Tensor& t = args[i];
     if (t.is_symbolic()) {
       throw UnimplementedError(cat(options_.name,
                                    ": calling a kiln::function from inside "
                                    "another traced function is not supported yet"));
     }
-    const Shape& shape = t.shape();
+    const Shape* shape = &t.shape();
+    if (!signature.empty()) {
+      const TensorSpec& spec = signature[i];
+      if (t.dtype() != spec.dtype || !fits(*shape, spec.shape)) {
+        throw InvalidArgumentError(cat("kiln::function '", options_.name, "': argument ", i, " is ",
+                                       spec_string(t.dtype(), *shape), " but input_signature says ",
+                                       spec_string(spec.dtype, spec.shape)));
+      }
+      shape = &spec.shape;  // every matching call shares the signature's key
+    }
     key.put(static_cast<int64_t>(t.dtype()));
-    key.put(shape.rank());
-    key.append(shape.begin(), static_cast<size_t>(shape.rank()) * sizeof(int64_t));
+    key.put(shape->rank());
+    key.append(shape->begin(), static_cast<size_t>(shape->rank()) * sizeof(int64_t));
   }
   key.append(structure.data(), structure.size());
   std::shared_ptr<ConcreteImpl> impl;
@@ -559,12 +641,18 @@ std::vector<Tensor> FunctionCore::call(std::span<const Tensor> args, std::string
       state_->hits.fetch_add(1, std::memory_order_relaxed);
     }
   }
+  if (!impl && options_.reduce_retracing && signature.empty()) {
+    impl = generalized(args, structure, describe, thunk, ctx);
+  }
   if (!impl) {
     impl = get_or_build(
         Key(key.view()),
         [&] {
           std::vector<ir::Type> types;
-          for (const Tensor& t : args) types.push_back(ir::Type{t.dtype(), t.shape()});
+          for (size_t i = 0; i < args.size(); ++i) {
+            types.push_back(ir::Type{args[i].dtype(),
+                                     signature.empty() ? args[i].shape() : signature[i].shape});
+          }
           return types;
         },
         describe, thunk, ctx, /*count_hit=*/true);
@@ -573,9 +661,93 @@ std::vector<Tensor> FunctionCore::call(std::span<const Tensor> args, std::string
   return impl->run(args);
 }
 
+std::shared_ptr<ConcreteImpl> FunctionCore::generalized(std::span<const Tensor> args,
+                                                        std::string_view structure,
+                                                        DescribeThunk describe, TraceThunk thunk,
+                                                        const void* ctx) {
+  // Same dtypes and ranks, and `declared`'s known dims equal `t`'s.
+  auto fits_all = [&](const std::vector<ir::Type>& declared) {
+    if (declared.size() != args.size()) return false;
+    for (size_t i = 0; i < args.size(); ++i) {
+      if (declared[i].dtype != args[i].dtype() || !fits(args[i].shape(), declared[i].shape)) {
+        return false;
+      }
+    }
+    return true;
+  };
+  auto same_kind = [&](const std::vector<ir::Type>& traced) {
+    if (traced.size() != args.size()) return false;
+    for (size_t i = 0; i < args.size(); ++i) {
+      if (traced[i].dtype != args[i].dtype() || traced[i].shape.rank() != args[i].shape().rank()) {
+        return false;
+      }
+    }
+    return true;
+  };
+  Key key;
+  std::vector<ir::Type> types;
+  bool reuses = false;  // a generalized specialization exists for this call
+  {
+    std::lock_guard<std::mutex> lock(state_->mu);
+    for (auto it = state_->generalized.rbegin(); it != state_->generalized.rend(); ++it) {
+      if (it->structure == structure && fits_all(it->types)) {
+        key = it->key;
+        types = it->types;
+        reuses = true;
+        break;
+      }
+    }
+    if (key.empty()) {
+      // The latest trace of the same structure, dtypes and ranks: its differing dims go unknown.
+      for (auto it = state_->traced_types.rbegin(); it != state_->traced_types.rend(); ++it) {
+        if (it->structure != structure || !same_kind(it->types)) continue;
+        types = it->types;
+        for (size_t i = 0; i < args.size(); ++i) {
+          for (int d = 0; d < types[i].shape.rank(); ++d) {
+            if (types[i].shape[d] != args[i].shape()[d]) {
+              std::vector<int64_t> dims = types[i].shape.dims();
+              dims[d] = Shape::kUnknownDim;
+              types[i].shape = Shape(dims);
+            }
+          }
+        }
+        std::vector<TypeView> views;
+        for (const ir::Type& t : types) views.push_back(TypeView{&t});
+        key = make_key(std::span<const TypeView>(views), structure);
+        break;
+      }
+    }
+  }
+  if (key.empty()) return nullptr;
+  // Why (only when it may trace): the concrete call against the traced signatures, then what it
+  // generalizes to.
+  std::string reason;
+  if (!reuses) {
+    std::vector<ir::Type> concrete;
+    for (const Tensor& t : args) concrete.push_back(ir::Type{t.dtype(), t.shape()});
+    const Signature now = describe_call(describe, ctx, concrete);
+    std::lock_guard<std::mutex> lock(state_->mu);
+    reason = retrace_reason(state_->traced_signatures, now);
+  }
+  for (size_t i = 0; !reuses && i < args.size(); ++i) {
+    if (!(types[i].shape == args[i].shape())) {
+      reason += cat("; generalized to ", types[i].shape.to_string());
+      break;
+    }
+  }
+  std::shared_ptr<ConcreteImpl> impl = get_or_build(
+      key, [&] { return types; }, describe, thunk, ctx, /*count_hit=*/true, reason);
+  if (reuses) return impl;
+  std::lock_guard<std::mutex> lock(state_->mu);
+  bool known = false;
+  for (const State::Traced& g : state_->generalized) known |= g.key == key;
+  if (!known) state_->generalized.push_back({types, std::string(structure), key});
+  return impl;
+}
+
 std::shared_ptr<ConcreteImpl> FunctionCore::get_or_build(
     Key key, const std::function<std::vector<ir::Type>()>& types_fn, DescribeThunk describe,
-    TraceThunk thunk, const void* ctx, bool count_hit) {
+    TraceThunk thunk, const void* ctx, bool count_hit, const std::string& reason) {
   std::optional<std::promise<std::shared_ptr<ConcreteImpl>>> promise;
   bool first_trace = false;
   {
@@ -605,11 +777,13 @@ std::shared_ptr<ConcreteImpl> FunctionCore::get_or_build(
   }
   // This thread builds; the lock is not held, so other signatures are served meanwhile.
   std::vector<ir::Type> types = types_fn();
+  std::string sig_structure;
   Signature sig;
   std::shared_ptr<ConcreteImpl> impl;
   try {
     sig = describe_call(describe, ctx, types);
     impl = build(options_, types, signature_string(sig), thunk, ctx, first_trace);
+    sig_structure = std::string(key_structure(key));
   } catch (...) {
     {
       std::lock_guard<std::mutex> lock(state_->mu);
@@ -622,7 +796,8 @@ std::shared_ptr<ConcreteImpl> FunctionCore::get_or_build(
   {
     std::lock_guard<std::mutex> lock(state_->mu);
     ++state_->traces;
-    record_trace(*state_, options_, std::move(sig), *impl);
+    state_->traced_types.push_back({types, sig_structure, key});
+    record_trace(*state_, options_, std::move(sig), *impl, reason);
     if (auto it = state_->cache.find(key); it != state_->cache.end()) {
       it->second->ready = true;
       it->second->ready_impl = impl;

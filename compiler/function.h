@@ -57,6 +57,16 @@ enum class RetracePolicy {
 };
 
 struct FunctionOptions {
+  // One TensorSpec per Tensor leaf of the arguments, in order (non-Tensor arguments stay part
+  // of the signature by value). Every call must match it: same dtype and rank, and the known
+  // dims equal (else InvalidArgumentError). The function is traced once with kiln::None dims
+  // unknown ('?' in the IR), compiled once, and that code serves every matching call, whatever
+  // the sizes of the None dims. While tracing, x.shape()[i] of such a dim is kiln::None.
+  std::vector<TensorSpec> input_signature;
+  // Without input_signature: a call that differs from a traced signature only in some dims of
+  // same-dtype, same-rank Tensors retraces once with those dims unknown, and later calls that
+  // fit the generalized signature reuse its code.
+  bool reduce_retracing = false;
   std::string name = "fn";  // the IR function's name (@name) and the name in error messages
   // The pass pipeline run on every trace: passes::kDefaultPipeline (passes/pass_manager.h; a
   // test keeps the two equal).
@@ -184,7 +194,13 @@ class FunctionCore {
   std::shared_ptr<ConcreteImpl> get_or_build(std::string key,
                                              const std::function<std::vector<ir::Type>()>& types,
                                              DescribeThunk describe, TraceThunk thunk,
-                                             const void* ctx, bool count_hit);
+                                             const void* ctx, bool count_hit,
+                                             const std::string& reason = {});
+  // reduce_retracing: the specialization a call of Tensor leaves `args` that missed in the cache
+  // uses, generalizing a traced signature if needed; null if none applies.
+  std::shared_ptr<ConcreteImpl> generalized(std::span<const Tensor> args,
+                                            std::string_view structure, DescribeThunk describe,
+                                            TraceThunk thunk, const void* ctx);
   void evict_if_needed(const std::string& keep);  // with State::mu held
 
   FunctionOptions options_;

@@ -176,6 +176,10 @@ JitState create_jit() {
       llvm::orc::ExecutorAddr::fromPtr(&kiln_rt_kernel_call_multi), flags};
   symbols[(*jit)->mangleAndIntern("kiln_rt_sgemm_epilogue")] = {
       llvm::orc::ExecutorAddr::fromPtr(&kiln_rt_sgemm_epilogue), flags};
+  symbols[(*jit)->mangleAndIntern("kiln_rt_kernel_call_dyn")] = {
+      llvm::orc::ExecutorAddr::fromPtr(&kiln_rt_kernel_call_dyn), flags};
+  symbols[(*jit)->mangleAndIntern("kiln_rt_kernel_call_multi_dyn")] = {
+      llvm::orc::ExecutorAddr::fromPtr(&kiln_rt_kernel_call_multi_dyn), flags};
   symbols[(*jit)->mangleAndIntern("kiln_rt_last_error")] = {
       llvm::orc::ExecutorAddr::fromPtr(&kiln_rt_last_error), flags};
   state.status =

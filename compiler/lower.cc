@@ -1,6 +1,13 @@
 // kiln — lowering a Function to an LLVM module: the entry function, buffers and kernel calls.
 //
-//   int32_t entry(const void* const* args, void* const* results, void* workspace)
+//   int32_t entry(const void* const* args, void* const* results, void* workspace,
+//                 const int64_t* dims)
+//
+// Unknown dims: a value whose type has '?' dims reads them from the dims table `dims` (filled by
+// the caller per call from the argument shapes; LoweredModule::dims_entries), and so do byte
+// counts, elementwise loop bounds and the types of kernel calls (kiln_rt_kernel_call_dyn). Such
+// a value, if it lives in the workspace, finds its offset in the table too
+// (LoweredModule::workspace_entries); fixed-size values keep constant offsets and constant dims.
 //
 // Buffers: arguments come from args[i]; a value returned once (and produced by an op that
 // writes memory) lives directly in its results[j]; a top-level const is a private global; every
@@ -50,8 +57,9 @@ int64_t byte_size(const ir::Type& type) {
 // Where a value's data lives during a run.
 struct BufferRef {
   enum Kind { kArg, kResult, kWorkspace, kGlobal } kind = kWorkspace;
-  int index = 0;       // argument / result number
-  int64_t offset = 0;  // workspace offset
+  int index = 0;             // argument / result number
+  int64_t offset = 0;        // workspace offset
+  int32_t offset_slot = -1;  // >= 0: the workspace offset is read from the dims table
   llvm::GlobalVariable* global = nullptr;
 };
 
@@ -75,8 +83,12 @@ class EntryLowering {
   absl::Status lower_cond(const ir::Op& op);
   absl::Status lower_while(const ir::Op& op);
   absl::Status assign_block_buffers(const ir::Block& block, int64_t& ws);
-  int64_t new_slot(const ir::Type& type, int64_t& ws);
-  void copy_value(llvm::Value* dst, const ir::Value* src, const ir::Type& type);
+  BufferRef new_slot(const ir::Value* v, int64_t& ws);
+  void note_dims(const ir::Value* v);
+  llvm::Value* dims_pointer(const ir::Value* v);
+  llvm::Value* byte_count(const ir::Value* v);
+  llvm::Value* workspace_pointer(const BufferRef& ref);
+  void copy_value(llvm::Value* dst, const ir::Value* src);
   bool same_buffer(const ir::Value* a, const ir::Value* b) const;
   void lower_return(const ir::Op& ret);
   void emit_error_branch(llvm::Value* failed, llvm::Value* code, std::string_view what);
@@ -99,6 +111,9 @@ class EntryLowering {
   std::vector<int64_t> slot_offsets_;  // workspace offset of each buffer-plan slot
   std::vector<llvm::Value*> result_pointers_;
   int num_loops_ = 0;
+  // Values with unknown dims: the table slot of their first dim.
+  absl::flat_hash_map<const ir::Value*, int32_t> dims_slot_;
+  absl::flat_hash_map<const ir::Value*, llvm::Value*> byte_counts_;
 };
 
 absl::Status EntryLowering::check_function() {
@@ -107,31 +122,15 @@ absl::Status EntryLowering::check_function() {
   if (!ret || ret->kind() != ir::OpKind::kReturn) {
     return absl::InvalidArgumentError(cat("function @", fn_.name(), " does not end in return"));
   }
-  auto concrete = [&](const ir::Value* v) -> absl::Status {
-    if (!v->type().shape.is_fully_defined()) {
-      return absl::InvalidArgumentError(cat("function @", fn_.name(),
-                                            ": cannot compile a value of non-concrete type ",
-                                            v->type().to_string()));
-    }
-    return absl::OkStatus();
-  };
-  for (int i = 0; i < body.num_arguments(); ++i) KILN_RETURN_IF_ERROR(concrete(body.argument(i)));
-  absl::Status status;
-  ir::walk(body, [&](const ir::Op& op) {
-    for (int i = 0; i < op.num_results() && status.ok(); ++i) status = concrete(op.result(i));
-    for (int r = 0; r < op.num_regions() && status.ok(); ++r) {
-      for (int i = 0; i < op.region(r)->num_arguments() && status.ok(); ++i) {
-        status = concrete(op.region(r)->argument(i));
-      }
-    }
-  });
-  return status;
+  // Unknown dims are allowed everywhere except in constants (which have literals).
+  return absl::OkStatus();
 }
 
 absl::Status EntryLowering::assign_buffers() {
   const ir::Block& body = fn_.body();
   for (int i = 0; i < body.num_arguments(); ++i) {
     buffers_[body.argument(i)] = {BufferRef::kArg, i};
+    note_dims(body.argument(i));
   }
   // Values produced by a memory-writing op and returned go straight to their first result.
   const ir::Op* ret = body.terminator();
@@ -156,10 +155,62 @@ absl::Status EntryLowering::assign_buffers() {
   return absl::OkStatus();
 }
 
-int64_t EntryLowering::new_slot(const ir::Type& type, int64_t& ws) {
-  const int64_t offset = ws;
-  ws += (byte_size(type) + kSlotAlign - 1) / kSlotAlign * kSlotAlign;
-  return offset;
+// A workspace buffer for `v`: at a constant offset if its size is known, else at an offset
+// the caller computes per call and passes in the dims table.
+BufferRef EntryLowering::new_slot(const ir::Value* v, int64_t& ws) {
+  BufferRef ref{BufferRef::kWorkspace};
+  if (v->type().shape.is_fully_defined()) {
+    ref.offset = ws;
+    ws += (byte_size(v->type()) + kSlotAlign - 1) / kSlotAlign * kSlotAlign;
+  } else {
+    ref.offset_slot = out_.table_size++;
+    out_.workspace_entries.push_back({v, ref.offset_slot});
+  }
+  return ref;
+}
+
+// Gives `v` dims slots in the table if its type has unknown dims.
+void EntryLowering::note_dims(const ir::Value* v) {
+  if (v->type().shape.is_fully_defined() || dims_slot_.contains(v)) return;
+  const int32_t slot = out_.table_size;
+  out_.table_size += v->type().shape.rank();
+  dims_slot_[v] = slot;
+  out_.dims_entries.push_back({v, slot});
+  out_.polymorphic = true;
+}
+
+// The address of `v`'s dims in the table (entry block).
+llvm::Value* EntryLowering::dims_pointer(const ir::Value* v) {
+  return pb_.CreateConstInBoundsGEP1_64(pb_.getInt64Ty(), entry_->getArg(3), dims_slot_.at(v));
+}
+
+// Bytes of `v`'s data: a constant, or the product of its dims from the table (entry block).
+llvm::Value* EntryLowering::byte_count(const ir::Value* v) {
+  const ir::Type& type = v->type();
+  if (type.shape.is_fully_defined()) return b_.getInt64(byte_size(type));
+  auto it = byte_counts_.find(v);
+  if (it != byte_counts_.end()) return it->second;
+  llvm::Value* n = pb_.getInt64(dtype_size(type.dtype));
+  llvm::Value* dims = dims_pointer(v);
+  for (int d = 0; d < type.shape.rank(); ++d) {
+    llvm::Value* dim = type.shape[d] >= 0
+                           ? static_cast<llvm::Value*>(pb_.getInt64(type.shape[d]))
+                           : pb_.CreateLoad(pb_.getInt64Ty(), pb_.CreateConstInBoundsGEP1_64(
+                                                                  pb_.getInt64Ty(), dims, d));
+    n = pb_.CreateMul(n, dim, "", true, true);
+  }
+  byte_counts_[v] = n;
+  return n;
+}
+
+llvm::Value* EntryLowering::workspace_pointer(const BufferRef& ref) {
+  if (ref.offset_slot < 0) {
+    return pb_.CreateConstInBoundsGEP1_64(pb_.getInt8Ty(), entry_->getArg(2), ref.offset);
+  }
+  llvm::Value* offset = pb_.CreateLoad(
+      pb_.getInt64Ty(),
+      pb_.CreateConstInBoundsGEP1_64(pb_.getInt64Ty(), entry_->getArg(3), ref.offset_slot));
+  return pb_.CreateInBoundsGEP(pb_.getInt8Ty(), entry_->getArg(2), offset);
 }
 
 // Buffers of `block`'s op results and, recursively, of the values in their regions.
@@ -187,11 +238,16 @@ absl::Status EntryLowering::assign_block_buffers(const ir::Block& block, int64_t
         plan == op->attrs().end() ? nullptr : std::get_if<std::vector<int64_t>>(&plan->second);
     for (int i = 0; i < op->num_results(); ++i) {
       const ir::Value* v = op->result(i);
+      note_dims(v);
       if (buffers_.contains(v)) continue;
-      BufferRef ref{BufferRef::kWorkspace};
       const int64_t slot = slots && i < static_cast<int>(slots->size()) ? (*slots)[i] : -1;
-      ref.offset = slot >= 0 ? slot_offsets_.at(slot) : new_slot(v->type(), ws);
-      buffers_[v] = ref;
+      if (slot >= 0) {  // planned by buffer-plan (functions without unknown dims only)
+        BufferRef ref{BufferRef::kWorkspace};
+        ref.offset = slot_offsets_.at(slot);
+        buffers_[v] = ref;
+      } else {
+        buffers_[v] = new_slot(v, ws);
+      }
     }
     if (op->kind() == ir::OpKind::kCond || op->kind() == ir::OpKind::kWhile) {
       const bool is_while = op->kind() == ir::OpKind::kWhile;
@@ -211,6 +267,7 @@ absl::Status EntryLowering::assign_block_buffers(const ir::Block& block, int64_t
         for (int i = 0; i < region.num_arguments(); ++i) {
           buffers_[region.argument(i)] =
               i < n ? buffers_.at(op->result(i)) : buffers_.at(op->operand(i + first));
+          note_dims(region.argument(i));
         }
         KILN_RETURN_IF_ERROR(assign_block_buffers(region, ws));
       }
@@ -222,9 +279,7 @@ absl::Status EntryLowering::assign_block_buffers(const ir::Block& block, int64_t
         for (int j = 0; j < n; ++j) {
           const ir::Value* y = yield->operand(j);
           if (y->owner_block() == op->region(1) && y->index() != j) {
-            BufferRef ref{BufferRef::kWorkspace};
-            ref.offset = new_slot(y->type(), ws);
-            scratch_[op->result(j)] = ref;
+            scratch_[op->result(j)] = new_slot(y, ws);
           }
         }
       }
@@ -258,7 +313,7 @@ llvm::Value* EntryLowering::pointer(const ir::Value* v) {
       p = result_pointer(ref.index);
       break;
     case BufferRef::kWorkspace:
-      p = pb_.CreateConstInBoundsGEP1_64(pb_.getInt8Ty(), entry_->getArg(2), ref.offset);
+      p = workspace_pointer(ref);
       break;
     case BufferRef::kGlobal:
       p = ref.global;
@@ -277,17 +332,16 @@ bool EntryLowering::same_buffer(const ir::Value* a, const ir::Value* b) const {
     case BufferRef::kResult:
       return x.index == y.index;
     case BufferRef::kWorkspace:
-      return x.offset == y.offset;
+      return x.offset == y.offset && x.offset_slot == y.offset_slot;
     case BufferRef::kGlobal:
       return x.global == y.global;
   }
   return false;
 }
 
-void EntryLowering::copy_value(llvm::Value* dst, const ir::Value* src, const ir::Type& type) {
-  const int64_t bytes = byte_size(type);
-  if (bytes == 0) return;
-  b_.CreateMemCpy(dst, llvm::MaybeAlign(), pointer(src), llvm::MaybeAlign(), bytes);
+void EntryLowering::copy_value(llvm::Value* dst, const ir::Value* src) {
+  if (src->type().shape.num_elements() == 0) return;
+  b_.CreateMemCpy(dst, llvm::MaybeAlign(), pointer(src), llvm::MaybeAlign(), byte_count(src));
 }
 
 // The ops of a cond/while region up to its yield (which the caller handles).
@@ -313,7 +367,7 @@ absl::Status EntryLowering::lower_cond(const ir::Op& op) {
     const ir::Op* yield = region.terminator();
     for (int i = 0; i < op.num_results(); ++i) {
       if (same_buffer(yield->operand(i), op.result(i))) continue;
-      copy_value(pointer(op.result(i)), yield->operand(i), op.result(i)->type());
+      copy_value(pointer(op.result(i)), yield->operand(i));
     }
     b_.CreateBr(merge_bb);
   }
@@ -325,7 +379,7 @@ absl::Status EntryLowering::lower_while(const ir::Op& op) {
   const int n = op.num_results();
   for (int j = 0; j < n; ++j) {
     if (!same_buffer(op.operand(j), op.result(j))) {
-      copy_value(pointer(op.result(j)), op.operand(j), op.result(j)->type());
+      copy_value(pointer(op.result(j)), op.operand(j));
     }
   }
   const int64_t max_iterations = ir::attr_or<int64_t>(op.attrs(), "maximum_iterations", -1);
@@ -364,20 +418,18 @@ absl::Status EntryLowering::lower_while(const ir::Op& op) {
   for (int j = 0; j < n; ++j) {
     auto it = scratch_.find(op.result(j));
     if (it == scratch_.end()) continue;
-    llvm::Value* tmp =
-        pb_.CreateConstInBoundsGEP1_64(pb_.getInt8Ty(), entry_->getArg(2), it->second.offset);
-    copy_value(tmp, yield->operand(j), op.result(j)->type());
+    llvm::Value* tmp = workspace_pointer(it->second);
+    copy_value(tmp, yield->operand(j));
     sources[j] = tmp;
   }
   for (int j = 0; j < n; ++j) {
-    const int64_t bytes = byte_size(op.result(j)->type());
     if (sources[j]) {
-      if (bytes > 0) {
+      if (op.result(j)->type().shape.num_elements() != 0) {
         b_.CreateMemCpy(pointer(op.result(j)), llvm::MaybeAlign(), sources[j], llvm::MaybeAlign(),
-                        bytes);
+                        byte_count(op.result(j)));
       }
     } else if (!same_buffer(yield->operand(j), op.result(j))) {
-      copy_value(pointer(op.result(j)), yield->operand(j), op.result(j)->type());
+      copy_value(pointer(op.result(j)), yield->operand(j));
     }
   }
   if (counter) {
@@ -438,6 +490,7 @@ absl::Status EntryLowering::lower_elementwise(const ir::Op& op) {
     b_.CreateStore(b_.getInt8(0), div_flag_);
     call_args.push_back(div_flag_);
   }
+  if (loop.takes_dims) call_args.push_back(dims_pointer(op.result(0)));
   b_.CreateCall(loop.function, call_args);
   if (loop.checks_division) {
     const int32_t code = kCompiledErrorBase + static_cast<int32_t>(out_.error_messages.size());
@@ -487,9 +540,22 @@ absl::Status EntryLowering::lower_kernel_call(const ir::Op& op) {
   auto call = std::make_unique<kernels::KernelCall>();
   call->kind = op.kind();
   call->attrs = op.attrs();
-  for (const ir::Value* v : op.operands()) call->input_types.push_back(v->type());
+  bool dynamic = false;
+  auto slot_of = [&](const ir::Value* v) {
+    auto it = dims_slot_.find(v);
+    dynamic |= it != dims_slot_.end();
+    return it == dims_slot_.end() ? int32_t{-1} : it->second;
+  };
+  for (const ir::Value* v : op.operands()) {
+    call->input_types.push_back(v->type());
+    call->input_dims_slots.push_back(slot_of(v));
+  }
   call->output_type = op.result()->type();
-  for (int i = 0; i < op.num_results(); ++i) call->output_types.push_back(op.result(i)->type());
+  for (int i = 0; i < op.num_results(); ++i) {
+    call->output_types.push_back(op.result(i)->type());
+    call->output_dims_slots.push_back(slot_of(op.result(i)));
+  }
+  if (!dynamic) call->input_dims_slots.clear(), call->output_dims_slots.clear();
   // An external byte whose address is the KernelCall's: one load from the GOT per call.
   auto* call_ptr = new llvm::GlobalVariable(
       module_, b_.getInt8Ty(), /*isConstant=*/true, llvm::GlobalValue::ExternalLinkage,
@@ -510,11 +576,28 @@ absl::Status EntryLowering::lower_kernel_call(const ir::Op& op) {
       b_.CreateStore(pointer(op.result(i)),
                      b_.CreateConstInBoundsGEP1_64(b_.getPtrTy(), outputs, i));
     }
-    auto* fn_type = llvm::FunctionType::get(b_.getInt32Ty(),
-                                            {b_.getPtrTy(), b_.getPtrTy(), b_.getPtrTy()}, false);
-    llvm::FunctionCallee multi_fn =
-        module_.getOrInsertFunction("kiln_rt_kernel_call_multi", fn_type);
-    rc = b_.CreateCall(multi_fn, {call_ptr, inputs_array_, outputs}, cat(op.mnemonic(), ".rc"));
+    llvm::PointerType* ptr = b_.getPtrTy();
+    if (dynamic) {
+      auto* fn_type = llvm::FunctionType::get(b_.getInt32Ty(), {ptr, ptr, ptr, ptr}, false);
+      llvm::FunctionCallee fn =
+          module_.getOrInsertFunction("kiln_rt_kernel_call_multi_dyn", fn_type);
+      rc = b_.CreateCall(fn, {call_ptr, inputs_array_, outputs, entry_->getArg(3)},
+                         cat(op.mnemonic(), ".rc"));
+    } else {
+      auto* fn_type = llvm::FunctionType::get(b_.getInt32Ty(), {ptr, ptr, ptr}, false);
+      llvm::FunctionCallee multi_fn =
+          module_.getOrInsertFunction("kiln_rt_kernel_call_multi", fn_type);
+      rc = b_.CreateCall(multi_fn, {call_ptr, inputs_array_, outputs}, cat(op.mnemonic(), ".rc"));
+    }
+  } else if (dynamic) {
+    llvm::PointerType* ptr = b_.getPtrTy();
+    auto* fn_type = llvm::FunctionType::get(b_.getInt32Ty(), {ptr, ptr, ptr, ptr}, false);
+    llvm::FunctionCallee fn = module_.getOrInsertFunction("kiln_rt_kernel_call_dyn", fn_type);
+    if (auto* decl = llvm::dyn_cast<llvm::Function>(fn.getCallee())) {
+      decl->addFnAttr(llvm::Attribute::NoUnwind);
+    }
+    rc = b_.CreateCall(fn, {call_ptr, inputs_array_, pointer(op.result()), entry_->getArg(3)},
+                       cat(op.mnemonic(), ".rc"));
   } else {
     rc = b_.CreateCall(kernel_call_, {call_ptr, inputs_array_, pointer(op.result())},
                        cat(op.mnemonic(), ".rc"));
@@ -539,9 +622,9 @@ void EntryLowering::lower_return(const ir::Op& ret) {
     const ir::Value* v = ret.operand(j);
     const BufferRef& ref = buffers_.at(v);
     if (ref.kind == BufferRef::kResult && ref.index == j) continue;
-    const int64_t bytes = byte_size(v->type());
-    if (bytes == 0) continue;
-    b_.CreateMemCpy(result_pointer(j), llvm::MaybeAlign(), pointer(v), llvm::MaybeAlign(), bytes);
+    if (v->type().shape.num_elements() == 0) continue;
+    b_.CreateMemCpy(result_pointer(j), llvm::MaybeAlign(), pointer(v), llvm::MaybeAlign(),
+                    byte_count(v));
   }
   b_.CreateRet(b_.getInt32(0));
 }
@@ -571,9 +654,11 @@ absl::Status EntryLowering::lower_op(const ir::Op& op) {
     case ir::OpKind::kExpandDims:
     case ir::OpKind::kSqueeze:
       if (op.num_operands() == 1 && op.num_results() == 1 &&
+          op.operand(0)->type().shape.is_fully_defined() &&
+          op.result()->type().shape.is_fully_defined() &&
           byte_size(op.operand(0)->type()) == byte_size(op.result()->type())) {
         if (!same_buffer(op.operand(0), op.result())) {
-          copy_value(pointer(op.result()), op.operand(0), op.result()->type());
+          copy_value(pointer(op.result()), op.operand(0));
         }
         return absl::OkStatus();
       }
@@ -589,14 +674,15 @@ absl::Status EntryLowering::lower() {
   KILN_RETURN_IF_ERROR(check_function());
   KILN_RETURN_IF_ERROR(assign_buffers());
   llvm::PointerType* ptr = b_.getPtrTy();
-  auto* entry_type = llvm::FunctionType::get(b_.getInt32Ty(), {ptr, ptr, ptr}, false);
+  auto* entry_type = llvm::FunctionType::get(b_.getInt32Ty(), {ptr, ptr, ptr, ptr}, false);
   entry_ = llvm::Function::Create(entry_type, llvm::GlobalValue::ExternalLinkage, out_.entry_name,
                                   module_);
   entry_->addFnAttr(llvm::Attribute::NoUnwind);
   entry_->getArg(0)->setName("args");
   entry_->getArg(1)->setName("results");
   entry_->getArg(2)->setName("workspace");
-  for (unsigned i = 0; i < 3; ++i) entry_->addParamAttr(i, llvm::Attribute::NoCapture);
+  entry_->getArg(3)->setName("dims");
+  for (unsigned i = 0; i < 4; ++i) entry_->addParamAttr(i, llvm::Attribute::NoCapture);
   llvm::BasicBlock* entry_block = llvm::BasicBlock::Create(ctx_, "entry", entry_);
   llvm::BasicBlock* first_block = llvm::BasicBlock::Create(ctx_, "body", entry_);
   pb_.SetInsertPoint(entry_block);

@@ -1,9 +1,11 @@
 // kiln — private interface of the lowering (compiler/lower*.cc); included only by compiler/*.cc.
 //
 // Lowering turns one ir::Function into an LLVM module holding the entry function
-//   int32_t entry(const void* const* args, void* const* results, void* workspace)
-// (see compile.h). It is target-independent; jit.cc sets the triple/data layout, optimizes and
-// generates code. LLVM types appear here only as forward declarations.
+//   int32_t entry(const void* const* args, void* const* results, void* workspace,
+//                 const int64_t* dims)
+// (see compile.h; `dims` is the dims table of a function with unknown dims, else unused). It is
+// target-independent; jit.cc sets the triple/data layout, optimizes and generates code. LLVM types
+// appear here only as forward declarations.
 #pragma once
 
 #include <cstdint>
@@ -47,6 +49,19 @@ struct LoweredModule {
   // external symbol kernel_call_symbol(i), defined at link time as its address, so whoever links
   // the code must keep them alive (the Executable takes them over).
   std::vector<std::unique_ptr<kernels::KernelCall>> kernel_calls;
+  // A function with unknown dims ('?') reads them at run time from the dims table (the entry's
+  // `dims`): for each value in `dims_entries`, its dims from table[slot]; for each value in
+  // `workspace_entries`, its workspace byte offset from table[slot] (its buffer is sized from
+  // the value's run-time type and placed after the `workspace_bytes` of fixed-size slots, in
+  // this order, each 64-byte aligned). Empty for functions of fully defined types.
+  struct TableEntry {
+    const ir::Value* value;
+    int32_t slot;
+  };
+  std::vector<TableEntry> dims_entries;
+  std::vector<TableEntry> workspace_entries;
+  int32_t table_size = 0;  // int64 slots
+  bool polymorphic = false;
   // Errors detected by the compiled code itself (e.g. integer division by zero): the entry
   // returns kCompiledErrorBase + i for error_messages[i] (an InvalidArgument error).
   std::vector<std::string> error_messages;
@@ -59,10 +74,11 @@ inline constexpr int32_t kCompiledErrorBase = 1 << 16;
 // The name under which compiled code refers to LoweredModule::kernel_calls[index].
 std::string kernel_call_symbol(int index);
 
-// Lowers `fn` (verified, fully defined types) into a fresh LLVMContext. `entry_name` must be a
-// valid symbol name. The code holds no address of this process: it refers to everything outside
-// itself by symbol (kernel calls as above, runtime functions as kiln_rt_*), so its object file
-// links in any process. Lowering is deterministic: the same `fn` gives the same kernel_calls.
+// Lowers `fn` (verified; unknown dims come from the dims table) into a fresh LLVMContext.
+// `entry_name` must be a valid symbol name. The code holds no address of this process: it refers to
+// everything outside itself by symbol (kernel calls as above, runtime functions as kiln_rt_*), so
+// its object file links in any process. Lowering is deterministic: the same `fn` gives the same
+// kernel_calls.
 absl::StatusOr<std::unique_ptr<LoweredModule>> lower_function(const ir::Function& fn,
                                                               const std::string& entry_name);
 
@@ -81,6 +97,9 @@ struct ElementwiseGroup {
 
 struct ElementwiseFunction {
   llvm::Function* function = nullptr;
+  // True if the group's shape has unknown dims: the function then takes a trailing
+  // `ptr %dims` (after the division flag, if any): the int64 dims of the group's shape.
+  bool takes_dims = false;
   // True if the function takes a trailing `ptr %div_by_zero` (an i8 it sets to 1 when an int32
   // `div` meets a zero divisor; the caller zeroes it before the call and checks it after).
   bool checks_division = false;
@@ -89,6 +108,9 @@ struct ElementwiseFunction {
 // Emits `define internal void @name(ptr noalias %out0, ..., ptr noalias %in0, ...)` into
 // `module`: one pointer per output, then one per input, each a dense row-major buffer of that
 // value's type. Errors are Unimplemented/InvalidArgument for groups it cannot lower.
+// A shape with unknown dims is allowed: an input's unknown dim must be one of the output (its
+// run-time size equals the output's, which the caller checks); size-1 dims are the only
+// broadcast ones.
 absl::StatusOr<ElementwiseFunction> emit_elementwise_function(llvm::Module& module,
                                                               const ElementwiseGroup& group,
                                                               const std::string& name);

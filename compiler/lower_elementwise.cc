@@ -14,6 +14,12 @@
 // (values that depend on no index, e.g. rank-0 operands, are computed once before the loops).
 // The innermost loop reads contiguous or loop-invariant data only and is left to LLVM's loop
 // vectorizer. The loops are emitted bottom-tested (all trip counts are constants >= 2).
+//
+// Unknown dims ('?'): sizes and strides are Extents, a constant times the run-time sizes of some
+// output dims, which the function reads from its trailing `dims` argument in its entry block. An
+// input's unknown dim stands for the output's dim at its position (the caller checks that they
+// agree at run time), so merging compares Extents exactly as it compares constants. Loops with a
+// run-time trip count are skipped when it is 0.
 #include <algorithm>
 
 #include "absl/container/flat_hash_map.h"
@@ -32,22 +38,34 @@
 namespace kiln::compiler {
 namespace {
 
-// Row-major strides of `shape` (elements).
-std::vector<int64_t> row_major_strides(const Shape& shape) {
-  std::vector<int64_t> strides(shape.rank());
-  int64_t s = 1;
-  for (int d = shape.rank() - 1; d >= 0; --d) {
-    strides[d] = s;
-    s *= shape[d];
+// A size or stride in elements: `c` times the run-time sizes of the output dims `dims` (sorted;
+// empty when the value is a constant, always so for fully defined shapes).
+struct Extent {
+  int64_t c = 0;
+  std::vector<int> dims;
+  bool is(int64_t v) const { return dims.empty() && c == v; }
+  friend bool operator==(const Extent& a, const Extent& b) {
+    return a.c == b.c && (a.c == 0 || a.dims == b.dims);
   }
-  return strides;
+  friend Extent operator*(const Extent& a, const Extent& b) {
+    Extent r{a.c * b.c, a.dims};
+    r.dims.insert(r.dims.end(), b.dims.begin(), b.dims.end());
+    std::sort(r.dims.begin(), r.dims.end());
+    if (r.c == 0) r.dims.clear();
+    return r;
+  }
+};
+
+// The size of output dim `d`: its constant, or its run-time size.
+Extent dim_extent(const Shape& out, int d) {
+  return out[d] >= 0 ? Extent{out[d], {}} : Extent{1, {d}};
 }
 
 // A buffer the loop nest reads or writes, with its strides over the merged loop dims.
 struct Buffer {
   llvm::Value* ptr = nullptr;
   DType dtype = DType::kFloat32;
-  std::vector<int64_t> strides;       // per loop level
+  std::vector<Extent> strides;        // per loop level
   int level = -1;                     // innermost level with a non-zero stride; -1 = invariant
   std::vector<llvm::Value*> offsets;  // offset at each level, emitted lazily
 };
@@ -62,7 +80,8 @@ class LoopNestEmitter {
  private:
   absl::Status check_shapes();
   void plan_loops();
-  std::vector<int64_t> strides_over_output(const Shape& shape) const;
+  std::vector<Extent> strides_over_output(const Shape& shape) const;
+  llvm::Value* extent_value(const Extent& e);
   int add_buffer(llvm::Value* ptr, DType dtype, const Shape& shape);
   void build_skeleton(llvm::Function* fn);
   void set_level(int level) { b_.SetInsertPoint(level_blocks_[level + 1]->getTerminator()); }
@@ -83,8 +102,11 @@ class LoopNestEmitter {
 
   // Merged loop dims: sizes (each >= 2) and, per output dim, which level it belongs to (-1 when
   // the dim has size 1).
-  std::vector<int64_t> loop_sizes_;
+  std::vector<Extent> loop_sizes_;
   std::vector<int> dim_level_;
+  llvm::Value* dims_arg_ = nullptr;  // the output's int64 dims (shapes with unknown dims only)
+  llvm::BasicBlock* entry_block_ = nullptr;
+  std::vector<llvm::Value*> out_dims_;  // loaded run-time sizes per output dim (lazily)
   // level_blocks_[l + 1] is where code of level l goes (index 0 = the function entry).
   std::vector<llvm::BasicBlock*> level_blocks_;
   std::vector<llvm::Value*> ivs_;  // induction variable per level
@@ -100,15 +122,12 @@ class LoopNestEmitter {
 
 absl::Status LoopNestEmitter::check_shapes() {
   const Shape& out = group_.shape;
-  if (!out.is_fully_defined()) {
-    return absl::InvalidArgumentError(cat("elementwise loop over non-concrete shape ", out));
-  }
   auto check = [&](const ir::Value* v) -> absl::Status {
     const Shape& s = v->type().shape;
-    bool ok = s.is_fully_defined() && s.rank() <= out.rank();
+    bool ok = s.rank() <= out.rank();
     for (int j = 0; ok && j < s.rank(); ++j) {
       const int64_t o = out[out.rank() - s.rank() + j];
-      ok = s[j] == 1 || s[j] == o;
+      ok = s[j] == 1 || s[j] == o || (s[j] < 0 && o != 1);
     }
     if (!ok) {
       return absl::InvalidArgumentError(cat("elementwise value of type ", v->type().to_string(),
@@ -129,22 +148,49 @@ absl::Status LoopNestEmitter::check_shapes() {
   return absl::OkStatus();
 }
 
-std::vector<int64_t> LoopNestEmitter::strides_over_output(const Shape& shape) const {
+// Row-major strides of a buffer of `shape` over the output dims (0 where it is broadcast).
+std::vector<Extent> LoopNestEmitter::strides_over_output(const Shape& shape) const {
   const Shape& out = group_.shape;
-  std::vector<int64_t> own = row_major_strides(shape);
-  std::vector<int64_t> strides(out.rank(), 0);
-  for (int j = 0; j < shape.rank(); ++j) {
-    if (shape[j] != 1) strides[out.rank() - shape.rank() + j] = own[j];
+  std::vector<Extent> strides(out.rank(), Extent{0, {}});
+  Extent own{1, {}};
+  for (int j = shape.rank() - 1; j >= 0; --j) {
+    if (shape[j] == 1) continue;
+    const int p = out.rank() - shape.rank() + j;
+    strides[p] = own;
+    own = own * dim_extent(out, p);
   }
   return strides;
+}
+
+// The run-time value of `e`, computed in the function's entry block.
+llvm::Value* LoopNestEmitter::extent_value(const Extent& e) {
+  if (e.dims.empty()) return b_.getInt64(e.c);
+  llvm::IRBuilder<> eb(ctx_);
+  if (llvm::Instruction* term = entry_block_->getTerminator()) {
+    eb.SetInsertPoint(term);
+  } else {
+    eb.SetInsertPoint(entry_block_);
+  }
+  llvm::Value* v = nullptr;
+  for (int d : e.dims) {
+    if (!out_dims_[d]) {
+      // Loaded before any other code of the entry block (so it dominates all uses).
+      llvm::IRBuilder<> lb(entry_block_, entry_block_->begin());
+      out_dims_[d] = lb.CreateLoad(b_.getInt64Ty(),
+                                   lb.CreateConstInBoundsGEP1_64(b_.getInt64Ty(), dims_arg_, d),
+                                   cat("dim", d));
+    }
+    v = v ? eb.CreateMul(v, out_dims_[d], "", true, true) : out_dims_[d];
+  }
+  return e.c == 1 ? v : eb.CreateMul(v, eb.getInt64(e.c), "", true, true);
 }
 
 // Merges output dims into loop levels: drops size-1 dims, then joins dim d to the previous
 // level when every buffer (the inputs, the output) satisfies stride[prev] == stride[d] * size[d].
 void LoopNestEmitter::plan_loops() {
   const Shape& out = group_.shape;
-  std::vector<std::vector<int64_t>> all;  // per-buffer strides over output dims
-  all.push_back(row_major_strides(out));
+  std::vector<std::vector<Extent>> all;  // per-buffer strides over output dims
+  all.push_back(strides_over_output(out));
   for (const ir::Value* v : group_.inputs) all.push_back(strides_over_output(v->type().shape));
   for (const ir::Op* op : group_.ops) {
     if (op->kind() == ir::OpKind::kConst && op->result()->type().shape.num_elements() != 1) {
@@ -152,17 +198,18 @@ void LoopNestEmitter::plan_loops() {
     }
   }
   dim_level_.assign(out.rank(), -1);
-  std::vector<int64_t> level_stride;  // per buffer: stride of the current last level
+  std::vector<Extent> level_stride;  // per buffer: stride of the current last level
   for (int d = 0; d < out.rank(); ++d) {
     if (out[d] == 1) continue;
+    const Extent size = dim_extent(out, d);
     bool merge = !loop_sizes_.empty();
     for (size_t k = 0; merge && k < all.size(); ++k) {
-      merge = level_stride[k] == all[k][d] * out[d];
+      merge = level_stride[k] == all[k][d] * size;
     }
     if (merge) {
-      loop_sizes_.back() *= out[d];
+      loop_sizes_.back() = loop_sizes_.back() * size;
     } else {
-      loop_sizes_.push_back(out[d]);
+      loop_sizes_.push_back(size);
     }
     level_stride.resize(all.size());
     for (size_t k = 0; k < all.size(); ++k) level_stride[k] = all[k][d];
@@ -175,14 +222,14 @@ int LoopNestEmitter::add_buffer(llvm::Value* ptr, DType dtype, const Shape& shap
   Buffer buf;
   buf.ptr = ptr;
   buf.dtype = dtype;
-  buf.strides.assign(loop_sizes_.size(), 0);
-  std::vector<int64_t> st = strides_over_output(shape);
+  buf.strides.assign(loop_sizes_.size(), Extent{0, {}});
+  std::vector<Extent> st = strides_over_output(shape);
   // The stride of a level is the stride of its innermost output dim.
   for (int d = 0; d < group_.shape.rank(); ++d) {
     if (dim_level_[d] >= 0) buf.strides[dim_level_[d]] = st[d];
   }
   for (int l = 0; l < static_cast<int>(buf.strides.size()); ++l) {
-    if (buf.strides[l] != 0) buf.level = l;
+    if (!buf.strides[l].is(0)) buf.level = l;
   }
   buf.offsets.assign(loop_sizes_.size(), nullptr);
   buffers_.push_back(std::move(buf));
@@ -196,6 +243,7 @@ int LoopNestEmitter::add_buffer(llvm::Value* ptr, DType dtype, const Shape& shap
 void LoopNestEmitter::build_skeleton(llvm::Function* fn) {
   llvm::Type* i64 = b_.getInt64Ty();
   llvm::BasicBlock* entry = llvm::BasicBlock::Create(ctx_, "entry", fn);
+  entry_block_ = entry;
   level_blocks_.push_back(entry);
   const int n = static_cast<int>(loop_sizes_.size());
   std::vector<llvm::BasicBlock*> headers, latches(n, nullptr);
@@ -214,7 +262,20 @@ void LoopNestEmitter::build_skeleton(llvm::Function* fn) {
   }
   latches[n - 1] = headers[n - 1];
   b_.SetInsertPoint(entry);
-  b_.CreateBr(headers[0]);
+  // Run-time trip counts (unknown dims) are computed here; a zero one skips the nest.
+  std::vector<llvm::Value*> bounds;
+  llvm::Value* empty = nullptr;
+  for (int l = 0; l < n; ++l) {
+    bounds.push_back(extent_value(loop_sizes_[l]));
+    if (loop_sizes_[l].dims.empty()) continue;
+    llvm::Value* zero = b_.CreateICmpEQ(bounds.back(), b_.getInt64(0));
+    empty = empty ? b_.CreateOr(empty, zero) : zero;
+  }
+  if (empty) {
+    b_.CreateCondBr(empty, exit, headers[0]);
+  } else {
+    b_.CreateBr(headers[0]);
+  }
   for (int l = 0; l < n; ++l) {
     b_.SetInsertPoint(headers[l]);
     llvm::PHINode* iv = b_.CreatePHI(i64, 2, cat("i", l));
@@ -225,7 +286,7 @@ void LoopNestEmitter::build_skeleton(llvm::Function* fn) {
   for (int l = n - 1; l >= 0; --l) {
     b_.SetInsertPoint(latches[l]);
     llvm::Value* next = b_.CreateAdd(ivs_[l], b_.getInt64(1), cat("i", l, ".next"), true, true);
-    llvm::Value* more = b_.CreateICmpULT(next, b_.getInt64(loop_sizes_[l]));
+    llvm::Value* more = b_.CreateICmpULT(next, bounds[l]);
     b_.CreateCondBr(more, headers[l], l == 0 ? exit : latches[l - 1]);
     llvm::cast<llvm::PHINode>(ivs_[l])->addIncoming(next, latches[l]);
   }
@@ -236,12 +297,11 @@ llvm::Value* LoopNestEmitter::offset(Buffer& buf, int level) {
   if (buf.offsets[level]) return buf.offsets[level];
   llvm::Value* outer = offset(buf, level - 1);
   llvm::Value* off = outer;
-  if (buf.strides[level] != 0) {
+  if (!buf.strides[level].is(0)) {
+    llvm::Value* stride = buf.strides[level].is(1) ? nullptr : extent_value(buf.strides[level]);
     set_level(level);
     llvm::Value* step =
-        buf.strides[level] == 1
-            ? ivs_[level]
-            : b_.CreateMul(ivs_[level], b_.getInt64(buf.strides[level]), "", true, true);
+        stride == nullptr ? ivs_[level] : b_.CreateMul(ivs_[level], stride, "", true, true);
     off = llvm::isa<llvm::ConstantInt>(outer) && llvm::cast<llvm::ConstantInt>(outer)->isZero()
               ? step
               : b_.CreateAdd(outer, step, "", true, true);
@@ -485,8 +545,10 @@ absl::StatusOr<ElementwiseFunction> LoopNestEmitter::emit(const std::string& nam
       result.checks_division = true;
     }
   }
+  result.takes_dims = !group_.shape.is_fully_defined();
   const size_t n_buffers = group_.outputs.size() + group_.inputs.size();
-  std::vector<llvm::Type*> params(n_buffers + (result.checks_division ? 1 : 0), b_.getPtrTy());
+  std::vector<llvm::Type*> params(
+      n_buffers + (result.checks_division ? 1 : 0) + (result.takes_dims ? 1 : 0), b_.getPtrTy());
   auto* fn_type = llvm::FunctionType::get(b_.getVoidTy(), params, false);
   auto* fn = llvm::Function::Create(fn_type, llvm::GlobalValue::InternalLinkage, name, module_);
   fn->addFnAttr(llvm::Attribute::NoUnwind);
@@ -503,6 +565,11 @@ absl::StatusOr<ElementwiseFunction> LoopNestEmitter::emit(const std::string& nam
   }
   result.function = fn;
   if (result.checks_division) div_flag_ = fn->getArg(static_cast<unsigned>(n_buffers));
+  if (result.takes_dims) {
+    dims_arg_ = fn->getArg(static_cast<unsigned>(params.size() - 1));
+    fn->addParamAttr(static_cast<unsigned>(params.size() - 1), llvm::Attribute::ReadOnly);
+    out_dims_.assign(group_.shape.rank(), nullptr);
+  }
   build_skeleton(fn);
   if (group_.shape.num_elements() == 0) return result;
 

@@ -314,13 +314,17 @@ absl::StatusOr<Type> infer_type(OpKind kind, std::span<const Type> t, const Attr
       if (!dims) {
         return absl::InvalidArgumentError("broadcast: missing list attribute 'shape'");
       }
+      // A target dim of -1 (unknown) takes the input's size there if that is known and not 1
+      // (else it stays unknown: it is whatever the value is broadcast against).
       Shape target(*dims);
       auto b = broadcast_shapes(t[0].shape, target);
-      if (!b || !(*b == target)) {
+      bool ok = b.has_value() && b->rank() == target.rank();
+      for (int d = 0; ok && d < target.rank(); ++d) ok = target[d] < 0 || (*b)[d] == target[d];
+      if (!ok) {
         return absl::InvalidArgumentError(cat("broadcast: cannot broadcast shape ",
                                               t[0].shape.to_string(), " to ", target.to_string()));
       }
-      return Type{t[0].dtype, target};
+      return Type{t[0].dtype, *b};
     }
     case OpClass::kReduce:
       return infer_reduce(kind, t[0], attrs);

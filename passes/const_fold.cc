@@ -55,6 +55,7 @@ class ConstFoldPass : public FunctionPass {
         changed |= *c;
       }
       if (!foldable(*op) || op->num_results() != 1 ||
+          !op->result()->type().shape.is_fully_defined() ||  // sized at run time
           op->result()->type().shape.num_elements() > ctx_.fold_size_limit) {
         ++it;
         continue;

@@ -70,6 +70,12 @@ absl::StatusOr<std::vector<ir::Literal>> KernelEvaluator::evaluate(
   }
   KILN_ASSIGN_OR_RETURN(ir::Type type, ir::infer_type(op.kind(), types, op.attrs()));
   const ir::Type& declared = op.result(0)->type();
+  // A broadcast to an unknown dim gets its size from its use: the declared type, once the
+  // function's types were resolved for these shapes (compiler/resolve_shapes.h).
+  if (!type.shape.is_fully_defined() && declared.shape.is_fully_defined() &&
+      declared.shape.rank() == type.shape.rank()) {
+    type.shape = declared.shape;
+  }
   if (declared.dtype != type.dtype ||
       (declared.shape.is_fully_defined() && !(declared.shape == type.shape))) {
     return absl::InvalidArgumentError(

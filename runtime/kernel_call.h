@@ -15,9 +15,15 @@ namespace kiln::kernels {
 struct KernelCall {
   ir::OpKind kind;
   ir::Attrs attrs;
-  std::vector<ir::Type> input_types;   // fully defined
-  ir::Type output_type;                // fully defined
+  std::vector<ir::Type> input_types;   // fully defined, except in a dynamic call (below)
+  ir::Type output_type;                // fully defined, except in a dynamic call
   std::vector<ir::Type> output_types;  // ops with several results (kiln_rt_kernel_call_multi)
+  // A dynamic call (kiln_rt_kernel_call_dyn / _multi_dyn) takes the dims of the types with
+  // unknown dims from the call's dims table: slot index of the first dim, or -1 for a type that
+  // is fully defined. One entry per input / per output (output_dims_slots also covers
+  // output_type as entry 0 for single-result ops).
+  std::vector<int32_t> input_dims_slots;
+  std::vector<int32_t> output_dims_slots;
 };
 
 }  // namespace kiln::kernels
@@ -31,6 +37,13 @@ int32_t kiln_rt_kernel_call(const kiln::kernels::KernelCall* call, const void* c
 // call->output_types.
 int32_t kiln_rt_kernel_call_multi(const kiln::kernels::KernelCall* call, const void* const* inputs,
                                   void* const* outputs) noexcept;
+// The same with the unknown dims of the call's types read from `dims` (KernelCall's
+// input_dims_slots / output_dims_slots index it).
+int32_t kiln_rt_kernel_call_dyn(const kiln::kernels::KernelCall* call, const void* const* inputs,
+                                void* output, const int64_t* dims) noexcept;
+int32_t kiln_rt_kernel_call_multi_dyn(const kiln::kernels::KernelCall* call,
+                                      const void* const* inputs, void* const* outputs,
+                                      const int64_t* dims) noexcept;
 const char* kiln_rt_last_error() noexcept;
 
 // C = op(A) op(B) for row-major float32 A, B, C with C [m, n] and k > 0 (`flags`: the bits below),

@@ -48,7 +48,11 @@ constexpr const char* kUsage = R"(usage: kiln-run FILE.kir [options]
                             the host's (e.g. --cpu=x86-64 for SSE2 only); the code must
                             still run on this host
   --print                   print each result (NumPy-style) to stdout
-Arguments with unknown dims ('?') take the input's shape; compiled code is specialized to it.
+  --polymorphic             compile unknown dims ('?') as such (the code kiln::function
+                            makes for an input_signature with None) and bind them to the
+                            inputs' shapes at run time
+Arguments with unknown dims ('?') take the input's shape; compiled code is specialized to it
+(unless --polymorphic).
 )";
 
 struct Flags {
@@ -61,6 +65,7 @@ struct Flags {
   std::string cpu, mattr;
   double rtol = 1e-5, atol = 1e-6;
   bool print = false;
+  bool polymorphic = false;
 };
 
 // Failure with a message; main prints "kiln-run: <message>" and exits 1.
@@ -184,7 +189,7 @@ void specialize(kiln::ir::Module& module, kiln::ir::Function& fn,
 std::vector<kiln::ir::Literal> run_compiled(kiln::ir::Module& module, kiln::ir::Function& fn,
                                             const std::vector<kiln::ir::Literal>& args,
                                             const Flags& flags) {
-  specialize(module, fn, args);
+  if (!flags.polymorphic) specialize(module, fn, args);
   kiln::KernelEvaluator evaluator;
   kiln::passes::PassManager pm(kiln::passes::PassContext{.evaluator = &evaluator});
   if (absl::Status s = pm.add_pipeline(flags.passes); !s.ok()) throw Failure{cat(s.message())};
@@ -196,11 +201,19 @@ std::vector<kiln::ir::Literal> run_compiled(kiln::ir::Module& module, kiln::ir::
   if (!exe.ok()) throw Failure{cat("compiled: ", exe.status().message())};
   std::vector<const void*> arg_ptrs;
   for (const kiln::ir::Literal& a : args) arg_ptrs.push_back(a.data());
+  std::vector<kiln::Shape> arg_shapes;
+  for (const kiln::ir::Literal& a : args) arg_shapes.push_back(a.type().shape);
+  absl::StatusOr<std::shared_ptr<const kiln::compiler::ShapeBinding>> binding =
+      (*exe)->bind(arg_shapes);
+  if (!binding.ok()) throw Failure{cat("compiled: ", binding.status().message())};
   std::vector<kiln::ir::Literal> results;
   std::vector<void*> result_ptrs;
-  for (const kiln::ir::Type& t : fn.result_types()) results.emplace_back(t);
+  const std::vector<kiln::ir::Type> types = fn.result_types();
+  for (size_t i = 0; i < types.size(); ++i) {
+    results.emplace_back(kiln::ir::Type{types[i].dtype, (*binding)->result_shapes[i]});
+  }
   for (kiln::ir::Literal& r : results) result_ptrs.push_back(r.data());
-  if (absl::Status s = (*exe)->run(arg_ptrs, result_ptrs); !s.ok()) {
+  if (absl::Status s = (*exe)->run_bound(arg_ptrs, result_ptrs, **binding); !s.ok()) {
     throw Failure{cat("compiled: ", s.message())};
   }
   return results;
@@ -383,6 +396,8 @@ int main(int argc, char** argv) {
       flags.passes = v;
     } else if (a == "--print") {
       flags.print = true;
+    } else if (a == "--polymorphic") {
+      flags.polymorphic = true;
     } else if (starts_with(a, "--function=", &v)) {
       flags.function = v;
     } else if (starts_with(a, "--cpu=", &v)) {

@@ -106,17 +106,33 @@ int axis_of(const OpCall& c, int rank, int64_t fallback = 0) {
   return value_or_throw(ir::single_axis(ir::mnemonic(c.kind), c.attrs, "axis", fallback, rank));
 }
 
+// `g` broadcast to the shape of `x`. A dim of x unknown when traced takes x's size at run time:
+// a select over x (all false, NaN included) gives the result x's shape whatever x holds.
+Tensor broadcast_like(const Tensor& g, const Tensor& x) {
+  if (x.shape().is_fully_defined()) return broadcast_to(g, x.shape());
+  return where(less(x, x), g, g);
+}
+
 }  // namespace
 
 void register_array_rules(RuleTable& t) {
   set(t, OpKind::kReduceSum, [](const OpCall& c, Dys d) -> Cotangents {
-    return {broadcast_to(keepdims_shape(c, *d[0]), x0(c).shape())};
+    return {broadcast_like(keepdims_shape(c, *d[0]), x0(c))};
   });
   set(t, OpKind::kReduceMean, [](const OpCall& c, Dys d) -> Cotangents {
+    const Tensor& x = x0(c);
     int64_t n = 1;
-    for (int64_t a : reduced_axes(c)) n *= x0(c).shape()[a];
-    Tensor g = broadcast_to(keepdims_shape(c, *d[0]), x0(c).shape());
-    return {div(g, scalar_of(g, static_cast<double>(n)))};
+    bool unknown = false;  // a reduced dim unknown when traced (its size is known at run time)
+    for (int64_t a : reduced_axes(c)) {
+      unknown |= x.shape()[a] < 0;
+      n *= x.shape()[a];
+    }
+    Tensor g = broadcast_like(keepdims_shape(c, *d[0]), x);
+    if (!unknown) return {div(g, scalar_of(g, static_cast<double>(n)))};
+    // Count the reduced elements at run time: ones of x's shape (whatever x holds), summed.
+    const Tensor one = scalar_of(x, 1.0);
+    const Tensor count = reduce_sum(where(less(x, x), one, one), reduced_axes(c), true);
+    return {div(g, count)};
   });
   // C = op(A) op(B) with op = transpose when flagged: each cotangent is again a matmul.
   set(t, OpKind::kMatmul, [](const OpCall& c, Dys d) -> Cotangents {

@@ -437,14 +437,28 @@ TEST(CompileTest, KernelErrorPropagates) {
   EXPECT_NE(st.message().find("reduce_sum"), absl::string_view::npos) << st;
 }
 
-TEST(CompileTest, UnsupportedInputIsAnErrorNotACrash) {
+TEST(CompileTest, UnknownDimsAreBoundPerCall) {
   ir::Function fn("dynamic");
   ir::Value* x = fn.body().add_argument(f32({Shape::kUnknownDim}), "x");
   ir::Builder b(&fn.body());
   b.create_return({op(b, OpKind::kNeg, {x})});
   auto exe = compile(fn);
-  ASSERT_FALSE(exe.ok());
-  EXPECT_EQ(exe.status().code(), absl::StatusCode::kInvalidArgument);
+  ASSERT_TRUE(exe.ok()) << exe.status();
+  ASSERT_TRUE((*exe)->polymorphic());
+  std::vector<float> in = {1, -2, 3}, out(3);
+  const void* args[] = {in.data()};
+  void* results[] = {out.data()};
+  // Without shapes the code cannot run.
+  EXPECT_EQ((*exe)->run(args, results).code(), absl::StatusCode::kFailedPrecondition);
+  const Shape shape{3};
+  auto binding = (*exe)->bind(std::span<const Shape>(&shape, 1));
+  ASSERT_TRUE(binding.ok()) << binding.status();
+  EXPECT_EQ((*binding)->result_shapes, std::vector<Shape>{Shape{3}});
+  ASSERT_TRUE((*exe)->run_bound(args, results, **binding).ok());
+  EXPECT_EQ(out, (std::vector<float>{-1, 2, -3}));
+  const Shape wrong{2, 2};
+  auto bad = (*exe)->bind(std::span<const Shape>(&wrong, 1));
+  EXPECT_EQ(bad.status().message(), "@dynamic: argument 0 has shape [2, 2] but its type is f32[?]");
 }
 
 TEST(CompileTest, ConcurrentCompileAndRun) {
