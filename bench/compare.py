@@ -1,6 +1,8 @@
 #!/usr/bin/python3
 """Runs the Huber loss benchmark in kiln (bench/huber_bench.cc) and the same work in NumPy and
-PyTorch in one run, and prints medians side by side with ratios; then the same for a 1024x1024
+PyTorch in one run, and prints medians side by side with ratios; then the same for the Huber
+loss reduced to its mean (with the fraction of the STREAM copy bandwidth kiln reaches) and the
+10-op chain (bench/chain_bench.cc), with KILN_NUM_THREADS = --threads; then a 1024x1024
 float32 matmul, a large eager add (bench/kernels_bench.cc) and a 2x3 eager add with its
 allocation (bench/eager_bench.cc), at 1 and 2 threads where threads apply. When the optional
 libtorch C++ benchmark (bench/libtorch_bench.cc, `ninja bench_peers`) has been built, its
@@ -12,6 +14,8 @@ Usage: /usr/bin/python3 bench/compare.py [--kiln-bench build/bin/kiln_bench]
 --mlp prints only the MLP comparison (bench/mlp_bench.cc: a 1024^3 dense relu layer, the
 chapter's Nadam step, a 784-256-256-10 Adam step) beside PyTorch eager, libtorch C++ and, for the
 chapter step, a hand-written NumPy step, at 1 and 2 threads.
+--first-call RUNS prints only the first call of the README training step in fresh processes:
+kiln (build/bin/kiln_warm_start, per phase) beside torch.jit.trace.
 Needs Debian's python3-numpy and python3-torch (scripts/setup.sh --peers installs them).
 """
 import argparse
@@ -59,6 +63,9 @@ def peers(n, threads):
     scripted = torch.jit.script(huber_torch_script)
     for _ in range(3):  # profiling runs before the fuser kicks in
         scripted(ty, tp)
+    scripted_mean = torch.jit.script(huber_mean_torch_script)
+    for _ in range(3):
+        scripted_mean(ty, tp)
     # The chain of 10 elementwise ops of bench/chain_bench.cc, on its own inputs.
     cx = (rng.standard_normal(n) * 2).astype(np.float32)
     cy = (rng.standard_normal(n) * 2).astype(np.float32)
@@ -75,6 +82,9 @@ def peers(n, threads):
         "NumPy": median_ms(huber_np),
         "PyTorch eager": median_ms(huber_torch),
         "TorchScript (fused)": median_ms(lambda: scripted(ty, tp)),
+        "mean NumPy": median_ms(lambda: np.mean(huber_np())),
+        "mean PyTorch eager": median_ms(lambda: huber_torch().mean()),
+        "mean TorchScript (fused)": median_ms(lambda: scripted_mean(ty, tp)),
         "chain NumPy": median_ms(chain_np),
         "chain PyTorch eager": median_ms(lambda: chain_torch(tcx, tcy)),
         "chain TorchScript (fused)": median_ms(lambda: chain_scripted(tcx, tcy)),
@@ -518,15 +528,23 @@ def huber_torch_script(y, p):
     return (a < 1).to(e.dtype) * (e * e * 0.5) + (a >= 1).to(e.dtype) * (a - 0.5)
 
 
+def huber_mean_torch_script(y, p):
+    e = y - p
+    a = e.abs()
+    return ((a < 1).to(e.dtype) * (e * e * 0.5) + (a >= 1).to(e.dtype) * (a - 0.5)).mean()
+
+
 def chain_torch(x, y):
     return ((x * 0.5 + y).tanh() * (-x.abs()).exp() - y * 0.25).relu()
 
 
-def kiln(bench, n):
+def kiln(bench, n, threads):
+    env = dict(os.environ)
+    env["KILN_NUM_THREADS"] = str(threads)  # the compiled loops' and eager kernels' pool
     out = subprocess.run(
         [bench, f"--benchmark_filter=/{n}$", "--benchmark_repetitions=7",
          "--benchmark_report_aggregates_only=true", "--benchmark_format=json"],
-        check=True, capture_output=True, text=True).stdout
+        check=True, capture_output=True, text=True, env=env).stdout
     res = {}
     for b in json.loads(out)["benchmarks"]:
         if b.get("aggregate_name") != "median":
@@ -535,6 +553,60 @@ def kiln(bench, n):
         unit = {"ms": 1, "us": 1e-3, "ns": 1e-6}[b["time_unit"]]
         res[name] = b["real_time"] * unit
     return res
+
+
+def torch_first_call_child():
+    """One fresh process: the README training step's first call under torch.jit.trace, after
+    `import torch` and building the inputs (not timed). torch.jit.trace cannot trace
+    torch.autograd.grad (the tracer runs without autograd) nor in-place updates of Parameters
+    that require grad, so the step is traced in the form it can trace: the forward, the
+    hand-written backward of the mean squared error and the SGD update, returning the loss and
+    the new weights. Timed: torch.jit.trace(step, example inputs) plus the first call of the
+    traced function. Prints {"wall_ms", "cpu_ms"} as JSON."""
+    import torch
+    torch.set_num_threads(1)
+    x = torch.arange(32 * 5, dtype=torch.float32).reshape(32, 5) * 0.01
+    y = torch.arange(32, dtype=torch.float32).reshape(32, 1) * 0.03
+    w = torch.zeros(5, 1)
+    b = torch.zeros(1)
+
+    def step(x, y, w, b):
+        r = x @ w + b - y
+        loss = (r * r).mean()
+        g = r * (2.0 / r.numel())
+        return loss, w - 0.01 * (x.t() @ g), b - 0.01 * g.sum(0)
+
+    wall0, cpu0 = time.perf_counter(), time.process_time()
+    traced = torch.jit.trace(step, (x, y, w, b))
+    traced(x, y, w, b)
+    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    print(json.dumps({"wall_ms": wall * 1e3, "cpu_ms": cpu * 1e3}))
+
+
+def compare_first_call(warm_start, runs):
+    """kiln's first call of the README training step in fresh processes (bench/warm_start.cc,
+    with its per-phase table) beside torch.jit.trace's first call of the same step."""
+    out = subprocess.run([warm_start, f"--runs={runs}"], check=True, capture_output=True,
+                         text=True).stdout
+    print(out.rstrip())
+    wall, cpu = [], []
+    for _ in range(runs):
+        r = subprocess.run([sys.executable, __file__, "--torch-first-call-child"], check=True,
+                           capture_output=True, text=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
+        t = json.loads(r.stdout.strip().splitlines()[-1])
+        wall.append(t["wall_ms"])
+        cpu.append(t["cpu_ms"])
+    print(f"\ntorch.jit.trace + first call of the step (forward, hand-written backward, SGD "
+          f"update), {runs} fresh processes (ms)")
+    print(f"{'':38s} {'wall median':>12s} {'wall min':>10s} {'CPU median':>12s}")
+    print(f"{'torch ' + torch_version():38s} {statistics.median(wall):12.2f} {min(wall):10.2f} "
+          f"{statistics.median(cpu):12.2f}")
+
+
+def torch_version():
+    r = subprocess.run([sys.executable, "-c", "import torch; print(torch.__version__)"],
+                       capture_output=True, text=True)
+    return r.stdout.strip()
 
 
 def main():
@@ -546,6 +618,11 @@ def main():
     ap.add_argument("--n", type=int, default=1 << 24)
     ap.add_argument("--matmul", type=int, metavar="ROUNDS", default=0,
                     help="only compare the 1024x1024 matmul, kiln and libtorch C++ by turns")
+    ap.add_argument("--first-call", type=int, metavar="RUNS", default=0,
+                    help="only compare the first call of the training step in fresh processes "
+                         "(kiln_warm_start) with torch.jit.trace's")
+    ap.add_argument("--warm-start", default="build/bin/kiln_warm_start")
+    ap.add_argument("--torch-first-call-child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--peers-only", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--kernel-peers-only", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--mlp", action="store_true",
@@ -556,6 +633,12 @@ def main():
         os.environ.pop(var, None)
     os.environ["OMP_NUM_THREADS"] = str(args.threads)
 
+    if args.torch_first_call_child:
+        torch_first_call_child()
+        return 0
+    if args.first_call:
+        compare_first_call(args.warm_start, args.first_call)
+        return 0
     if args.peers_only:
         print(json.dumps(peers(args.n, args.threads)))
         return 0
@@ -571,7 +654,7 @@ def main():
     if args.matmul:
         compare_matmul(args.kiln_bench, args.libtorch_bench, args.matmul)
         return 0
-    k = kiln(args.kiln_bench, args.n)
+    k = kiln(args.kiln_bench, args.n, args.threads)
     p = best_peers(args.n, args.threads)
     ref = k.get("HuberCompiled")
     gb = 3 * 4 * args.n / 1e9
@@ -580,7 +663,7 @@ def main():
     print(f"{'implementation':28s} {'ms':>9s} {'GB/s':>7s} {'kiln compiled is':>18s}")
     rows = [("kiln compiled", k.get("HuberCompiled")), ("kiln eager", k.get("HuberEager")),
             ("C++ loop -O3 -march=native", k.get("HuberHandWritten"))]
-    rows += [(name, ms) for name, ms in p.items() if not name.startswith("chain ")]
+    rows += [(name, ms) for name, ms in p.items() if not name.startswith(("chain ", "mean "))]
     if args.threads == 1:  # libtorch_bench's Huber runs on one thread
         lt = libtorch_bench(args.libtorch_bench, f"Huber.*/{args.n}$")
         rows.append(("libtorch C++ eager", lt.get(f"BM_HuberEager/{args.n}", (None,))[0]))
@@ -591,6 +674,21 @@ def main():
         print(f"{name:28s} {ms:9.3f} {gb / (ms / 1e3):7.1f} {ratio:>18s}")
     if "Copy" in k:
         print(f"{'(STREAM copy, 2x4 B/elem)':28s} {k['Copy']:9.3f} {2 * 4 * args.n / 1e9 / (k['Copy'] / 1e3):7.1f}")
+    ref = k.get("HuberMeanCompiled")
+    gb2 = 2 * 4 * args.n / 1e9  # both inputs read once
+    print(f"\nHuber loss + mean over {args.n} float32 elements, {args.threads} thread(s), medians")
+    print(f"{'implementation':28s} {'ms':>9s} {'GB/s':>7s} {'kiln compiled is':>18s}")
+    rows = [("kiln compiled", ref), ("kiln eager", k.get("HuberMeanEager")),
+            ("C++ loop, double sum", k.get("HuberMeanHandWritten"))]
+    rows += [(name[len("mean "):], ms) for name, ms in p.items() if name.startswith("mean ")]
+    for name, ms in rows:
+        if ms is None:
+            continue
+        ratio = faster(ms, ref) if name != "kiln compiled" else "-"
+        print(f"{name:28s} {ms:9.3f} {gb2 / (ms / 1e3):7.1f} {ratio:>18s}")
+    if ref and "Copy" in k:
+        print(f"kiln compiled reads the inputs at {100 * k['Copy'] / ref:.0f}% of the STREAM copy "
+              f"bandwidth (same bytes: 2 x 4 B per element)")
     ref = k.get("ChainCompiled")
     print(f"\nChain of 10 elementwise ops (mul add tanh abs neg exp mul mul sub relu) over "
           f"{args.n} float32 elements, {args.threads} thread(s), medians")

@@ -87,6 +87,59 @@ void BM_HuberEager(benchmark::State& state) {
   k::bench::set_binary_elementwise_bytes(state, n);
 }
 
+// The Huber loss reduced to its mean: compiled, this is one reduce fusion reading both inputs
+// once and writing nothing but the scalar. Reports bytes/s of the two inputs.
+k::Tensor huber_mean_fxn(const k::Tensor& y_true, const k::Tensor& y_pred) {
+  return k::reduce_mean(huber_loss_fxn(y_true, y_pred));
+}
+
+__attribute__((noinline)) double huber_mean_loop(const float* __restrict y,
+                                                 const float* __restrict p, int64_t n) {
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const float e = y[i] - p[i];
+    const float a = std::fabs(e);
+    const float c = std::min(a, 1.f);
+    sum += 0.5f * c * c + (a - c);
+  }
+  return sum / static_cast<double>(n);
+}
+
+void set_two_input_bytes(benchmark::State& state, int64_t n) {
+  state.SetBytesProcessed(state.iterations() * n * 2 * static_cast<int64_t>(sizeof(float)));
+}
+
+void BM_HuberMeanHandWritten(benchmark::State& state) {
+  const int64_t n = state.range(0);
+  auto y = k::bench::random_normal(n, 1, 1.5f), p = k::bench::random_normal(n, 2, 1.5f);
+  for (auto _ : state) benchmark::DoNotOptimize(huber_mean_loop(y.data(), p.data(), n));
+  set_two_input_bytes(state, n);
+}
+
+void BM_HuberMeanCompiled(benchmark::State& state) {
+  const int64_t n = state.range(0);
+  k::Tensor y = k::constant(k::bench::random_normal(n, 1, 1.5f), k::Shape{n});
+  k::Tensor p = k::constant(k::bench::random_normal(n, 2, 1.5f), k::Shape{n});
+  auto huber_mean = k::function(huber_mean_fxn, {.name = "huber_mean"});
+  huber_mean(y, p);
+  for (auto _ : state) {
+    k::Tensor out = huber_mean(y, p);
+    benchmark::DoNotOptimize(out.raw_data());
+  }
+  set_two_input_bytes(state, n);
+}
+
+void BM_HuberMeanEager(benchmark::State& state) {
+  const int64_t n = state.range(0);
+  k::Tensor y = k::constant(k::bench::random_normal(n, 1, 1.5f), k::Shape{n});
+  k::Tensor p = k::constant(k::bench::random_normal(n, 2, 1.5f), k::Shape{n});
+  for (auto _ : state) {
+    k::Tensor out = huber_mean_fxn(y, p);
+    benchmark::DoNotOptimize(out.raw_data());
+  }
+  set_two_input_bytes(state, n);
+}
+
 // STREAM-style copy: the machine's bandwidth limit, measured in the same run.
 void BM_Copy(benchmark::State& state) {
   const int64_t n = state.range(0);
@@ -106,6 +159,9 @@ BENCHMARK(BM_HuberHandWritten)->Arg(k1M)->Arg(k16M)->Unit(benchmark::kMillisecon
 BENCHMARK(BM_HuberCompiled)->Arg(k1M)->Arg(k16M)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_HuberCompiledPolymorphic)->Arg(k1M)->Arg(k16M)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_HuberEager)->Arg(k1M)->Arg(k16M)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_HuberMeanHandWritten)->Arg(k16M)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_HuberMeanCompiled)->Arg(k1M)->Arg(k16M)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_HuberMeanEager)->Arg(k16M)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

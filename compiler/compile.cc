@@ -343,9 +343,11 @@ absl::StatusOr<std::unique_ptr<Executable>> compile(const ir::Function& fn,
   const ir::Function& source = copy ? *copy->functions().front() : fn;
   // Lowering also creates the KernelCall objects the code refers to, so it runs on a disk hit
   // too (the module it builds is then dropped: a few hundred microseconds at most).
+  const auto lower_start = std::chrono::steady_clock::now();
   KILN_ASSIGN_OR_RETURN(std::unique_ptr<LoweredModule> lowered, lower_function(source, symbol));
   const std::vector<ExternalSymbol> externals = kernel_call_symbols(*lowered);
   CompileInfo info;
+  info.lower_ms = ms_since(lower_start);
   std::string key;
   if (!options.cache_dir.empty()) {
     key = disk_cache_key(ir::print(fn), options.cache_signature, options);

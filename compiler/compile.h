@@ -34,7 +34,9 @@ inline constexpr int64_t kDefaultDiskCacheMaxBytes = int64_t{1} << 30;
 struct CompileOptions {
   std::string cpu;       // empty = the host CPU (llvm::sys::getHostCPUName)
   std::string features;  // empty = the host's features; else "+avx2,+fma,..."
-  int opt_level = 3;     // 0..3, the LLVM pipeline level
+  // 0..3, the LLVM pipeline level (3: the O2 IR pipeline for functions with at most 1 MiB of
+  // arguments, results and workspace, where compile time dominates; see jit.cc)
+  int opt_level = 3;
   // The on-disk cache of compiled objects (see disk_cache.h): empty = none. With a
   // directory, compile() first looks for an object stored under the key of (the function's IR,
   // `cache_signature`, the target, versions, thread count) and links it instead of running
@@ -54,7 +56,9 @@ struct CompileInfo {
   int64_t disk_evictions = 0;  // entries removed from the on-disk cache to respect its bound
   // Bytes of the relocatable object: the code and the constants it holds.
   int64_t object_bytes = 0;
-  double optimize_ms = 0, codegen_ms = 0, link_ms = 0;
+  // Milliseconds lowering to LLVM IR, in the LLVM optimization pipeline, in instruction
+  // selection and object emission, and JIT-linking (optimize and codegen are 0 on a disk hit).
+  double lower_ms = 0, optimize_ms = 0, codegen_ms = 0, link_ms = 0;
 };
 
 // The run-time shapes of one call of a polymorphic Executable (see Executable::bind).

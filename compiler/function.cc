@@ -66,6 +66,7 @@ class ConcreteImpl {
   std::unique_ptr<compiler::Executable> executable;
   bool polymorphic = false;  // arg_types have unknown dims: shapes are bound per call
   double trace_seconds = 0, pass_seconds = 0, compile_seconds = 0;
+  std::vector<std::pair<std::string, double>> pass_timings;  // in pipeline order
   int64_t bytes = 0;  // what CacheStats::bytes counts for this entry
   // Variables the trace captured: extra arguments after the user's (in this order), and, for
   // those it wrote, extra results after the user's (in this order).
@@ -299,6 +300,25 @@ void write_dump(const std::string& dir, const std::string& file, const std::stri
   std::filesystem::rename(tmp, path, ec);
 }
 
+// KILN_DUMP's <name>.<n>.timings.txt: one line per phase, "<phase> <milliseconds>", in order.
+std::string timings_text(const ConcreteImpl& impl) {
+  std::string out;
+  auto line = [&](std::string_view phase, double ms) {
+    char number[32];
+    std::snprintf(number, sizeof(number), "%.3f", ms);
+    out += cat(phase, " ", number, "\n");
+  };
+  const compiler::CompileInfo& info = impl.executable->info();
+  line("trace", impl.trace_seconds * 1e3);
+  for (const auto& [name, seconds] : impl.pass_timings) line(cat("pass:", name), seconds * 1e3);
+  line("lower", info.lower_ms);
+  line("llvm-opt", info.optimize_ms);
+  line("codegen", info.codegen_ms);
+  line("link", info.link_ms);
+  line("total", (impl.trace_seconds + impl.pass_seconds + impl.compile_seconds) * 1e3);
+  return out;
+}
+
 std::string signature_string(const Signature& sig) {
   std::string out = "(";
   for (size_t i = 0; i < sig.args.size(); ++i) {
@@ -392,6 +412,8 @@ std::shared_ptr<ConcreteImpl> build(const FunctionOptions& options, std::span<co
                                     ran.status().message(), "\ntraced IR:\n", impl->traced_ir)));
   }
   impl->pass_seconds = seconds_since(t0);
+  for (const passes::PassTiming& t : pm.timings())
+    impl->pass_timings.emplace_back(t.name, t.seconds);
   // With locations: ops traced with a known C++ call site (check_numerics) keep it.
   impl->optimized_ir = ir::print(module, {.print_locations = true});
   impl->result_types = fn.result_types();
@@ -427,6 +449,7 @@ std::shared_ptr<ConcreteImpl> build(const FunctionOptions& options, std::span<co
   if (!dump_dir.empty()) {
     write_dump(dump_dir, dump_prefix + "llvm.ll", impl->executable->llvm_ir());
     write_dump(dump_dir, dump_prefix + "s", impl->executable->asm_text());
+    write_dump(dump_dir, dump_prefix + "timings.txt", timings_text(*impl));
   }
   return impl;
 }
@@ -533,6 +556,12 @@ static void record_trace(FunctionCore::State& st, const FunctionOptions& options
   st.totals.pass_seconds += impl.pass_seconds;
   st.totals.compile_seconds += impl.compile_seconds;
   const compiler::CompileInfo& info = impl.executable->info();
+  for (const auto& [name, seconds] : impl.pass_timings)
+    st.totals.pass_seconds_by_name[name] += seconds;
+  st.totals.lower_seconds += info.lower_ms / 1e3;
+  st.totals.llvm_opt_seconds += info.optimize_ms / 1e3;
+  st.totals.codegen_seconds += info.codegen_ms / 1e3;
+  st.totals.link_seconds += info.link_ms / 1e3;
   st.totals.disk_hits += info.disk_hit;
   st.totals.disk_misses += info.disk_miss;
   st.totals.disk_writes += info.disk_write;

@@ -23,6 +23,7 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <span>
 #include <string>
@@ -118,6 +119,11 @@ struct CacheStats {
   double trace_seconds = 0;    // total time tracing
   double pass_seconds = 0;     // total time in the pass pipeline
   double compile_seconds = 0;  // total time lowering, optimizing and JIT-compiling
+  // Per phase (totals over the traces): each pass of the pipeline by name, then compile_seconds
+  // split into lowering to LLVM IR, the LLVM optimization pipeline, instruction selection and
+  // object emission, and JIT-linking (the rest of compile_seconds is the disk cache's work).
+  std::map<std::string, double> pass_seconds_by_name;
+  double lower_seconds = 0, llvm_opt_seconds = 0, codegen_seconds = 0, link_seconds = 0;
 };
 
 // Why a trace happened: "first trace", or the first argument that differs from the closest

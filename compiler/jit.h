@@ -31,7 +31,8 @@ struct CodegenOutput {
 };
 
 // Targets `module` at options.cpu/features (the host when empty; code model small, PIC),
-// verifies it, runs the LLVM O<opt_level> pipeline on it in place and generates `parts`.
+// verifies it, runs the LLVM O<opt_level> pipeline on it in place (O2 for small functions at
+// level 3) and generates `parts`.
 // One TargetMachine per call: safe to call from several threads on different modules.
 absl::StatusOr<CodegenOutput> optimize_and_codegen(LoweredModule& module,
                                                    const CompileOptions& options, unsigned parts);

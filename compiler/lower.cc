@@ -444,7 +444,7 @@ absl::Status EntryLowering::lower_elementwise(const ir::Op& op) {
   ElementwiseGroup group;
   if (op.kind() == ir::OpKind::kFusion) {
     const std::string kind = ir::attr_or<std::string>(op.attrs(), "kind", "loop");
-    if (kind != "loop") {
+    if (kind != "loop" && kind != "reduce") {
       return absl::UnimplementedError(cat("fusion of kind \"", kind, "\" is not supported"));
     }
     const ir::Block* region = op.region();
@@ -475,9 +475,12 @@ absl::Status EntryLowering::lower_elementwise(const ir::Op& op) {
     group.outputs.push_back(op.result());
   }
   group.shape = op.result()->type().shape;
-  KILN_ASSIGN_OR_RETURN(
-      ElementwiseFunction loop,
-      emit_elementwise_function(module_, group, cat(out_.entry_name, ".loop", num_loops_++)));
+  const std::string loop_name = cat(out_.entry_name, ".loop", num_loops_++);
+  const bool reduce = op.kind() == ir::OpKind::kFusion &&
+                      ir::attr_or<std::string>(op.attrs(), "kind", "loop") == "reduce";
+  KILN_ASSIGN_OR_RETURN(ElementwiseFunction loop,
+                        reduce ? emit_reduce_function(module_, group, loop_name)
+                               : emit_elementwise_function(module_, group, loop_name));
   std::vector<llvm::Value*> call_args;
   for (int i = 0; i < op.num_results(); ++i) call_args.push_back(pointer(op.result(i)));
   for (const ir::Value* v : op.operands()) call_args.push_back(pointer(v));

@@ -128,6 +128,16 @@ bool lowers_as_matmul(const ir::Op& op);
 absl::StatusOr<llvm::Function*> emit_matmul_function(llvm::Module& module, const ir::Op& op,
                                                      const std::string& name);
 
+// --- reduce fusions (lower_reduce.cc) ------------------------------------------------------------
+
+// Emits the function of a `fusion {kind = "reduce"}` region (its arguments as `inputs`, its
+// ops, its one yielded value as `outputs[0]`), with emit_elementwise_function's signature: one
+// output pointer, then one per input. Errors: Unimplemented for regions it cannot lower (see
+// lower_reduce.cc), InvalidArgument for malformed ones.
+absl::StatusOr<ElementwiseFunction> emit_reduce_function(llvm::Module& module,
+                                                         const ElementwiseGroup& group,
+                                                         const std::string& name);
+
 // --- math polynomials (lower_math.cc) -----------------------------------------------------------
 
 // exp/log of a float or a vector of floats, as branch-free IR the loop vectorizer can widen.

@@ -15,6 +15,12 @@
 // The innermost loop reads contiguous or loop-invariant data only and is left to LLVM's loop
 // vectorizer. The loops are emitted bottom-tested (all trip counts are constants >= 2).
 //
+// Parallel loops: a fully defined loop of at least two chunks of kParallelGrainElements without
+// an integer division check becomes `name.range(begin, end, buffers...)` over the outermost
+// level, run through kiln_rt_parallel_for by a task of (begin, end, ctx) (emit_range_caller);
+// `name` keeps the signature callers use. A `transpose` of a loop input is read in place with
+// permuted strides (only_transposed, transposed_strides).
+//
 // Unknown dims ('?'): sizes and strides are Extents, a constant times the run-time sizes of some
 // output dims, which the function reads from its trailing `dims` argument in its entry block. An
 // input's unknown dim stands for the output's dim at its position (the caller checks that they
@@ -25,6 +31,8 @@
 #include "absl/container/flat_hash_map.h"
 #include "compiler/lower.h"
 #include "compiler/lower_elementwise_math.h"
+#include "compiler/lower_loop_nest.h"
+#include "ir/array_ops.h"
 #include "llvm/IR/Constants.h"
 #include "llvm/IR/DerivedTypes.h"
 #include "llvm/IR/Function.h"
@@ -36,89 +44,26 @@
 #include "support/str.h"
 
 namespace kiln::compiler {
-namespace {
-
-// A size or stride in elements: `c` times the run-time sizes of the output dims `dims` (sorted;
-// empty when the value is a constant, always so for fully defined shapes).
-struct Extent {
-  int64_t c = 0;
-  std::vector<int> dims;
-  bool is(int64_t v) const { return dims.empty() && c == v; }
-  friend bool operator==(const Extent& a, const Extent& b) {
-    return a.c == b.c && (a.c == 0 || a.dims == b.dims);
-  }
-  friend Extent operator*(const Extent& a, const Extent& b) {
-    Extent r{a.c * b.c, a.dims};
-    r.dims.insert(r.dims.end(), b.dims.begin(), b.dims.end());
-    std::sort(r.dims.begin(), r.dims.end());
-    if (r.c == 0) r.dims.clear();
-    return r;
-  }
-};
+namespace loop_nest {
 
 // The size of output dim `d`: its constant, or its run-time size.
 Extent dim_extent(const Shape& out, int d) {
   return out[d] >= 0 ? Extent{out[d], {}} : Extent{1, {d}};
 }
 
-// A buffer the loop nest reads or writes, with its strides over the merged loop dims.
-struct Buffer {
-  llvm::Value* ptr = nullptr;
-  DType dtype = DType::kFloat32;
-  std::vector<Extent> strides;        // per loop level
-  int level = -1;                     // innermost level with a non-zero stride; -1 = invariant
-  std::vector<llvm::Value*> offsets;  // offset at each level, emitted lazily
-};
+LoopNestEmitter::LoopNestEmitter(llvm::Module& module, const ElementwiseGroup& group)
+    : module_(module),
+      ctx_(module.getContext()),
+      builder_(new llvm::IRBuilder<>(ctx_),
+               [](llvm::IRBuilderBase* b) { delete static_cast<llvm::IRBuilder<>*>(b); }),
+      b_(*builder_),
+      group_(group) {}
 
-class LoopNestEmitter {
- public:
-  LoopNestEmitter(llvm::Module& module, const ElementwiseGroup& group)
-      : module_(module), ctx_(module.getContext()), b_(ctx_), group_(group) {}
+LoopNestEmitter::~LoopNestEmitter() = default;
 
-  absl::StatusOr<ElementwiseFunction> emit(const std::string& name);
-
- private:
-  absl::Status check_shapes();
-  void plan_loops();
-  std::vector<Extent> strides_over_output(const Shape& shape) const;
-  llvm::Value* extent_value(const Extent& e);
-  int add_buffer(llvm::Value* ptr, DType dtype, const Shape& shape);
-  void build_skeleton(llvm::Function* fn);
-  void set_level(int level) { b_.SetInsertPoint(level_blocks_[level + 1]->getTerminator()); }
-  llvm::Value* offset(Buffer& buf, int level);
-  llvm::Value* element_ptr(Buffer& buf, int level);
-  llvm::Type* memory_type(DType dtype);
-  llvm::Value* from_memory(llvm::Value* x, DType dtype);
-  llvm::Value* to_memory(llvm::Value* x, DType dtype);
-  llvm::Value* float_to_bf16_bits(llvm::Value* x);
-  llvm::Value* round_to(llvm::Value* x, DType dtype);
-  absl::Status emit_op(const ir::Op& op);
-  absl::StatusOr<llvm::Value*> compute(const ir::Op& op, const std::vector<llvm::Value*>& args);
-
-  llvm::Module& module_;
-  llvm::LLVMContext& ctx_;
-  llvm::IRBuilder<> b_;
-  const ElementwiseGroup& group_;
-
-  // Merged loop dims: sizes (each >= 2) and, per output dim, which level it belongs to (-1 when
-  // the dim has size 1).
-  std::vector<Extent> loop_sizes_;
-  std::vector<int> dim_level_;
-  llvm::Value* dims_arg_ = nullptr;  // the output's int64 dims (shapes with unknown dims only)
-  llvm::BasicBlock* entry_block_ = nullptr;
-  std::vector<llvm::Value*> out_dims_;  // loaded run-time sizes per output dim (lazily)
-  // level_blocks_[l + 1] is where code of level l goes (index 0 = the function entry).
-  std::vector<llvm::BasicBlock*> level_blocks_;
-  std::vector<llvm::Value*> ivs_;  // induction variable per level
-
-  std::vector<Buffer> buffers_;
-  struct Computed {
-    llvm::Value* value;
-    int level;
-  };
-  absl::flat_hash_map<const ir::Value*, Computed> values_;
-  llvm::Value* div_flag_ = nullptr;  // the i8 flag of ElementwiseFunction::checks_division
-};
+void LoopNestEmitter::set_level(int level) {
+  b_.SetInsertPoint(level_blocks_[level + 1]->getTerminator());
+}
 
 absl::Status LoopNestEmitter::check_shapes() {
   const Shape& out = group_.shape;
@@ -135,7 +80,18 @@ absl::Status LoopNestEmitter::check_shapes() {
     }
     return absl::OkStatus();
   };
-  for (const ir::Value* v : group_.inputs) KILN_RETURN_IF_ERROR(check(v));
+  for (const ir::Value* v : group_.inputs) {
+    if (!only_transposed(v)) KILN_RETURN_IF_ERROR(check(v));
+  }
+  for (const ir::Op* op : group_.ops) {
+    if (op->kind() != ir::OpKind::kTranspose) continue;
+    if (std::find(group_.inputs.begin(), group_.inputs.end(), op->operand(0)) ==
+        group_.inputs.end()) {
+      return absl::UnimplementedError(
+          "'transpose' in an elementwise loop must read an input of the loop");
+    }
+    KILN_RETURN_IF_ERROR(transposed_strides(*op).status());
+  }
   for (const ir::Op* op : group_.ops) {
     for (int i = 0; i < op->num_results(); ++i) KILN_RETURN_IF_ERROR(check(op->result(i)));
   }
@@ -191,7 +147,12 @@ void LoopNestEmitter::plan_loops() {
   const Shape& out = group_.shape;
   std::vector<std::vector<Extent>> all;  // per-buffer strides over output dims
   all.push_back(strides_over_output(out));
-  for (const ir::Value* v : group_.inputs) all.push_back(strides_over_output(v->type().shape));
+  for (const ir::Value* v : group_.inputs) {
+    if (!only_transposed(v)) all.push_back(strides_over_output(v->type().shape));
+  }
+  for (const ir::Op* op : group_.ops) {
+    if (op->kind() == ir::OpKind::kTranspose) all.push_back(*transposed_strides(*op));
+  }
   for (const ir::Op* op : group_.ops) {
     if (op->kind() == ir::OpKind::kConst && op->result()->type().shape.num_elements() != 1) {
       all.push_back(strides_over_output(op->result()->type().shape));
@@ -219,11 +180,49 @@ void LoopNestEmitter::plan_loops() {
 
 // Registers a buffer of `shape` (broadcast to the output) and returns its index.
 int LoopNestEmitter::add_buffer(llvm::Value* ptr, DType dtype, const Shape& shape) {
+  return add_buffer_with_strides(ptr, dtype, strides_over_output(shape));
+}
+
+// True if `v` is read only through transposes of the group (so never with its own strides).
+bool LoopNestEmitter::only_transposed(const ir::Value* v) const {
+  bool used = false;
+  for (const ir::Op* op : group_.ops) {
+    for (const ir::Value* o : op->operands()) {
+      if (o != v) continue;
+      if (op->kind() != ir::OpKind::kTranspose) return false;
+      used = true;
+    }
+  }
+  for (const ir::Value* o : group_.outputs) {
+    if (o == v) return false;
+  }
+  return used;
+}
+
+// Strides (elements, per output dim) at which transpose `op`, whose result has the loop's fully
+// defined shape, reads its operand: output dim j walks operand dim perm[j].
+absl::StatusOr<std::vector<Extent>> LoopNestEmitter::transposed_strides(const ir::Op& op) const {
+  const Shape& in = op.operand(0)->type().shape;
+  KILN_ASSIGN_OR_RETURN(std::vector<int64_t> perm, ir::transpose_perm(op.attrs(), in.rank()));
+  if (!(op.result()->type().shape == group_.shape) || !in.is_fully_defined()) {
+    return absl::UnimplementedError(cat("'transpose' to ", op.result()->type().to_string(),
+                                        " in an elementwise loop over ", group_.shape));
+  }
+  std::vector<int64_t> own = row_major_strides(in);
+  std::vector<Extent> st(perm.size(), Extent{0, {}});
+  for (size_t j = 0; j < perm.size(); ++j) {
+    if (in[perm[j]] != 1) st[j] = Extent{own[perm[j]], {}};
+  }
+  return st;
+}
+
+// Registers a buffer read at strides `st` over the output dims; returns its index.
+int LoopNestEmitter::add_buffer_with_strides(llvm::Value* ptr, DType dtype,
+                                             const std::vector<Extent>& st) {
   Buffer buf;
   buf.ptr = ptr;
   buf.dtype = dtype;
   buf.strides.assign(loop_sizes_.size(), Extent{0, {}});
-  std::vector<Extent> st = strides_over_output(shape);
   // The stride of a level is the stride of its innermost output dim.
   for (int d = 0; d < group_.shape.rank(); ++d) {
     if (dim_level_[d] >= 0) buf.strides[dim_level_[d]] = st[d];
@@ -280,13 +279,14 @@ void LoopNestEmitter::build_skeleton(llvm::Function* fn) {
     b_.SetInsertPoint(headers[l]);
     llvm::PHINode* iv = b_.CreatePHI(i64, 2, cat("i", l));
     ivs_.push_back(iv);
-    iv->addIncoming(b_.getInt64(0), l == 0 ? entry : headers[l - 1]);
+    iv->addIncoming(l == 0 && level0_begin_ ? level0_begin_ : b_.getInt64(0),
+                    l == 0 ? entry : headers[l - 1]);
     if (l + 1 < n) b_.CreateBr(headers[l + 1]);
   }
   for (int l = n - 1; l >= 0; --l) {
     b_.SetInsertPoint(latches[l]);
     llvm::Value* next = b_.CreateAdd(ivs_[l], b_.getInt64(1), cat("i", l, ".next"), true, true);
-    llvm::Value* more = b_.CreateICmpULT(next, bounds[l]);
+    llvm::Value* more = b_.CreateICmpULT(next, l == 0 && level0_end_ ? level0_end_ : bounds[l]);
     b_.CreateCondBr(more, headers[l], l == 0 ? exit : latches[l - 1]);
     llvm::cast<llvm::PHINode>(ivs_[l])->addIncoming(next, latches[l]);
   }
@@ -484,6 +484,24 @@ absl::Status LoopNestEmitter::emit_op(const ir::Op& op) {
     values_[result] = {from_memory(v, buf.dtype), buf.level};
     return absl::OkStatus();
   }
+  if (op.kind() == ir::OpKind::kTranspose && range_fn_) {
+    // A strided read of the loop's input (check_shapes made sure it is one).
+    const auto it = std::find(group_.inputs.begin(), group_.inputs.end(), op.operand(0));
+    if (it == group_.inputs.end()) {
+      return absl::UnimplementedError(
+          "'transpose' in an elementwise loop must read an input of the loop");
+    }
+    const unsigned arg =
+        first_buffer_arg_ + static_cast<unsigned>(group_.outputs.size() +
+                                                  static_cast<size_t>(it - group_.inputs.begin()));
+    KILN_ASSIGN_OR_RETURN(std::vector<Extent> st, transposed_strides(op));
+    const DType dt = op.operand(0)->type().dtype;
+    const int k = add_buffer_with_strides(range_fn_->getArg(arg), dt, st);
+    Buffer& buf = buffers_[k];
+    llvm::Value* x = b_.CreateLoad(memory_type(dt), element_ptr(buf, buf.level));
+    values_[result] = {from_memory(x, dt), buf.level};
+    return absl::OkStatus();
+  }
   const ir::OpClass cls = ir::op_info(op.kind()).cls;
   const bool elementwise = ir::is_elementwise(op.kind());
   if (!elementwise) {
@@ -534,6 +552,53 @@ absl::Status LoopNestEmitter::emit_op(const ir::Op& op) {
   return absl::OkStatus();
 }
 
+llvm::FunctionCallee parallel_for_callee(llvm::Module& module) {
+  llvm::LLVMContext& ctx = module.getContext();
+  auto* ptr = llvm::PointerType::getUnqual(ctx);
+  auto* i64 = llvm::Type::getInt64Ty(ctx);
+  auto* type =
+      llvm::FunctionType::get(llvm::Type::getVoidTy(ctx), {ptr, ptr, i64, i64, i64}, false);
+  llvm::FunctionCallee callee = module.getOrInsertFunction("kiln_rt_parallel_for", type);
+  if (auto* decl = llvm::dyn_cast<llvm::Function>(callee.getCallee())) {
+    decl->addFnAttr(llvm::Attribute::NoUnwind);
+  }
+  return callee;
+}
+
+// The body of `outer` (the group's function) for a parallel loop: hands a task
+// `void name.task(i64 begin, i64 end, ptr ctx)`, ctx being the array of outer's buffer pointers,
+// to kiln_rt_parallel_for over the outermost level; the task calls `range` on its chunk.
+void LoopNestEmitter::emit_range_caller(llvm::Function* outer, llvm::Function* range) {
+  const int64_t n0 = loop_sizes_[0].c;
+  const int64_t inner = group_.shape.num_elements() / std::max<int64_t>(n0, 1);
+  const unsigned n_args = outer->arg_size();
+  llvm::IRBuilder<> ob(llvm::BasicBlock::Create(ctx_, "entry", outer));
+  llvm::Type* ptr = ob.getPtrTy();
+  auto* task = llvm::Function::Create(
+      llvm::FunctionType::get(ob.getVoidTy(), {ob.getInt64Ty(), ob.getInt64Ty(), ptr}, false),
+      llvm::GlobalValue::InternalLinkage, cat(outer->getName(), ".task"), module_);
+  task->addFnAttr(llvm::Attribute::NoUnwind);
+  llvm::Value* ctx = ob.CreateAlloca(llvm::ArrayType::get(ptr, n_args), nullptr, "ctx");
+  for (unsigned i = 0; i < n_args; ++i) {
+    ob.CreateStore(outer->getArg(i), ob.CreateConstInBoundsGEP1_64(ptr, ctx, i));
+  }
+  const int64_t grain = std::max<int64_t>(1, (kParallelGrainElements + inner - 1) / inner);
+  // Chunks start at multiples of 16 elements (64 bytes of float32) when the loop is flat.
+  const int64_t align = inner == 1 ? 16 : 1;
+  ob.CreateCall(parallel_for_callee(module_),
+                {task, ctx, ob.getInt64(n0), ob.getInt64(grain), ob.getInt64(align)});
+  ob.CreateRetVoid();
+
+  llvm::IRBuilder<> tb(llvm::BasicBlock::Create(ctx_, "entry", task));
+  std::vector<llvm::Value*> args{task->getArg(0), task->getArg(1)};
+  for (unsigned i = 0; i < n_args; ++i) {
+    args.push_back(
+        tb.CreateLoad(ptr, tb.CreateConstInBoundsGEP1_64(ptr, task->getArg(2), i), cat("p", i)));
+  }
+  tb.CreateCall(range, args);
+  tb.CreateRetVoid();
+}
+
 absl::StatusOr<ElementwiseFunction> LoopNestEmitter::emit(const std::string& name) {
   KILN_RETURN_IF_ERROR(check_shapes());
   plan_loops();
@@ -549,36 +614,63 @@ absl::StatusOr<ElementwiseFunction> LoopNestEmitter::emit(const std::string& nam
   const size_t n_buffers = group_.outputs.size() + group_.inputs.size();
   std::vector<llvm::Type*> params(
       n_buffers + (result.checks_division ? 1 : 0) + (result.takes_dims ? 1 : 0), b_.getPtrTy());
-  auto* fn_type = llvm::FunctionType::get(b_.getVoidTy(), params, false);
-  auto* fn = llvm::Function::Create(fn_type, llvm::GlobalValue::InternalLinkage, name, module_);
-  fn->addFnAttr(llvm::Attribute::NoUnwind);
-  fn->addFnAttr(llvm::Attribute::WillReturn);
-  for (unsigned i = 0; i < params.size(); ++i) {
-    // Outputs never alias inputs or each other; inputs are only read, so they may alias each
-    // other (the same buffer passed twice) without breaking `noalias`.
-    fn->addParamAttr(i, llvm::Attribute::NoAlias);
-    fn->addParamAttr(i, llvm::Attribute::NoCapture);
-    if (i < n_buffers) {
-      fn->addParamAttr(
-          i, i < group_.outputs.size() ? llvm::Attribute::WriteOnly : llvm::Attribute::ReadOnly);
+  // Big loops of a fully defined shape without a division check run in parallel chunks of the
+  // outermost level: the loop function then takes (begin, end) first, and the group's function
+  // hands it to the pool (emit_range_caller). The choice depends only on the shape.
+  const bool parallel = !result.takes_dims && !result.checks_division && !loop_sizes_.empty() &&
+                        group_.shape.num_elements() >= 2 * kParallelGrainElements;
+  first_buffer_arg_ = parallel ? 2 : 0;
+  std::vector<llvm::Type*> fn_params = params;
+  if (parallel) fn_params.insert(fn_params.begin(), 2, b_.getInt64Ty());
+  auto* fn_type = llvm::FunctionType::get(b_.getVoidTy(), fn_params, false);
+  auto* fn = llvm::Function::Create(fn_type, llvm::GlobalValue::InternalLinkage,
+                                    parallel ? cat(name, ".range") : name, module_);
+  llvm::Function* outer = fn;
+  if (parallel) {
+    outer = llvm::Function::Create(llvm::FunctionType::get(b_.getVoidTy(), params, false),
+                                   llvm::GlobalValue::InternalLinkage, name, module_);
+  }
+  for (llvm::Function* f : {outer, fn}) {
+    f->addFnAttr(llvm::Attribute::NoUnwind);
+    f->addFnAttr(llvm::Attribute::WillReturn);
+    const unsigned first = f == fn ? first_buffer_arg_ : 0;
+    for (unsigned i = 0; i < params.size(); ++i) {
+      // Outputs never alias inputs or each other; inputs are only read, so they may alias each
+      // other (the same buffer passed twice) without breaking `noalias`.
+      f->addParamAttr(first + i, llvm::Attribute::NoAlias);
+      f->addParamAttr(first + i, llvm::Attribute::NoCapture);
+      if (i < n_buffers) {
+        f->addParamAttr(first + i, i < group_.outputs.size() ? llvm::Attribute::WriteOnly
+                                                             : llvm::Attribute::ReadOnly);
+      }
     }
   }
-  result.function = fn;
-  if (result.checks_division) div_flag_ = fn->getArg(static_cast<unsigned>(n_buffers));
+  result.function = outer;
+  range_fn_ = fn;
+  if (parallel) {
+    level0_begin_ = fn->getArg(0);
+    level0_end_ = fn->getArg(1);
+  }
+  if (result.checks_division) {
+    div_flag_ = fn->getArg(first_buffer_arg_ + static_cast<unsigned>(n_buffers));
+  }
   if (result.takes_dims) {
-    dims_arg_ = fn->getArg(static_cast<unsigned>(params.size() - 1));
-    fn->addParamAttr(static_cast<unsigned>(params.size() - 1), llvm::Attribute::ReadOnly);
+    dims_arg_ = fn->getArg(first_buffer_arg_ + static_cast<unsigned>(params.size() - 1));
+    fn->addParamAttr(first_buffer_arg_ + static_cast<unsigned>(params.size() - 1),
+                     llvm::Attribute::ReadOnly);
     out_dims_.assign(group_.shape.rank(), nullptr);
   }
   build_skeleton(fn);
+  if (parallel) emit_range_caller(outer, fn);
   if (group_.shape.num_elements() == 0) return result;
 
   const size_t n_out = group_.outputs.size();
   for (size_t i = 0; i < group_.inputs.size(); ++i) {
     const ir::Value* v = group_.inputs[i];
     if (values_.contains(v)) continue;  // the same value passed twice: read it once
-    const int k =
-        add_buffer(fn->getArg(static_cast<unsigned>(n_out + i)), v->type().dtype, v->type().shape);
+    if (only_transposed(v)) continue;   // read by its transposes, see emit_op
+    const int k = add_buffer(fn->getArg(first_buffer_arg_ + static_cast<unsigned>(n_out + i)),
+                             v->type().dtype, v->type().shape);
     Buffer& buf = buffers_[k];
     llvm::Value* x = b_.CreateLoad(memory_type(buf.dtype), element_ptr(buf, buf.level));
     values_[v] = {from_memory(x, buf.dtype), buf.level};
@@ -592,20 +684,20 @@ absl::StatusOr<ElementwiseFunction> LoopNestEmitter::emit(const std::string& nam
     if (it == values_.end()) {
       return absl::InvalidArgumentError("fusion yields a value it does not define");
     }
-    const int k =
-        add_buffer(fn->getArg(static_cast<unsigned>(i)), v->type().dtype, v->type().shape);
+    const int k = add_buffer(fn->getArg(first_buffer_arg_ + static_cast<unsigned>(i)),
+                             v->type().dtype, v->type().shape);
     llvm::Value* ptr = element_ptr(buffers_[k], innermost);
     b_.CreateStore(to_memory(it->second.value, v->type().dtype), ptr);
   }
   return result;
 }
 
-}  // namespace
+}  // namespace loop_nest
 
 absl::StatusOr<ElementwiseFunction> emit_elementwise_function(llvm::Module& module,
                                                               const ElementwiseGroup& group,
                                                               const std::string& name) {
-  LoopNestEmitter emitter(module, group);
+  loop_nest::LoopNestEmitter emitter(module, group);
   return emitter.emit(name);
 }
 

@@ -335,6 +335,17 @@ absl::StatusOr<Type> infer_type(OpKind kind, std::span<const Type> t, const Attr
     case OpClass::kStridedSlice: {
       auto spec = strided_slice_spec(attrs, t[0].shape);
       if (!spec.ok()) return spec.status();
+      if (kind == OpKind::kStridedUpdate) {
+        if (t[1].dtype != t[0].dtype)
+          return dtype_mismatch_error(info.mnemonic, 1, t[0].dtype, t[1].dtype);
+        auto b = broadcast_shapes(t[1].shape, spec->out);
+        if (!b || !(*b == spec->out)) {
+          return absl::InvalidArgumentError(cat("strided_update: the value's shape ", t[1].shape,
+                                                " does not broadcast to the slice's shape ",
+                                                spec->out));
+        }
+        return t[0];
+      }
       return Type{t[0].dtype, spec->out};
     }
     case OpClass::kConstant:

@@ -40,7 +40,8 @@ enum class OpClass : uint8_t {
   kReduce,      // attrs `axes` (list; absent = all axes) and `keepdims` (bool)
   kMatmul,      // [...,m,k] x [...,k,n], batch dims broadcast; attrs transpose_a/transpose_b
   kArray,       // reductions beyond sum/mean, shape/array ops: ir/array_ops.h, kernels/array_*
-  // strided_slice: attrs begin/end/strides (normalized), shrink_axis, new_axis
+  // strided_slice: attrs begin/end/strides (normalized), shrink_axis, new_axis; strided_update
+  // (input, value) the same box of input replaced by value
   kStridedSlice,
   kFusion,      // a region of ops computed as one loop
   kControl,     // cond / while: regions run conditionally or repeatedly (ir/function.h)

@@ -1,6 +1,7 @@
 // kiln — the IR verifier: checks the invariants listed in ir/verifier.h, regions included.
 #include "ir/verifier.h"
 
+#include <algorithm>
 #include <set>
 #include <unordered_map>
 #include <unordered_set>
@@ -283,6 +284,25 @@ class Verifier {
       }
     }
     KILN_RETURN_IF_ERROR(verify_block(region));
+    if (attr_or<std::string>(op.attrs(), "kind", "loop") == "reduce") {
+      // One reduction with elementwise ops around it (see docs/ir-format.md).
+      int reductions = 0;
+      for (const auto& inner : region.ops()) {
+        const OpKind k = inner->kind();
+        if (k == OpKind::kReduceSum || k == OpKind::kReduceMean || k == OpKind::kReduceMax ||
+            k == OpKind::kReduceMin) {
+          ++reductions;
+        } else if (k != OpKind::kConst && k != OpKind::kYield && !is_elementwise(k)) {
+          return error(inner.get(), cat("'", inner->mnemonic(),
+                                        "' cannot be part of a fusion of kind \"reduce\""));
+        }
+      }
+      if (reductions != 1) {
+        return error(&op, cat("'fusion' of kind \"reduce\" must hold one reduce_sum, reduce_mean, "
+                              "reduce_max or reduce_min but holds ",
+                              reductions));
+      }
+    }
     std::vector<Type> yielded, results;
     for (const Value* v : region.terminator()->operands()) yielded.push_back(v->type());
     for (int i = 0; i < op.num_results(); ++i) results.push_back(op.result(i)->type());
@@ -355,6 +375,14 @@ class Verifier {
       const int64_t* m = std::get_if<int64_t>(&it->second);
       if (!m || *m < 0) {
         return error(&op, "'while': maximum_iterations must be a non-negative integer");
+      }
+    }
+    if (auto it = op.attrs().find("variables"); it != op.attrs().end()) {
+      const std::string* names = std::get_if<std::string>(&it->second);
+      const int64_t count = names ? 1 + std::count(names->begin(), names->end(), ',') : 0;
+      if (!names || names->empty() || count > n) {
+        return error(&op, cat("'while': variables must be a string of at most ", n,
+                              " comma-separated Variable names (one per last loop variable)"));
       }
     }
     KILN_RETURN_IF_ERROR(verify_region_arguments(op, 0, inputs, 0));

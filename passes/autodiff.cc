@@ -7,7 +7,8 @@
 // target, asks the Differentiator (the runtime's gradient rules, the same ones GradientTape
 // uses) for each op's operand cotangents, sums cotangents that meet (fan-out), and replaces the
 // grad op's results. A source the target does not depend on gets zeros. `stop_gradient` blocks
-// the flow; once every grad op is expanded it is the identity and the pass removes it.
+// the flow; once every grad op is expanded it is the identity and the pass removes it (inside
+// cond/while regions too).
 // Grad ops are expanded in program order, so a grad of a grad (higher order) sees the first
 // one's expansion.
 //
@@ -47,17 +48,7 @@ class AutodiffPass : public FunctionPass {
       KILN_RETURN_IF_ERROR(expand(body, grad));
       changed = true;
     }
-    std::vector<ir::Op*> identities;
-    for (auto& op : body.ops()) {
-      if (op->kind() == ir::OpKind::kStopGradient || op->kind() == ir::OpKind::kCustomGrad) {
-        identities.push_back(op.get());
-      }
-    }
-    for (ir::Op* s : identities) {
-      ir::replace_all_uses(body, s->result(), s->operand(0));
-      body.erase(s);
-    }
-    return changed || !identities.empty();
+    return remove_identities(body) || changed;
   }
 
  private:
@@ -147,6 +138,38 @@ class AutodiffPass : public FunctionPass {
     }
     body.erase(grad);
     return absl::OkStatus();
+  }
+
+  // Replaces stop_gradient and custom_grad by their forward value in `block` and in the regions
+  // of its cond/while ops (the Variables assigned in a loop body leave stop_gradients there),
+  // except in regions that still hold a grad op.
+  static bool remove_identities(ir::Block& block) {
+    std::vector<ir::Op*> identities;
+    bool changed = false;
+    for (auto& op : block.ops()) {
+      if (op->kind() == ir::OpKind::kStopGradient || op->kind() == ir::OpKind::kCustomGrad) {
+        identities.push_back(op.get());
+      } else if (op->kind() == ir::OpKind::kCond || op->kind() == ir::OpKind::kWhile) {
+        for (int r = 0; r < op->num_regions(); ++r) {
+          if (!holds_grad(*op->region(r))) changed |= remove_identities(*op->region(r));
+        }
+      }
+    }
+    for (ir::Op* s : identities) {
+      ir::replace_all_uses(block, s->result(), s->operand(0));
+      block.erase(s);
+    }
+    return changed || !identities.empty();
+  }
+
+  static bool holds_grad(const ir::Block& block) {
+    for (const auto& op : block.ops()) {
+      if (op->kind() == ir::OpKind::kGrad) return true;
+      for (int r = 0; r < op->num_regions(); ++r) {
+        if (holds_grad(*op->region(r))) return true;
+      }
+    }
+    return false;
   }
 
   static ir::Op* first_of(ir::Block& body, ir::OpKind kind) {

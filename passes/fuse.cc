@@ -1,21 +1,36 @@
-// kiln — fuse: groups chains of elementwise ops into `fusion` ops, each computed as one loop.
+// kiln — fuse: groups chains of elementwise ops, with at most one reduction, into `fusion` ops,
+// each computed as one loop.
 //
 //   %0 = sub %y, %p : f32[N]          %0 = fusion (%y, %p) {kind = "loop"} : (...) -> f32[N] {
 //   %1 = abs %0 : f32[N]       ==>    ^bb0(%arg0: f32[N], %arg1: f32[N]):
 //   %2 = mul %1, %1 : f32[N]            %1 = sub %arg0, %arg1 ...  yield %3 : f32[N] }
 //
 // Algorithm (single-output producer/consumer fusion):
-//   1) Walk the function's top-level ops backwards. An elementwise op not yet in a group starts a
-//      new group as its root.
-//   2) Grow the group to a fixpoint: a producer P of a member joins when P is elementwise, has
-//      the root's shape, and *every* user of P is already in the group. Only the root has users
+//   1) Walk the function's top-level ops backwards. A fusible op (elementwise, or a reduction the
+//      compiler lowers natively, see fusible_reduce) not yet in a group starts a new group as its
+//      root.
+//   2) Grow the group to a fixpoint: a producer P of a member joins when *every* user of P is
+//      already in the group and P fits the member's stage (below). Only the root has users
 //      outside the group, so no path leaves the group and comes back: fusing cannot create a
 //      cycle, and no work is duplicated.
+//      Stages: a group holds at most one reduction R. Ops feeding R (its prologue) are elementwise
+//      ops of R's input shape whose operands the reduce loop reads in place (that shape, one
+//      element, or a broadcast along all kept or all reduced dims, see reduce_readable); ops after
+//      R (its epilogue, or all ops of a group without R) are elementwise ops of the root's shape. A
+//      producer joins the stage of its users, all of which must be in one stage. R itself joins
+//      a group of epilogue ops when its result has the root's shape and every epilogue operand
+//      has that shape or one element.
+//      A loop group (no reduction) also takes a `transpose` of an outside value to its shape:
+//      the loop reads the transposed operand in place, with permuted strides.
 //   3) Scalar constants used by members are copied into the region (sunk; the original goes if
 //      nothing else uses it); every other outside value becomes a fusion operand / region
 //      argument, in order of first use.
 //   4) Groups with a single non-constant op stay as they are (the compiler lowers a lone
-//      elementwise op as a loop anyway).
+//      elementwise op as a loop anyway; a lone reduction runs its kernel).
+// A group with a reduction becomes `fusion {kind = "reduce"}`, the others `{kind = "loop"}`.
+//   5) Related loop fusions and lone elementwise ops of one shape then merge into multi-output
+//      loop fusions (passes/fuse_multi.cc): a consumer with its producer, or siblings reading a
+//      common input.
 // The regions of `cond` and `while` are fused the same way, each on its own (regions are
 // isolated, so a group never spans a region boundary); fusion regions are not entered.
 // Lit test: tests/lit/passes/fuse.kir.
@@ -25,14 +40,103 @@
 #include <unordered_map>
 #include <vector>
 
+#include "ir/array_ops.h"
 #include "ir/builder.h"
 #include "passes/fuse_matmul.h"
+#include "passes/fuse_multi.h"
 #include "passes/pass.h"
 
 namespace kiln::passes {
 namespace {
 
 bool fusible(const ir::Op& op) { return ir::is_elementwise(op.kind()) && op.num_results() == 1; }
+
+// A reduction the compiler computes natively in a reduce fusion (compiler/lower_reduce.cc):
+// sum, mean, max or min of a float32/float64 value of static shape with at least two reduced
+// elements, over trailing axes (every kept dim of size > 1 comes before every reduced dim of
+// size > 1; all axes included). Others run their kernel.
+bool fusible_reduce(const ir::Op& op) {
+  const ir::OpKind k = op.kind();
+  if (k != ir::OpKind::kReduceSum && k != ir::OpKind::kReduceMean && k != ir::OpKind::kReduceMax &&
+      k != ir::OpKind::kReduceMin) {
+    return false;
+  }
+  if (op.num_operands() != 1 || op.num_results() != 1) return false;
+  const ir::Type& in = op.operand(0)->type();
+  if (in.dtype != DType::kFloat32 && in.dtype != DType::kFloat64) return false;
+  if (!in.shape.is_fully_defined() || !op.result()->type().shape.is_fully_defined()) return false;
+  auto axes = ir::reduction_axes(op.mnemonic(), op.attrs(), in.shape.rank());
+  if (!axes.ok()) return false;
+  int64_t reduced = 1;
+  bool seen_reduced = false;
+  for (int d = 0; d < in.shape.rank(); ++d) {
+    if (in.shape[d] == 1) continue;
+    const bool r = std::find(axes->begin(), axes->end(), d) != axes->end();
+    if (!r && seen_reduced) return false;
+    if (r) {
+      seen_reduced = true;
+      reduced *= in.shape[d];
+    }
+  }
+  return reduced >= 2;
+}
+
+// Integer div/mod/floordiv: their loops check for zero divisors through a flag the reduce
+// lowering does not have, so they stay out of reduce fusions.
+bool integer_division(const ir::Op& op) {
+  const ir::OpKind k = op.kind();
+  return (k == ir::OpKind::kDiv || k == ir::OpKind::kMod || k == ir::OpKind::kFloorDiv) &&
+         op.num_operands() > 0 && is_integer(op.operand(0)->type().dtype);
+}
+
+// A transpose the loop reads in place (strided): of a value from outside the group, to the
+// group's shape, with a valid permutation.
+bool fusible_transpose(const ir::Op& op, const Shape& shape) {
+  if (op.kind() != ir::OpKind::kTranspose || op.num_operands() != 1 || op.num_results() != 1) {
+    return false;
+  }
+  if (!(op.result()->type().shape == shape) || !shape.is_fully_defined()) return false;
+  return ir::transpose_perm(op.attrs(), op.operand(0)->type().shape.rank()).ok();
+}
+
+bool same_or_single(const ir::Value* v, const Shape& shape) {
+  return v->type().shape == shape || v->type().shape.num_elements() == 1;
+}
+
+// True if a value of `shape`, broadcast (NumPy trailing alignment) to the input of reduction
+// `r`, is read by the reduce loop without materializing: viewed as [kept, reduced], its kept
+// dims and its reduced dims are each either all broadcast or all dense (e.g. f32[3] along
+// f32[4,3] reduced over axis 1). Mirrors compiler/lower_reduce.cc.
+bool reduce_readable(const Shape& shape, const ir::Op& r) {
+  const Shape& s = r.operand(0)->type().shape;
+  if (shape == s || shape.num_elements() == 1) return true;
+  if (!shape.is_fully_defined() || shape.rank() > s.rank()) return false;
+  auto axes = ir::reduction_axes(r.mnemonic(), r.attrs(), s.rank());
+  if (!axes.ok()) return false;
+  std::vector<int64_t> st(s.rank(), 0);
+  int64_t stride = 1;
+  for (int j = shape.rank() - 1; j >= 0; --j) {
+    const int d = s.rank() - shape.rank() + j;
+    if (shape[j] != 1 && shape[j] != s[d]) return false;
+    if (shape[j] != 1) st[d] = stride;
+    stride *= shape[j];
+  }
+  for (int pass = 0; pass < 2; ++pass) {  // kept dims, then reduced dims
+    int last = -1;
+    bool any = false;
+    for (int d = 0; d < s.rank(); ++d) {
+      const bool reduced = std::find(axes->begin(), axes->end(), d) != axes->end();
+      if (s[d] == 1 || reduced != (pass == 1)) continue;
+      if (last >= 0 && st[last] != st[d] * s[d]) return false;
+      any = any || st[d] != 0;
+      last = d;
+    }
+    if (pass == 1 && any && st[last] != 1) return false;
+  }
+  return true;
+}
+
+enum class Stage { kMain, kReduce, kPrologue };
 
 bool is_scalar_const(const ir::Value* v) {
   const ir::Op* def = v->defining_op();
@@ -68,22 +172,69 @@ class FusePass : public FunctionPass {
 
     for (auto it = order.rbegin(); it != order.rend(); ++it) {
       ir::Op* root = *it;
-      if (!fusible(*root) || group_of.count(root)) continue;
+      if ((!fusible(*root) && !fusible_reduce(*root)) || group_of.count(root)) continue;
       const int id = static_cast<int>(groups.size());
-      std::set<ir::Op*> members{root};
+      std::map<ir::Op*, Stage> members{{root, fusible(*root) ? Stage::kMain : Stage::kReduce}};
+      ir::Op* reduce = fusible(*root) ? nullptr : root;
+      const Shape& out_shape = root->result()->type().shape;
       group_of[root] = id;
       for (bool grew = true; grew;) {
         grew = false;
-        for (ir::Op* m : std::vector<ir::Op*>(members.begin(), members.end())) {
+        std::vector<std::pair<ir::Op*, Stage>> snapshot(members.begin(), members.end());
+        for (auto [m, m_stage] : snapshot) {
           for (ir::Value* v : m->operands()) {
             ir::Op* p = v->defining_op();
-            if (!p || members.count(p) || group_of.count(p) || !fusible(*p)) continue;
-            if (!(p->result()->type().shape == root->result()->type().shape)) continue;
+            if (!p || members.count(p) || group_of.count(p)) continue;
             const auto& us = users[p->result()];
-            if (!std::all_of(us.begin(), us.end(), [&](ir::Op* u) { return members.count(u); })) {
-              continue;
+            // Every user in the group, all in one stage (the reduction counts as the prologue's).
+            bool ok = !us.empty();
+            for (ir::Op* u : us) {
+              auto mu = members.find(u);
+              if (mu == members.end()) {
+                ok = false;
+                break;
+              }
+              const bool u_main = mu->second == Stage::kMain;
+              if (u_main != (m_stage == Stage::kMain)) ok = false;
             }
-            members.insert(p);
+            // A transpose member reads its operand from memory: that operand never joins.
+            for (ir::Op* u : us) ok = ok && u->kind() != ir::OpKind::kTranspose;
+            if (!ok) continue;
+            Stage stage;
+            if (m_stage == Stage::kMain) {
+              if (fusible(*p)) {
+                if (!(p->result()->type().shape == out_shape)) continue;
+                if (reduce && integer_division(*p)) continue;
+                if (reduce && !std::all_of(p->operands().begin(), p->operands().end(),
+                                           [&](const ir::Value* o) {
+                                             return same_or_single(o, out_shape);
+                                           })) {
+                  continue;
+                }
+                stage = Stage::kMain;
+              } else if (!reduce && fusible_transpose(*p, out_shape)) {
+                stage = Stage::kMain;
+              } else if (!reduce && fusible_reduce(*p) && p->result()->type().shape == out_shape &&
+                         epilogue_operands_fit(members, out_shape)) {
+                stage = Stage::kReduce;
+              } else {
+                continue;
+              }
+            } else {
+              const Shape& in_shape = reduce->operand(0)->type().shape;
+              if (!fusible(*p) || integer_division(*p) ||
+                  !(p->result()->type().shape == in_shape)) {
+                continue;
+              }
+              if (!std::all_of(p->operands().begin(), p->operands().end(), [&](const ir::Value* o) {
+                    return reduce_readable(o->type().shape, *reduce);
+                  })) {
+                continue;
+              }
+              stage = Stage::kPrologue;
+            }
+            if (stage == Stage::kReduce) reduce = p;
+            members[p] = stage;
             group_of[p] = id;
             grew = true;
           }
@@ -108,7 +259,20 @@ class FusePass : public FunctionPass {
     for (ir::Op* c : sunk) {
       if (!ir::has_uses(body, c->result())) body.erase(c);
     }
+    changed |= merge_multi_output(body);
     return changed;
+  }
+
+  // True if every operand of the epilogue (kMain) members has `shape` or one element, so a
+  // reduction producing `shape` may join them.
+  static bool epilogue_operands_fit(const std::map<ir::Op*, Stage>& members, const Shape& shape) {
+    for (const auto& [m, stage] : members) {
+      if (integer_division(*m) || m->kind() == ir::OpKind::kTranspose) return false;
+      for (const ir::Value* o : m->operands()) {
+        if (!same_or_single(o, shape)) return false;
+      }
+    }
+    return true;
   }
 
   // Replaces the ops of `group` (program order, root last) by one fusion op at the root.
@@ -129,8 +293,11 @@ class FusePass : public FunctionPass {
     for (ir::Value* v : inputs) input_types.push_back(v->type());
 
     ir::Builder outer(&body, body.find(root));
-    ir::Op* fusion = outer.create_op(ir::OpKind::kFusion, inputs, {root->result()->type()},
-                                     ir::Attrs{{"kind", std::string("loop")}}, root->loc());
+    const bool has_reduce = std::any_of(group.begin(), group.end(),
+                                        [](const ir::Op* op) { return fusible_reduce(*op); });
+    ir::Op* fusion = outer.create_op(
+        ir::OpKind::kFusion, inputs, {root->result()->type()},
+        ir::Attrs{{"kind", std::string(has_reduce ? "reduce" : "loop")}}, root->loc());
     ir::Block& region = fusion->create_region();
     std::unordered_map<const ir::Value*, ir::Value*> mapped;
     for (size_t i = 0; i < inputs.size(); ++i)

@@ -6,7 +6,12 @@
 // or `while` op (docs/ir-format.md, "Control flow"): cond traces both branches, while_loop the
 // condition and the body once each, and the compiled code branches and loops at run time.
 // Tensors of the enclosing function used inside a branch, condition or body are captured on use
-// (they become operands of the op); Variables may be read there, not assigned.
+// (they become operands of the op). Variables may be read and assigned there: a Variable a
+// branch assigns becomes an extra result of the `cond` (the other branch yields its value on
+// entry), one the body assigns an extra loop variable of the `while` (the body is then traced a
+// second time, with the Variable carried from the start); reads after the op see the new value.
+// A while_loop's cond_fn must not assign Variables. Gradients do not flow through assignments,
+// and differentiating a loop whose body assigns a floating-point Variable is an error.
 #pragma once
 
 #include <cstdint>

@@ -206,3 +206,9 @@ void parallel_for(int64_t n, int64_t grain, int64_t align,
 
 }  // namespace internal
 }  // namespace kiln
+
+extern "C" void kiln_rt_parallel_for(void (*fn)(int64_t, int64_t, void*), void* ctx, int64_t n,
+                                     int64_t grain, int64_t align) noexcept {
+  kiln::internal::parallel_for(n, grain, align,
+                               [&](int64_t begin, int64_t end) { fn(begin, end, ctx); });
+}

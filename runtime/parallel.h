@@ -33,3 +33,8 @@ int64_t parallel_chunks(int64_t n, int64_t grain, int64_t align);
 
 }  // namespace internal
 }  // namespace kiln
+
+// The entry compiled code splits loops with: runs fn(begin, end, ctx) over chunks covering
+// [0, n) as internal::parallel_for(n, grain, align, ...) does. `fn` must not throw.
+extern "C" void kiln_rt_parallel_for(void (*fn)(int64_t, int64_t, void*), void* ctx, int64_t n,
+                                     int64_t grain, int64_t align) noexcept;

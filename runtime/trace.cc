@@ -86,8 +86,21 @@ ir::Location TraceContext::call_site_location() const {
   return ir::Location{std::move(site.file), site.line, 0};
 }
 
+TraceContext::RegionVariable* TraceContext::find_region_variable(const Variable& v) {
+  for (RegionVariable& r : region_variables_) {
+    if (r.state == v.state()) return &r;
+  }
+  return nullptr;
+}
+
 const Tensor& TraceContext::read_variable(const Variable& v) {
-  if (parent_) return parent_->read_variable(v);  // captured into the region on use
+  if (parent_) {
+    if (RegionVariable* r = find_region_variable(v)) return r->current;
+    bool seen = false;
+    for (const Variable* read : region_reads_) seen = seen || read->state() == v.state();
+    if (!seen) region_reads_.push_back(&v);
+    return parent_->read_variable(v);  // captured into the region on use
+  }
   for (VariableCapture& c : variables_) {
     if (c.state == v.state()) return c.current;
   }
@@ -104,19 +117,39 @@ const Tensor& TraceContext::read_variable(const Variable& v) {
 }
 
 void TraceContext::write_variable(const Variable& v, const Tensor& value) {
+  if (parent_ && !variable_writes_allowed_) {
+    throw InvalidArgumentError(cat("Variable '", v.name(),
+                                   "' is assigned in the cond_fn of a kiln::while_loop; the "
+                                   "condition must not change state (assign it in body_fn)"));
+  }
+  const Tensor operand[] = {Tensor::symbolic(value_of(value), id_)};
+  set_variable_value(v, dispatch_untaped(ir::OpKind::kStopGradient, operand));
+}
+
+void TraceContext::set_variable_value(const Variable& v, const Tensor& value) {
   if (parent_) {
-    throw UnimplementedError(cat("Variable '", v.name(),
-                                 "' cannot be assigned inside kiln::cond or kiln::while_loop in a "
-                                 "traced function; return the new value and assign it after"));
+    // The enclosing traces capture the Variable too (their ops will yield or return it).
+    parent_->read_variable(v);
+    RegionVariable* r = find_region_variable(v);
+    if (!r) r = &region_variables_.emplace_back(RegionVariable{&v, v.state(), Tensor(), false});
+    r->current = value;
+    r->written = true;
+    return;
   }
   read_variable(v);
   for (VariableCapture& c : variables_) {
     if (c.state != v.state()) continue;
-    const Tensor operand[] = {Tensor::symbolic(value_of(value), id_)};
-    c.current = dispatch_untaped(ir::OpKind::kStopGradient, operand);
+    c.current = value;
     c.written = true;
     return;
   }
+}
+
+void TraceContext::bind_variable(const Variable& v, const Tensor& value) {
+  if (!parent_) throw InternalError("TraceContext::bind_variable outside a region");
+  RegionVariable* r = find_region_variable(v);
+  if (!r) r = &region_variables_.emplace_back(RegionVariable{&v, v.state(), Tensor(), false});
+  r->current = value;
 }
 
 Tensor TraceContext::add_argument(const ir::Type& type, std::string name) {

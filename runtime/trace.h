@@ -44,7 +44,8 @@ class TraceContext {
   TraceContext(ir::Block* block, ir::Block::OpList::iterator pos);
   // Records into `region` (of a cond or while being traced inside `parent`): a use of a Tensor
   // of `parent` (or of a trace enclosing it) is captured through `captures`. Variables are read
-  // through `parent`; writing one here is an error.
+  // through `parent` until the region writes them (or binds them, bind_variable); the region's
+  // writes are collected (region_variables) for the op to yield them.
   TraceContext(TraceContext* parent, ir::Block* region, RegionCaptures* captures);
   ~TraceContext();
   TraceContext(const TraceContext&) = delete;
@@ -71,6 +72,13 @@ class TraceContext {
   // `v := value` in the trace (dtype and shape already checked). Gradients do not flow through
   // an assignment: later reads see the value behind a stop_gradient.
   void write_variable(const Variable& v, const Tensor& value);
+  // After a cond or while traced here wrote `v`: reads see `value` (a result of the op) from now
+  // on, and the write propagates outwards like an assignment.
+  void set_variable_value(const Variable& v, const Tensor& value);
+  // Region traces: reads of `v` see `value` (a region argument) instead of the enclosing value.
+  void bind_variable(const Variable& v, const Tensor& value);
+  // Region traces: whether assignments are allowed (not in a while_loop's cond_fn).
+  void set_variable_writes_allowed(bool allowed) { variable_writes_allowed_ = allowed; }
   // Whether Variables may be created during this trace (a kiln::function's first trace only).
   void set_variable_creation_allowed(bool allowed) { variable_creation_allowed_ = allowed; }
   bool variable_creation_allowed() const { return variable_creation_allowed_; }
@@ -86,6 +94,17 @@ class TraceContext {
 
   // The Variables captured so far, in argument order.
   const std::deque<VariableCapture>& variables() const { return variables_; }
+  // Region traces: the Variables bound or written in the region, in order of first use.
+  struct RegionVariable {
+    const Variable* variable;  // the user's object (alive while the trace runs)
+    std::shared_ptr<internal::VariableState> state;
+    Tensor current;  // the value reads in the region see now
+    bool written = false;
+  };
+  const std::deque<RegionVariable>& region_variables() const { return region_variables_; }
+  // Region traces: the Variables read through the enclosing trace (their value on entry), in
+  // order of first read; the op notes them on the GradientTapes once it is recorded whole.
+  const std::vector<const Variable*>& region_reads() const { return region_reads_; }
 
  private:
   ir::Function* fn_;
@@ -99,8 +118,12 @@ class TraceContext {
   // Captured concrete tensors → their const op result (keeps each capture one const).
   std::unordered_map<const internal::TensorImpl*, ir::Value*> captures_;
   std::vector<Tensor> keep_alive_;
-  std::deque<VariableCapture> variables_;
-  bool variable_creation_allowed_ = true;  // stable addresses: reads hand out references
+  std::deque<VariableCapture> variables_;  // stable addresses: reads hand out references
+  std::deque<RegionVariable> region_variables_;
+  std::vector<const Variable*> region_reads_;
+  RegionVariable* find_region_variable(const Variable& v);
+  bool variable_creation_allowed_ = true;
+  bool variable_writes_allowed_ = true;
 };
 
 }  // namespace kiln

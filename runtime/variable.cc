@@ -16,13 +16,6 @@ namespace {
 
 std::atomic<uint64_t> g_next_id{1};
 
-void require_eager(std::string_view op, const std::string& name) {
-  if (TraceContext::current()) {
-    throw UnimplementedError(
-        cat(op, ": assigning to Variable '", name, "' inside kiln::function is not supported yet"));
-  }
-}
-
 void require_concrete(std::string_view op, const Tensor& x) {
   if (!x.defined()) throw InvalidArgumentError(cat(op, ": the value is an empty Tensor"));
   if (x.is_symbolic()) {
@@ -150,8 +143,7 @@ Tensor VariableSlice::read() const { return var_->value().index(indices_); }
 
 void VariableSlice::assign(const Tensor& value) {
   Variable& var = *var_;
-  require_eager("assign", var.name());
-  require_concrete("assign", value);
+  if (!value.defined()) throw InvalidArgumentError("assign: the value is an empty Tensor");
   const NormalizedIndex n = normalize_index(indices_, var.shape());
   check_dtype("assign", var.name(), var.dtype(), value.dtype());
   auto b = broadcast_shapes(value.shape(), n.result);
@@ -160,6 +152,16 @@ void VariableSlice::assign(const Tensor& value) {
                                    " to a slice of shape ", n.result, " of variable '", var.name(),
                                    "' (shape ", var.shape(), ")"));
   }
+  if (TraceContext* trace = TraceContext::current()) {
+    // The whole new value, as strided_update of the current one (docs/ir-format.md).
+    ir::Attrs attrs{{"begin", n.begin}, {"end", n.end}, {"strides", n.strides}};
+    if (!n.shrink_axis.empty()) attrs["shrink_axis"] = n.shrink_axis;
+    if (!n.new_axis.empty()) attrs["new_axis"] = n.new_axis;
+    const Tensor operands[] = {trace->read_variable(var), value};
+    trace->write_variable(var, dispatch_untaped(ir::OpKind::kStridedUpdate, operands, attrs));
+    return;
+  }
+  require_concrete("assign", value);
   const Tensor src = value.shape() == n.result ? value : broadcast_to(value, n.result);
   if (n.result.num_elements() == 0) return;
   // Walk the slice's input coordinates in row-major order; `src` is dense in that order.

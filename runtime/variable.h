@@ -48,7 +48,8 @@ class VariableSlice {
  public:
   VariableSlice(Variable& var, std::vector<Index> indices)
       : var_(&var), indices_(std::move(indices)) {}
-  // Writes `value` (broadcast to the slice's shape, same dtype) into the slice.
+  // Writes `value` (broadcast to the slice's shape, same dtype) into the slice. Inside
+  // kiln::function this traces to strided_update of the Variable's value (a new whole value).
   void assign(const Tensor& value);
   template <Scalar S>
   void assign(S s);

@@ -5,6 +5,7 @@
 //   kiln-opt cases.kir --split-input-file       (chunks separated by "// -----")
 #include <cstring>
 #include <fstream>
+#include <iomanip>
 #include <iostream>
 #include <set>
 #include <sstream>
@@ -31,6 +32,7 @@ struct Flags {
   bool print_ir_after_all = false;
   bool print_loc = false;
   bool print_stats = false;
+  bool time_passes = false;
   std::set<std::string> print_ir_after;
 };
 
@@ -45,6 +47,7 @@ constexpr const char* kUsage = R"(usage: kiln-opt [file|-] [options]
   --no-verify-each          do not run the verifier after each pass
   --print-loc               print op locations
   --print-stats             print the passes' nonzero statistics (e.g. rule hits) to stderr
+  --time-passes             print each pass's wall time to stderr (and their total)
   --list-passes             list the registered passes
 )";
 
@@ -91,6 +94,17 @@ bool process(const std::string& text, int first_line, const std::string& filenam
         if (value) std::cerr << pass->name() << "." << name << " = " << value << "\n";
       }
     }
+  }
+  if (flags.time_passes) {
+    double total = 0;
+    std::cerr << "pass timings (wall, ms):\n";
+    for (const kiln::passes::PassTiming& t : pm.timings()) {
+      std::cerr << "  " << std::fixed << std::setprecision(3) << t.seconds * 1e3 << "  " << t.name
+                << (t.changed ? "" : " (no change)") << "\n";
+      total += t.seconds;
+    }
+    std::cerr << "  " << std::fixed << std::setprecision(3) << total * 1e3 << "  total\n";
+    std::cerr.unsetf(std::ios::floatfield);
   }
   if (flags.emit == "ir") {
     out << kiln::ir::print(**module, {.print_locations = flags.print_loc});
@@ -148,6 +162,8 @@ int main(int argc, char** argv) {
       flags.print_loc = true;
     } else if (a == "--print-stats") {
       flags.print_stats = true;
+    } else if (a == "--time-passes") {
+      flags.time_passes = true;
     } else if (!a.empty() && a[0] == '-' && a != "-") {
       std::cerr << "kiln-opt: unknown option '" << a << "'\n" << kUsage;
       return 2;

@@ -335,6 +335,18 @@ void register_array_rules(RuleTable& t) {
         return {any_pad ? pad(g, paddings) : g};
       },
       /*masks=*/true);
+  // strided_update(x, value): x's cotangent with the box zeroed; value's is the box of the
+  // cotangent, summed over the dims value was broadcast along.
+  set(
+      t, OpKind::kStridedUpdate,
+      [](const OpCall& c, Dys d) -> Cotangents {
+        const Tensor& dy = *d[0];
+        const Tensor zero = scalar_of(dy, 0.0);
+        const Tensor dx = dispatch(OpKind::kStridedUpdate, {dy, zero}, c.attrs);
+        const Tensor box = dispatch(OpKind::kStridedSlice, {dy}, c.attrs);
+        return {dx, unbroadcast(box, c.inputs[1].shape())};
+      },
+      /*masks=*/true);
   for (OpKind k : {OpKind::kStopGradient, OpKind::kArgmax, OpKind::kArgmin, OpKind::kReduceAll,
                    OpKind::kReduceAny, OpKind::kOneHot}) {
     none(t, k);

@@ -7,7 +7,9 @@
 // (zeros where a branch does not depend on one), so both have the same types.
 #include "runtime/gradients/control_flow.h"
 
+#include <algorithm>
 #include <cstring>
+#include <string>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -207,6 +209,24 @@ std::vector<std::optional<Tensor>> while_gradient(const ir::Op& op,
   bool any = false;
   for (size_t j : fv) any = any || (j < dys.size() && dys[j]);
   if (!any) return result;
+  // Variables the body assigns are the last loop variables (attr `variables`, their names).
+  if (auto it = op.attrs().find("variables"); it != op.attrs().end()) {
+    const std::string& names = std::get<std::string>(it->second);
+    size_t k = n, begin = 0;
+    for (size_t c = 0; c <= names.size(); ++c) k -= (c == names.size() || names[c] == ',');
+    for (size_t j = k; j < n; ++j) {
+      const size_t end = std::min(names.find(',', begin), names.size());
+      if (is_floating(init[j].dtype())) {
+        throw UnimplementedError(
+            cat("the gradient of a kiln::while_loop whose body assigns "
+                "Variable '",
+                names.substr(begin, end - begin),
+                "' is not supported; assign it after the loop, or compute "
+                "the gradient outside the function"));
+      }
+      begin = end + 1;
+    }
+  }
   WhileLoopOptions options;
   if (auto it = op.attrs().find("maximum_iterations"); it != op.attrs().end()) {
     options.maximum_iterations = std::get<int64_t>(it->second);

@@ -37,6 +37,7 @@ bool needs_float32(ir::OpKind kind, std::span<const View> in, std::span<const Mu
     case ir::OpKind::kSelect:
     case ir::OpKind::kBroadcast:
     case ir::OpKind::kStridedSlice:
+    case ir::OpKind::kStridedUpdate:
     case ir::OpKind::kTranspose:
     case ir::OpKind::kReshape:
     case ir::OpKind::kExpandDims:
@@ -233,6 +234,9 @@ absl::Status run_checked(ir::OpKind kind, const ir::Attrs& attrs, std::span<cons
     case ir::OpClass::kArray:
       return internal::run_array(kind, attrs, in, out);
     case ir::OpClass::kStridedSlice:
+      if (kind == ir::OpKind::kStridedUpdate) {
+        return internal::run_strided_update(attrs, in[0], in[1], out);
+      }
       return internal::run_strided_slice(attrs, in[0], out);
     default:
       break;

@@ -49,6 +49,8 @@ absl::Status run_array(ir::OpKind kind, const ir::Attrs& attrs, std::span<const 
                        const MutableView& out);
 // strided_slice with normalized attrs (ir::strided_slice_spec); any dtype, by element size.
 absl::Status run_strided_slice(const ir::Attrs& attrs, const View& in, const MutableView& out);
+absl::Status run_strided_update(const ir::Attrs& attrs, const View& in, const View& value,
+                                const MutableView& out);
 
 // Calls `f(T{})` with T the C++ element type of `dtype` (float, double, int32_t, int64_t,
 // bool); the one place that maps dtypes to C++ types, so adding a dtype is a change here plus

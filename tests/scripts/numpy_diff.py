@@ -1394,6 +1394,39 @@ def gen_strided_slice(op):
     return any_dtype_cases(make)
 
 
+def gen_strided_update(op):
+    """x with the strided_slice box replaced by a value (NumPy's x[index] = value, broadcast)."""
+    def make(dt):
+        cases = []
+        # (shape, begin, end, strides, shrink_axis, new_axis, NumPy index, value shape or None
+        # for the box's own shape)
+        for shape, b, e, s, shrink, new, index, vshape in [
+                ((5,), [1], [4], [1], [], [], np.s_[1:4], None),
+                ((5,), [4], [-1], [-1], [], [], np.s_[::-1], ()),
+                ((6,), [0], [6], [2], [], [], np.s_[::2], (1,)),
+                ((2, 3), [1, 0], [-1, 3], [-1, 1], [], [0], np.s_[np.newaxis, ::-1, :], (3,)),
+                ((2, 3), [0, 2], [2, 3], [1, 1], [1], [], np.s_[:, 2], None),
+                ((3, 4, 5), [1, 3, 0], [3, 0, 5], [1, -2, 2], [], [], np.s_[1:, 3:0:-2, ::2],
+                 (2, 1, 3)),
+                ((3, 4), [2, 0], [2, 4], [1, 1], [], [], np.s_[2:2, :], None),
+                ((4, 3), [1, 0], [2, 3], [1, 1], [0], [0, 2], np.s_[np.newaxis, 1, :, np.newaxis],
+                 None),
+        ]:
+            x = rand(dt, shape)
+            box = np.asarray(x[index]).shape
+            v = rand(dt, box if vshape is None else vshape)
+            want = x.copy()
+            want[index] = v
+            attrs = {"begin": b, "end": e, "strides": s}
+            if shrink:
+                attrs["shrink_axis"] = shrink
+            if new:
+                attrs["new_axis"] = new
+            cases.append(Case([x, v], want, attrs))
+        return cases
+    return any_dtype_cases(make)
+
+
 GENERATORS = {
     "const": gen_const,
     "stop_gradient": gen_stop_gradient,
@@ -1427,6 +1460,7 @@ GENERATORS = {
     "split": gen_split,
     "top_k": gen_top_k,
     "strided_slice": gen_strided_slice,
+    "strided_update": gen_strided_update,
 }
 GENERATORS.update({op: gen_unary for op in UNARY})
 GENERATORS.update({op: gen_binary for op in BINARY})

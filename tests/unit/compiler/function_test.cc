@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <random>
 #include <thread>
 
@@ -258,7 +259,7 @@ TEST(FunctionTest, KilnDumpWritesNumberedFiles) {
     names.push_back(e.path().filename().string());
   }
   std::sort(names.begin(), names.end());
-  ASSERT_EQ(names.size(), 10u);
+  ASSERT_EQ(names.size(), 11u);
   EXPECT_TRUE(names[0].ends_with(".0000.traced.kir")) << names[0];
   EXPECT_TRUE(names[1].ends_with(".0001.after_autodiff.kir")) << names[1];
   EXPECT_TRUE(names[2].ends_with(".0002.after_const-fold.kir")) << names[2];
@@ -269,7 +270,49 @@ TEST(FunctionTest, KilnDumpWritesNumberedFiles) {
   EXPECT_TRUE(names[7].ends_with(".0007.after_buffer-plan.kir")) << names[7];
   EXPECT_TRUE(names[8].ends_with(".llvm.ll")) << names[8];
   EXPECT_TRUE(names[9].ends_with(".s")) << names[9];
+  EXPECT_TRUE(names[10].ends_with(".timings.txt")) << names[10];
+  // One line per phase: "<phase> <milliseconds>", the passes in pipeline order.
+  std::ifstream in(dir + "/" + names[10]);
+  std::vector<std::string> phases;
+  double sum = 0, total = -1;
+  for (std::string phase; in >> phase;) {
+    double ms = -1;
+    ASSERT_TRUE(in >> ms) << phase;
+    EXPECT_GE(ms, 0) << phase;
+    phases.push_back(phase);
+    (phase == "total" ? total : sum) += ms;
+  }
+  EXPECT_EQ(phases,
+            (std::vector<std::string>{"trace", "pass:autodiff", "pass:const-fold", "pass:simplify",
+                                      "pass:cse", "pass:fuse", "pass:dce", "pass:buffer-plan",
+                                      "lower", "llvm-opt", "codegen", "link", "total"}));
+  EXPECT_GT(total, 0);
+  EXPECT_LE(sum, total * 1.01 + 0.01);  // the phases are parts of the total
   std::filesystem::remove_all(dir);
+}
+
+TEST(FunctionTest, CacheStatsSplitTheCompileTimeByPhase) {
+  auto f = function([](const Tensor& x) { return reduce_sum(exp(x) * 2.f); },
+                    {.name = "timed", .disk_cache = false});
+  f(constant({1.f, 2.f}));
+  f(constant({1.f, 2.f, 3.f}));
+  const CacheStats s = f.cache_stats();
+  ASSERT_EQ(s.traces, 2);
+  double passes = 0;
+  for (const char* name :
+       {"autodiff", "const-fold", "simplify", "cse", "fuse", "dce", "buffer-plan"}) {
+    ASSERT_EQ(s.pass_seconds_by_name.count(name), 1u) << name;
+    EXPECT_GE(s.pass_seconds_by_name.at(name), 0) << name;
+    passes += s.pass_seconds_by_name.at(name);
+  }
+  EXPECT_EQ(s.pass_seconds_by_name.size(), 7u);
+  EXPECT_LE(passes, s.pass_seconds * 1.001 + 1e-6);
+  for (double phase : {s.lower_seconds, s.llvm_opt_seconds, s.codegen_seconds, s.link_seconds}) {
+    EXPECT_GE(phase, 0);
+  }
+  EXPECT_GT(s.llvm_opt_seconds + s.codegen_seconds, 0);
+  EXPECT_LE(s.lower_seconds + s.llvm_opt_seconds + s.codegen_seconds + s.link_seconds,
+            s.compile_seconds * 1.001 + 1e-6);
 }
 
 }  // namespace

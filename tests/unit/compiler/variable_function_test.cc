@@ -5,6 +5,7 @@
 
 #include "compiler/function.h"
 #include "runtime/array_ops.h"
+#include "runtime/control_flow.h"
 #include "runtime/gradient_tape.h"
 #include "runtime/math_ops.h"
 #include "runtime/ops.h"
@@ -134,6 +135,74 @@ TEST(VariableFunctionTest, CreatingAVariableOnALaterTraceIsAnError) {
             "and keep it, as a layer's weights)");
   EXPECT_EQ(f.trace_count(), 1);
   EXPECT_EQ(f(constant({3.f})).to_vector<float>(), (std::vector<float>{3.f}));
+}
+
+// Sliced assignment traces to strided_update of the whole value, in program order.
+Tensor sliced_step(Variable& v, const Tensor& x) {
+  v["1:3, 1:3"].assign(x);                  // a box
+  v[":, ::-2"].assign(v[":, 0::2"] * 2.f);  // reads the value just written
+  v[0].assign(reduce_sum(x));               // an integer index, a broadcast scalar
+  v.index({kiln::all, 1}).assign(-1.f);     // a C++ scalar
+  v["newaxis, 2, ::3"].assign(constant({{100.f, 200.f}}));
+  return v * 1.f;  // the value after the assignments
+}
+
+TEST(VariableFunctionTest, SlicedAssignMatchesEager) {
+  auto make = [] {
+    return Variable(constant({{1.f, 2.f, 3.f, 4.f}, {5.f, 6.f, 7.f, 8.f}, {9.f, 10.f, 11.f, 12.f}}),
+                    {.name = "grid"});
+  };
+  Variable e = make(), c = make();
+  auto f = function([&](const Tensor& x) { return sliced_step(c, x); });
+  for (const Tensor& x :
+       {constant({{0.5f, -1.f}, {2.f, 3.f}}), constant({{7.f, 8.f}, {9.f, 1.f}})}) {
+    const std::vector<float> want = sliced_step(e, x).to_vector<float>();
+    EXPECT_EQ(f(x).to_vector<float>(), want);
+    EXPECT_EQ(c.value().to_vector<float>(), e.value().to_vector<float>());
+  }
+  EXPECT_EQ(f.trace_count(), 1);
+  const std::string ir = f.get_concrete_function(TensorSpec({2, 2})).traced_ir();
+  EXPECT_NE(ir.find(" = strided_update "), std::string::npos) << ir;
+}
+
+TEST(VariableFunctionTest, SlicedAssignInALoopBody) {
+  auto run = [](Variable& v, const Tensor& n) {
+    return while_loop([&](const Tensor& i) { return i < n; },
+                      [&](const Tensor& i) {
+                        v["1:"].assign(v[":-1"] + cast(i, DType::kFloat32));  // a shift
+                        return i + 1;
+                      },
+                      constant(0));
+  };
+  Variable e(constant({1.f, 2.f, 3.f, 4.f}), {.name = "row"});
+  Variable c(constant({1.f, 2.f, 3.f, 4.f}), {.name = "row"});
+  auto f = function([&](const Tensor& n) { return run(c, n); });
+  for (int n : {2, 3}) {
+    EXPECT_EQ(f(constant(n)).item<int32_t>(), run(e, constant(n)).item<int32_t>());
+    EXPECT_EQ(c.value().to_vector<float>(), e.value().to_vector<float>()) << n;
+  }
+  EXPECT_EQ(f.trace_count(), 1);
+}
+
+TEST(VariableFunctionTest, SlicedAssignChecksStillApplyWhileTracing) {
+  Variable v(constant({1.f, 2.f, 3.f}), {.name = "v"});
+  auto wrong_shape = function([&](const Tensor& x) {
+    v["0:2"].assign(x);
+    return x;
+  });
+  EXPECT_EQ(invalid_argument_of([&] {
+              wrong_shape(constant({1.f, 2.f, 3.f}));
+            }),
+            "in kiln::function 'fn' traced with (f32[3]): assign: Cannot assign a value of shape "
+            "[3] to a slice of shape [2] of variable 'v' (shape [3])");
+  auto wrong_dtype = function([&](const Tensor& x) {
+    v["1"].assign(x);
+    return x;
+  });
+  EXPECT_EQ(invalid_argument_of([&] { wrong_dtype(constant(1)); }),
+            "in kiln::function 'fn' traced with (i32[]): assign: variable 'v' has dtype float32 "
+            "but the value is a int32 tensor");
+  EXPECT_EQ(v.value().to_vector<float>(), (std::vector<float>{1.f, 2.f, 3.f}));
 }
 
 }  // namespace

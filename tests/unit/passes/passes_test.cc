@@ -51,6 +51,73 @@ constexpr const char* kMixed =
 }
 )";
 
+// Reductions with elementwise prologues and epilogues (what `fuse` turns into reduce fusions),
+// a broadcast read in place, a leading-axis reduction and a value shared by two reductions.
+constexpr const char* kReductions =
+    R"(func @reductions(%x: f32[6,40], %b: f32[40], %y: f32[6,40]) -> (f32[], f32[6,1], f32[40], f32[], f32[]) {
+  %0 = sub %x, %y : f32[6,40]
+  %1 = abs %0 : f32[6,40]
+  %2 = const 1.0 : f32[]
+  %3 = less %1, %2 : bool[6,40]
+  %4 = square %0 : f32[6,40]
+  %5 = const 0.5 : f32[]
+  %6 = mul %4, %5 : f32[6,40]
+  %7 = sub %1, %5 : f32[6,40]
+  %8 = select %3, %6, %7 : f32[6,40]
+  %9 = reduce_mean %8 : f32[]
+  %10 = mul %9, %5 : f32[]
+  %11 = reduce_max %x {axes = [1], keepdims = true} : f32[6,1]
+  %12 = broadcast %11 {shape = [6, 40]} : f32[6,40]
+  %13 = sub %x, %12 : f32[6,40]
+  %14 = exp %13 : f32[6,40]
+  %15 = broadcast %b {shape = [6, 40]} : f32[6,40]
+  %16 = mul %14, %15 : f32[6,40]
+  %17 = reduce_sum %16 {axes = [1], keepdims = true} : f32[6,1]
+  %18 = log %17 : f32[6,1]
+  %19 = neg %y : f32[6,40]
+  %20 = reduce_sum %19 {axes = [0]} : f32[40]
+  %21 = exp %y : f32[6,40]
+  %22 = reduce_min %21 : f32[]
+  %23 = reduce_max %21 : f32[]
+  %24 = sub %23, %22 : f32[]
+  %25 = sqrt %24 : f32[]
+  return %10, %18, %20, %25, %22 : f32[], f32[6,1], f32[40], f32[], f32[]
+}
+)";
+
+// Loops that fuse merges into multi-output fusions: an Adam-style update (siblings and their
+// consumer), siblings of one input, a path through a matmul that keeps two loops apart, and a
+// transpose read in place.
+constexpr const char* kMultiOutput =
+    R"(func @multi(%p: f32[8,16], %m: f32[8,16], %v: f32[8,16], %g: f32[8,16], %w: f32[16,16]) -> (f32[8,16], f32[8,16], f32[8,16], f32[8,16], f32[8,16]) {
+  %0 = const 0.9 : f32[]
+  %1 = const 0.1 : f32[]
+  %2 = mul %m, %0 : f32[8,16]
+  %3 = mul %g, %1 : f32[8,16]
+  %4 = add %2, %3 : f32[8,16]
+  %5 = const 0.999 : f32[]
+  %6 = const 0.001 : f32[]
+  %7 = mul %v, %5 : f32[8,16]
+  %8 = square %g : f32[8,16]
+  %9 = mul %8, %6 : f32[8,16]
+  %10 = add %7, %9 : f32[8,16]
+  %11 = sqrt %10 : f32[8,16]
+  %12 = const 1e-08 : f32[]
+  %13 = add %11, %12 : f32[8,16]
+  %14 = div %4, %13 : f32[8,16]
+  %15 = mul %14, %6 : f32[8,16]
+  %16 = sub %p, %15 : f32[8,16]
+  %17 = exp %g : f32[8,16]
+  %18 = matmul %17, %w : f32[8,16]
+  %19 = add %18, %g : f32[8,16]
+  %20 = transpose %w {perm = [1, 0]} : f32[16,16]
+  %21 = neg %20 : f32[16,16]
+  %22 = matmul %17, %21 : f32[8,16]
+  %23 = add %22, %17 : f32[8,16]
+  return %16, %4, %10, %19, %23 : f32[8,16], f32[8,16], f32[8,16], f32[8,16], f32[8,16]
+}
+)";
+
 // Every simplify rule fires on this graph (tests/lit/passes/simplify.kir has each one alone).
 constexpr const char* kAlgebra =
     R"(func @algebra(%x: f32[4,3], %y: f32[3,4], %s: f32[], %i: i32[4,3]) -> (f32[4,3], f32[4,3], f32[12], f32[4,3], f32[4,3], i32[4,3], f32[4,3]) {
@@ -224,6 +291,11 @@ void expect_same_meaning(const char* text, const std::string& pipeline, bool spe
 }
 
 TEST(PassesTest, FusePreservesHuber) { expect_same_meaning(kHuber, "fuse"); }
+TEST(PassesTest, FusePreservesMultiOutput) { expect_same_meaning(kMultiOutput, "fuse", true); }
+TEST(PassesTest, FusePreservesReductions) { expect_same_meaning(kReductions, "fuse", true); }
+TEST(PassesTest, DefaultPipelinePreservesReductions) {
+  expect_same_meaning(kReductions, std::string(kDefaultPipeline), true);
+}
 TEST(PassesTest, ConstFoldPreservesMixedGraph) { expect_same_meaning(kMixed, "const-fold"); }
 TEST(PassesTest, DefaultPipelinePreservesHuber) {
   expect_same_meaning(kHuber, std::string(kDefaultPipeline));

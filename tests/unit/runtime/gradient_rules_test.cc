@@ -17,6 +17,7 @@
 #include "runtime/gradient_check.h"
 #include "runtime/gradient_tape.h"
 #include "runtime/gradients/rules.h"
+#include "runtime/indexing.h"
 #include "runtime/math_ops.h"
 #include "runtime/ops.h"
 #include "runtime/trace.h"
@@ -290,6 +291,25 @@ std::map<OpKind, std::vector<Case>> all_cases() {
             [](auto& x) { return x["newaxis, 1, -1:0:-2, ..."]; }),
       unary("ellipsis and index", uniform(Shape{2, 3, 4}, -1, 1, 102),
             [](auto& x) { return x["..., 2"]; })};
+  // strided_update: what a traced sliced assignment of a Variable emits.
+  const auto update = [](const Tensor& x, const Tensor& v, std::string_view index) {
+    const std::vector<Index> indices = parse_index(index);
+    const NormalizedIndex n = normalize_index(indices, x.shape());
+    ir::Attrs attrs{{"begin", n.begin}, {"end", n.end}, {"strides", n.strides}};
+    if (!n.shrink_axis.empty()) attrs["shrink_axis"] = n.shrink_axis;
+    if (!n.new_axis.empty()) attrs["new_axis"] = n.new_axis;
+    const Tensor in[] = {x, v};
+    return dispatch(OpKind::kStridedUpdate, in, attrs);
+  };
+  c[OpKind::kStridedUpdate] = {
+      binary("update a box", uniform(Shape{4, 5}, -1, 1, 103), uniform(Shape{2, 3}, -1, 1, 104),
+             [=](auto& x, auto& v) { return update(x, v, "1:3, 2:"); }),
+      binary("update reversed, strided, broadcast value", uniform(Shape{4, 5}, -1, 1, 105),
+             uniform(Shape{2}, -1, 1, 106),
+             [=](auto& x, auto& v) { return update(x, v, "::-1, 1::2"); }),
+      binary("update with shrink and newaxis", uniform(Shape{3, 4, 6}, -1, 1, 107),
+             uniform(Shape{2, 1}, -1, 1, 108),
+             [=](auto& x, auto& v) { return update(x, v, "newaxis, 1, -1:0:-2, ..."); })};
   return c;
 }
 
