@@ -11,6 +11,9 @@ numbers are printed as "libtorch C++" rows beside the others.
 Usage: /usr/bin/python3 bench/compare.py [--kiln-bench build/bin/kiln_bench]
            [--libtorch-bench build/bin/libtorch_bench] [--threads 1] [--matmul ROUNDS]
 --matmul ROUNDS prints only the matmul comparison, kiln_bench and libtorch_bench run by turns.
+--mlp prints only the MLP comparison (bench/mlp_bench.cc: a 1024^3 dense relu layer, the
+chapter's Nadam step, a 784-256-256-10 Adam step) beside PyTorch eager, libtorch C++ and, for the
+chapter step, a hand-written NumPy step, at 1 and 2 threads.
 --first-call RUNS prints only the first call of the README training step in fresh processes:
 kiln (build/bin/kiln_warm_start, per phase) beside torch.jit.trace.
 Needs Debian's python3-numpy and python3-torch (scripts/setup.sh --peers installs them).
@@ -320,6 +323,205 @@ def compare_matmul(bench, libtorch, rounds):
             print(f"{name:28s} {threads:7d} {ms:9.2f} {gf:8.1f} {pct:>9s} {ratio:>13s}")
 
 
+# --- --mlp: bench/mlp_bench.cc beside PyTorch eager, libtorch C++ and hand-written NumPy -------
+
+def peers_mlp(threads):
+    """Medians in ms of the MLP work in PyTorch eager (and NumPy for the chapter step), in this
+    process, at `threads` threads."""
+    import numpy as np
+    import torch
+    torch.set_num_threads(threads)
+    f32 = np.float32
+    rng = np.random.default_rng(0)
+
+    def randn(shape, scale):
+        return (rng.standard_normal(shape) * scale).astype(f32)
+
+    res = {}
+    x, w, b = (torch.from_numpy(randn((1024, 1024), 1.0)),
+               torch.from_numpy(randn((1024, 1024), 0.03)), torch.from_numpy(randn(1024, 1.0)))
+    res["DenseRelu addmm"] = median_ms(lambda: torch.relu(torch.addmm(b, x, w)), reps=11)
+    res["DenseRelu 3-op"] = median_ms(lambda: torch.relu(x @ w + b), reps=11)
+
+    # The chapter's MLP and Nadam step (bench/mlp_bench.cc), PyTorch eager autograd.
+    cx, cy = randn((32, 5), 1.0), randn((32, 1), 1.0)
+    cw1, cw2 = randn((5, 30), 0.45), randn((30, 1), 0.25)
+    tx, ty = torch.from_numpy(cx), torch.from_numpy(cy)
+    tparams = [torch.from_numpy(cw1.copy()).requires_grad_(), torch.zeros(30, requires_grad=True),
+               torch.from_numpy(cw2.copy()).requires_grad_(), torch.zeros(1, requires_grad=True)]
+    tm = [torch.zeros_like(p) for p in tparams]
+    tv = [torch.zeros_like(p) for p in tparams]
+    tstate = {"t": torch.zeros(()), "mu_product": torch.ones(())}
+    lr, b1, b2, eps = 0.002, 0.9, 0.999, 1e-7
+
+    def torch_chapter():
+        w1_, b1_, w2_, b2_ = tparams
+        h = torch.nn.functional.elu(tx @ w1_ + b1_)
+        pred = h @ w2_ + b2_
+        loss = (ty - pred).abs().mean() + 0.05 * ((w1_ * w1_).sum() + (w2_ * w2_).sum())
+        g = torch.autograd.grad(loss, tparams)
+        with torch.no_grad():
+            t = tstate["t"].add_(1)
+            mu = b1 * (1 - 0.5 * torch.pow(0.96, t * 0.004))
+            mu_next = b1 * (1 - 0.5 * torch.pow(0.96, (t + 1) * 0.004))
+            mp = tstate["mu_product"].mul_(mu)
+            bias2 = 1 - torch.pow(b2, t)
+            c_grad = lr * (1 - mu) / (1 - mp)
+            c_m = lr * mu_next / (1 - mp * mu_next)
+            for p, m, v, gi in zip(tparams, tm, tv, g):
+                m.copy_(b1 * m + (1 - b1) * gi)
+                v.copy_(b2 * v + (1 - b2) * gi * gi)
+                denom = torch.sqrt(v / bias2) + eps
+                p.sub_(c_grad * gi / denom + c_m * m / denom)
+        return loss
+
+    res["ChapterNadamStep PyTorch"] = median_ms(torch_chapter, reps=3000, warmup=100)
+
+    # The same step in NumPy, backward written by hand, float32 throughout.
+    nparams = [cw1.copy(), np.zeros(30, f32), cw2.copy(), np.zeros(1, f32)]
+    nm = [np.zeros_like(p) for p in nparams]
+    nv = [np.zeros_like(p) for p in nparams]
+    nstate = {"t": f32(0), "mu_product": f32(1)}
+    n = f32(cx.shape[0])
+
+    def numpy_chapter():
+        w1_, b1_, w2_, b2_ = nparams
+        z = cx @ w1_ + b1_
+        h = np.where(z > 0, z, np.expm1(z))
+        pred = h @ w2_ + b2_
+        r = cy - pred
+        loss = np.abs(r).mean() + f32(0.05) * (np.sum(w1_ * w1_) + np.sum(w2_ * w2_))
+        dpred = -np.sign(r) / n
+        dh = dpred @ w2_.T
+        dz = np.where(z > 0, dh, dh * (h + f32(1)))
+        g = [cx.T @ dz + f32(0.1) * w1_, dz.sum(0), h.T @ dpred + f32(0.1) * w2_, dpred.sum(0)]
+        t = nstate["t"] = nstate["t"] + f32(1)
+        mu = f32(b1) * (f32(1) - f32(0.5) * np.power(f32(0.96), t * f32(0.004)))
+        mu_next = f32(b1) * (f32(1) - f32(0.5) * np.power(f32(0.96), (t + f32(1)) * f32(0.004)))
+        mp = nstate["mu_product"] = nstate["mu_product"] * mu
+        bias2 = f32(1) - np.power(f32(b2), t)
+        c_grad = f32(lr) * (f32(1) - mu) / (f32(1) - mp)
+        c_m = f32(lr) * mu_next / (f32(1) - mp * mu_next)
+        for p, m, v, gi in zip(nparams, nm, nv, g):
+            m[...] = f32(b1) * m + f32(1 - b1) * gi
+            v[...] = f32(b2) * v + f32(1 - b2) * gi * gi
+            denom = np.sqrt(v / bias2) + f32(eps)
+            p -= c_grad * gi / denom + c_m * m / denom
+        return loss
+
+    res["ChapterNadamStep NumPy"] = median_ms(numpy_chapter, reps=3000, warmup=100)
+
+    # 784 -> 256 -> 256 -> 10, softmax cross-entropy, batch 128, Adam; PyTorch eager autograd.
+    mx = torch.from_numpy(randn((128, 784), 1.0))
+    labels = rng.integers(0, 10, 128)
+    my = torch.nn.functional.one_hot(torch.from_numpy(labels), 10).float()
+    mparams = [torch.from_numpy(randn((784, 256), 0.05)), torch.zeros(256),
+               torch.from_numpy(randn((256, 256), 0.088)), torch.zeros(256),
+               torch.from_numpy(randn((256, 10), 0.088)), torch.zeros(10)]
+    for p in mparams:
+        p.requires_grad_()
+    mm_ = [torch.zeros_like(p) for p in mparams]
+    mv_ = [torch.zeros_like(p) for p in mparams]
+    mstate = {"t": torch.zeros(())}
+    alr, ab1, ab2, aeps = 0.001, 0.9, 0.999, 1e-8
+
+    def torch_mnist():
+        h1 = torch.relu(torch.addmm(mparams[1], mx, mparams[0]))
+        h2 = torch.relu(torch.addmm(mparams[3], h1, mparams[2]))
+        logits = torch.addmm(mparams[5], h2, mparams[4])
+        loss = -(my * torch.log_softmax(logits, 1)).sum(1).mean()
+        g = torch.autograd.grad(loss, mparams)
+        with torch.no_grad():
+            t = mstate["t"].add_(1)
+            step_size = alr / (1 - torch.pow(ab1, t))
+            root_bias2 = torch.sqrt(1 - torch.pow(ab2, t))
+            for p, m, v, gi in zip(mparams, mm_, mv_, g):
+                m.copy_(ab1 * m + (1 - ab1) * gi)
+                v.copy_(ab2 * v + (1 - ab2) * gi * gi)
+                p.sub_(step_size * m / (torch.sqrt(v) / root_bias2 + aeps))
+        return loss
+
+    res["MnistAdamStep PyTorch"] = median_ms(torch_mnist, reps=201, warmup=5)
+    return res
+
+
+def best_peers_mlp(threads):
+    best = {}
+    for tunables in (None, NO_TRIM):
+        env = dict(os.environ)
+        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            env[var] = str(threads)
+        if tunables:
+            env["GLIBC_TUNABLES"] = tunables
+        out = subprocess.run([sys.executable, __file__, "--mlp-peers-only",
+                              "--threads", str(threads)],
+                             check=True, capture_output=True, text=True, env=env).stdout
+        for name, ms in json.loads(out.strip().splitlines()[-1]).items():
+            best[name] = min(ms, best.get(name, float("inf")))
+    return best
+
+
+def kiln_mlp(bench):
+    out = subprocess.run(
+        [bench, "--benchmark_filter=DenseRelu|Sgemm1024|ChapterNadam|MnistAdam",
+         "--benchmark_repetitions=5", "--benchmark_report_aggregates_only=true",
+         "--benchmark_format=json"], check=True, capture_output=True, text=True).stdout
+    res = {}
+    for b in json.loads(out)["benchmarks"]:
+        if b.get("aggregate_name") == "median":
+            unit = {"ms": 1, "us": 1e-3, "ns": 1e-6}[b["time_unit"]]
+            res[b["run_name"].replace("BM_", "").replace("/real_time", "")] = b["real_time"] * unit
+    return res
+
+
+def compare_mlp(bench, libtorch):
+    k = kiln_mlp(bench)
+    lt = {name.replace("BM_", ""): v[1] for name, v in
+          libtorch_bench(libtorch, "DenseRelu|ChapterNadam|MnistAdam").items()}
+    p = {t: best_peers_mlp(t) for t in (1, 2)}
+    print("MLP benchmarks (bench/mlp_bench.cc), wall-time medians, same run; ratio = how many "
+          "times faster kiln compiled is")
+
+    def table(title, ref, rows, unit, flops=None):
+        print(f"\n{title}")
+        extra = "   GFLOP/s" if flops else ""
+        print(f"{'implementation':34s} {unit:>9s} {'kiln compiled is':>18s}{extra}")
+        for name, ms in rows:
+            if ms is None:
+                continue
+            scale = 1e3 if unit == "us" else 1
+            ratio = "-" if name.startswith("kiln compiled") else faster(ms, ref)
+            rate = f"   {flops / (ms / 1e3) / 1e9:8.1f}" if flops else ""
+            print(f"{name:34s} {ms * scale:9.2f} {ratio:>18s}{rate}")
+
+    dense_flops = 2.0 * 1024 ** 3
+    for t in (1, 2):
+        table(f"relu(x @ w + b), 1024x1024x1024 float32, {t} thread(s)", k.get(f"DenseReluCompiled/{t}"),
+              [("kiln compiled (fused epilogue)", k.get(f"DenseReluCompiled/{t}")),
+               ("kiln eager (3 ops)", k.get(f"DenseReluEager/{t}")),
+               ("kiln eager sgemm alone", k.get(f"Sgemm1024Eager/{t}")),
+               ("PyTorch relu(addmm)", p[t].get("DenseRelu addmm")),
+               ("PyTorch relu(x @ w + b)", p[t].get("DenseRelu 3-op")),
+               ("libtorch C++ relu(addmm)", lt.get(f"DenseReluEager/{t}")),
+               ("libtorch C++ relu(x @ w + b)", lt.get(f"DenseRelu3OpEager/{t}"))],
+              "ms", dense_flops)
+    ref = k.get("ChapterNadamStepCompiled/1")
+    table("Chapter MLP Nadam training step (5->30 elu->1, batch 32, MAE + l2), 1 thread", ref,
+          [("kiln compiled", ref), ("kiln eager", k.get("ChapterNadamStepEager/1")),
+           ("PyTorch eager (Python)", p[1].get("ChapterNadamStep PyTorch")),
+           ("libtorch C++ eager", lt.get("ChapterNadamStepEager/1")),
+           ("NumPy, backward by hand", p[1].get("ChapterNadamStep NumPy"))], "us")
+    step_flops = 2.0 * 128 * (784 * 256 * 2 + 256 * 256 * 3 + 256 * 10 * 3)
+    for t in (1, 2):
+        ref = k.get(f"MnistAdamStepCompiled/{t}")
+        table(f"784->256->256->10 relu MLP Adam step (softmax CE, batch 128), {t} thread(s); "
+              f"GEMM bound: sgemm 1024^3 at {dense_flops / (k.get(f'Sgemm1024Eager/{t}', 1) / 1e3) / 1e9:.1f} GFLOP/s",
+              ref,
+              [("kiln compiled", ref), ("kiln eager", k.get(f"MnistAdamStepEager/{t}")),
+               ("PyTorch eager (Python)", p[t].get("MnistAdamStep PyTorch")),
+               ("libtorch C++ eager", lt.get(f"MnistAdamStepEager/{t}"))], "ms", step_flops)
+
+
 def huber_torch_script(y, p):
     e = y - p
     a = e.abs()
@@ -423,6 +625,9 @@ def main():
     ap.add_argument("--torch-first-call-child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--peers-only", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--kernel-peers-only", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--mlp", action="store_true",
+                    help="only the MLP comparison (bench/mlp_bench.cc), 1 and 2 threads")
+    ap.add_argument("--mlp-peers-only", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
         os.environ.pop(var, None)
@@ -439,6 +644,12 @@ def main():
         return 0
     if args.kernel_peers_only:
         print(json.dumps(peers_kernels(args.threads)))
+        return 0
+    if args.mlp_peers_only:
+        print(json.dumps(peers_mlp(args.threads)))
+        return 0
+    if args.mlp:
+        compare_mlp(args.kiln_bench, args.libtorch_bench)
         return 0
     if args.matmul:
         compare_matmul(args.kiln_bench, args.libtorch_bench, args.matmul)

@@ -7,6 +7,8 @@
 //   fusion / lone elementwise op → one loop nest over the result's elements, SIMD-vectorized,
 //                                  broadcast index math hoisted out of the inner loop
 //   const                        → constant data in the module
+//   fusion {kind = "matmul"}, small 2-D float32 matmul → generated loops or sgemm panels with
+//                                  the epilogue (lower_matmul.cc)
 //   anything else (reduce_*, matmul, ...) → a call to kiln_rt_kernel_call (runtime/kernel_call.h)
 // The entry point has the C signature
 //   int32_t entry(const void* const* args, void* const* results, void* workspace,

@@ -175,6 +175,8 @@ JitState create_jit() {
       llvm::orc::ExecutorAddr::fromPtr(&kiln_rt_kernel_call), flags};
   symbols[(*jit)->mangleAndIntern("kiln_rt_kernel_call_multi")] = {
       llvm::orc::ExecutorAddr::fromPtr(&kiln_rt_kernel_call_multi), flags};
+  symbols[(*jit)->mangleAndIntern("kiln_rt_sgemm_epilogue")] = {
+      llvm::orc::ExecutorAddr::fromPtr(&kiln_rt_sgemm_epilogue), flags};
   symbols[(*jit)->mangleAndIntern("kiln_rt_parallel_for")] = {
       llvm::orc::ExecutorAddr::fromPtr(&kiln_rt_parallel_for), flags};
   symbols[(*jit)->mangleAndIntern("kiln_rt_kernel_call_dyn")] = {

@@ -77,6 +77,7 @@ class EntryLowering {
   llvm::Value* result_pointer(int j);
   absl::Status lower_op(const ir::Op& op);
   absl::Status lower_elementwise(const ir::Op& op);
+  absl::Status lower_matmul(const ir::Op& op);
   absl::Status lower_kernel_call(const ir::Op& op);
   absl::Status lower_region_ops(const ir::Block& region);
   absl::Status lower_cond(const ir::Op& op);
@@ -514,6 +515,16 @@ absl::Status EntryLowering::lower_elementwise(const ir::Op& op) {
   return absl::OkStatus();
 }
 
+absl::Status EntryLowering::lower_matmul(const ir::Op& op) {
+  KILN_ASSIGN_OR_RETURN(
+      llvm::Function * fn,
+      emit_matmul_function(module_, op, cat(out_.entry_name, ".matmul", num_loops_++)));
+  std::vector<llvm::Value*> args = {pointer(op.result())};
+  for (const ir::Value* v : op.operands()) args.push_back(pointer(v));
+  b_.CreateCall(fn, args);
+  return absl::OkStatus();
+}
+
 absl::Status EntryLowering::lower_kernel_call(const ir::Op& op) {
   const bool multi = ir::has_multiple_results(op.kind());
   if (op.kind() == ir::OpKind::kGrad) {
@@ -637,13 +648,27 @@ absl::Status EntryLowering::lower_op(const ir::Op& op) {
     case ir::OpKind::kYield:
       return absl::InvalidArgumentError("yield outside a region");
     case ir::OpKind::kFusion:
-      return lower_elementwise(op);
+      return lowers_as_matmul(op) ? lower_matmul(op) : lower_elementwise(op);
     case ir::OpKind::kCond:
       return lower_cond(op);
     case ir::OpKind::kWhile:
       return lower_while(op);
+    case ir::OpKind::kReshape:  // same row-major bytes: a copy, not a kernel call
+    case ir::OpKind::kExpandDims:
+    case ir::OpKind::kSqueeze:
+      if (op.num_operands() == 1 && op.num_results() == 1 &&
+          op.operand(0)->type().shape.is_fully_defined() &&
+          op.result()->type().shape.is_fully_defined() &&
+          byte_size(op.operand(0)->type()) == byte_size(op.result()->type())) {
+        if (!same_buffer(op.operand(0), op.result())) {
+          copy_value(pointer(op.result()), op.operand(0));
+        }
+        return absl::OkStatus();
+      }
+      return lower_kernel_call(op);
     default:
       if (ir::is_elementwise(op.kind())) return lower_elementwise(op);
+      if (lowers_as_matmul(op)) return lower_matmul(op);
       return lower_kernel_call(op);
   }
 }

@@ -115,6 +115,19 @@ absl::StatusOr<ElementwiseFunction> emit_elementwise_function(llvm::Module& modu
                                                               const ElementwiseGroup& group,
                                                               const std::string& name);
 
+// --- 2-D float32 products (lower_matmul.cc) ----------------------------------------------------
+
+// True if `op` is lowered by emit_matmul_function: a `fusion {kind = "matmul"}`, or a 2-D
+// float32 matmul small enough for generated loops (larger lone matmuls stay kernel calls).
+bool lowers_as_matmul(const ir::Op& op);
+
+// Emits `define internal void @name(ptr noalias %c, ptr %a, ptr %b, ptr %e0, ...)` computing
+// `op` (see lowers_as_matmul): one pointer for the result, then one per operand of `op`.
+// Errors are InvalidArgument for a malformed fusion region, Unimplemented for shapes or dtypes
+// it does not compile.
+absl::StatusOr<llvm::Function*> emit_matmul_function(llvm::Module& module, const ir::Op& op,
+                                                     const std::string& name);
+
 // --- reduce fusions (lower_reduce.cc) ------------------------------------------------------------
 
 // Emits the function of a `fusion {kind = "reduce"}` region (its arguments as `inputs`, its

@@ -42,6 +42,7 @@
 
 #include "ir/array_ops.h"
 #include "ir/builder.h"
+#include "passes/fuse_matmul.h"
 #include "passes/fuse_multi.h"
 #include "passes/pass.h"
 
@@ -157,6 +158,7 @@ class FusePass : public FunctionPass {
       if (ir::op_info(op->kind()).cls != ir::OpClass::kControl) continue;
       for (int r = 0; r < op->num_regions(); ++r) changed |= run_on_block(*op->region(r));
     }
+    changed |= fuse_matmul_epilogues(body);
     // Users of each value among top-level ops (values are used only at top level here, since
     // fusion regions are isolated).
     std::unordered_map<const ir::Value*, std::vector<ir::Op*>> users;

@@ -45,4 +45,15 @@ int32_t kiln_rt_kernel_call_multi_dyn(const kiln::kernels::KernelCall* call,
                                       const void* const* inputs, void* const* outputs,
                                       const int64_t* dims) noexcept;
 const char* kiln_rt_last_error() noexcept;
+
+// C = op(A) op(B) for row-major float32 A, B, C with C [m, n] and k > 0 (`flags`: the bits below),
+// computed with sgemm in panels of `panel_rows` rows (row blocks split over the thread pool as
+// the eager matmul's are); after each panel, `panel(c, r0, r1, operands)` runs on its rows
+// [r0, r1) (skipped when null). Results do not depend on the thread count as long as `panel`
+// treats rows independently. Never fails (the compiler checked the shapes).
+inline constexpr int32_t kiln_rt_kTransposeA = 1, kiln_rt_kTransposeB = 2;
+using kiln_rt_panel_fn = void (*)(float* c, int64_t r0, int64_t r1, const void* const* operands);
+void kiln_rt_sgemm_epilogue(const float* a, const float* b, float* c, int64_t m, int64_t k,
+                            int64_t n, int32_t flags, int64_t panel_rows, kiln_rt_panel_fn panel,
+                            const void* const* operands) noexcept;
 }

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "Eigen/Core"
+#include "runtime/kernel_call.h"
 #include "runtime/kernels/kernels_internal.h"
 #include "runtime/parallel.h"
 #include "support/str.h"
@@ -211,4 +212,36 @@ absl::Status run_matmul(const ir::Attrs& attrs, const View& a, const View& b,
   return absl::OkStatus();
 }
 
+// Compiled matmul fusions (runtime/kernel_call.h): the same row blocks as run_matmul's, each
+// computed in panels of about `panel_rows` rows (multiples of kRowAlign, so every panel boundary
+// is also a place where a single sgemm call would start a register tile), with the epilogue
+// run on each panel right after its product.
+void sgemm_epilogue(const float* a, const float* b, float* c, int64_t m, int64_t k, int64_t n,
+                    bool ta, bool tb, int64_t panel_rows, kiln_rt_panel_fn panel,
+                    const void* const* operands) {
+  const int64_t step = std::max(kRowAlign, panel_rows / kRowAlign * kRowAlign);
+  auto block = [&](int64_t r0, int64_t r1) {
+    for (int64_t p0 = r0; p0 < r1; p0 += step) {
+      const int64_t p1 = std::min(r1, p0 + step);
+      sgemm_rows(a, b, c, m, k, n, ta, tb, p0, p1);
+      if (panel) panel(c, p0, p1, operands);
+    }
+  };
+  const int64_t madds = m * n * k;
+  if (config::num_threads() > 1 && m >= 2 * kMinBlockRows && madds >= kParallelMinMadds) {
+    const int64_t grain = std::max(kMinBlockRows, kParallelMinMadds / 2 / (n * k));
+    kiln::internal::parallel_for(m, grain, kRowAlign, block);
+  } else {
+    block(0, m);
+  }
+}
+
 }  // namespace kiln::kernels::internal
+
+void kiln_rt_sgemm_epilogue(const float* a, const float* b, float* c, int64_t m, int64_t k,
+                            int64_t n, int32_t flags, int64_t panel_rows, kiln_rt_panel_fn panel,
+                            const void* const* operands) noexcept {
+  kiln::kernels::internal::sgemm_epilogue(a, b, c, m, k, n, (flags & kiln_rt_kTransposeA) != 0,
+                                          (flags & kiln_rt_kTransposeB) != 0, panel_rows, panel,
+                                          operands);
+}
