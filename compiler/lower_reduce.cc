@@ -18,6 +18,7 @@
 // value's type with llvm.maximum/minimum (NaN propagates; -0 < +0).
 #include <algorithm>
 
+#include "absl/container/flat_hash_set.h"
 #include "compiler/lower.h"
 #include "compiler/lower_loop_nest.h"
 #include "llvm/IR/Constants.h"
@@ -153,18 +154,32 @@ absl::Status ReduceEmitter::analyze() {
     return absl::UnimplementedError(
         cat("reduce fusion: '", reduce_->mnemonic(), "' over zero elements"));
   }
-  // Epilogue: the ops depending on the reduction; the prologue: every other non-const op.
+  // Prologue: the ops the reduction's operand is computed from; epilogue: every other non-const
+  // op (those depending on the reduction, and scalar work only they use, e.g. a loss term
+  // added to a mean). A scalar prologue op is computed in the epilogue too, so the epilogue
+  // may use it (it has only scalar operands: recomputing it is a few instructions).
   absl::flat_hash_map<const ir::Value*, bool> after;
   after[reduce_->result()] = true;
+  absl::flat_hash_set<const ir::Op*> feeds_reduce;
+  for (auto it = group_.ops.rbegin(); it != group_.ops.rend(); ++it) {
+    const ir::Op* op = *it;
+    bool feeds = op->result() == reduce_->operand(0);
+    for (const ir::Op* user : group_.ops) {
+      if (!feeds_reduce.contains(user) && user != reduce_) continue;
+      for (const ir::Value* v : user->operands()) feeds = feeds || v == op->result();
+    }
+    if (feeds && op != reduce_) feeds_reduce.insert(op);
+  }
   for (const ir::Op* op : group_.ops) {
     if (op == reduce_ || op->kind() == ir::OpKind::kConst) continue;
     bool dep = false;
     for (const ir::Value* v : op->operands()) dep = dep || after.contains(v);
-    if (dep) {
-      after[op->result()] = true;
-      epilogue_.push_back(op);
-    } else {
+    if (dep) after[op->result()] = true;
+    if (feeds_reduce.contains(op)) {
       prologue_.push_back(op);
+      if (op->result()->type().shape.num_elements() == 1) epilogue_.push_back(op);
+    } else {
+      epilogue_.push_back(op);
     }
   }
   if (!after.contains(group_.outputs[0])) {

@@ -53,6 +53,26 @@ bool same_bits(const Tensor& a, const Tensor& b) {
          std::memcmp(a.raw_data(), b.raw_data(), a.num_elements() * dtype_size(a.dtype())) == 0;
 }
 
+// Scalar work that only the epilogue uses (a regularization term added to a mean) fuses into
+// the reduce fusion without feeding the reduction; scalar work that feeds both is computed in
+// both places.
+TEST(ReduceFusionTest, ScalarWorkOnlyTheEpilogueUses) {
+  auto loss = [](const Tensor& a, const Tensor& b, const Tensor& c) {
+    const Tensor l2 = a + b;
+    return reduce_mean(abs(c) * l2) + 0.05f * l2;
+  };
+  auto f = function(loss, {.name = "mae_l2"});
+  const Tensor a = constant(0.75f), b = constant(-2.5f);
+  const Tensor c = random_normal_tensor(Shape{32, 1}, 3, 1.f);
+  auto concrete = f.get_concrete_function(TensorSpec({}), TensorSpec({}), TensorSpec({32, 1}));
+  EXPECT_NE(concrete.ir().find("kind = \"reduce\""), std::string::npos) << concrete.ir();
+  expect_close(loss(a, b, c), f(a, b, c), 1e-6f);
+  auto g = function([](const Tensor& a, const Tensor& b, const Tensor& c) {
+    return reduce_mean(abs(c)) + 0.05f * (a + b);
+  });
+  expect_close(reduce_mean(abs(c)) + 0.05f * (a + b), g(a, b, c), 1e-6f);
+}
+
 TEST(ReduceFusionTest, HuberMeanIsOneReduceFusion) {
   auto f = function(huber_mean, {.name = "huber_mean"});
   auto concrete = f.get_concrete_function(TensorSpec({4096}), TensorSpec({4096}));
