@@ -144,5 +144,7 @@ absl::StatusOr<ElementwiseFunction> emit_reduce_function(llvm::Module& module,
 // Inserted at `builder`'s insertion point. Errors are documented in lower_math.cc.
 llvm::Value* emit_exp_f32(llvm::IRBuilderBase& builder, llvm::Value* x);
 llvm::Value* emit_log_f32(llvm::IRBuilderBase& builder, llvm::Value* x);
+// e^x - 1 without cancellation near 0 (range reduction as exp, then 2^n p + (2^n - 1)).
+llvm::Value* emit_expm1_f32(llvm::IRBuilderBase& builder, llvm::Value* x);
 
 }  // namespace kiln::compiler

@@ -105,6 +105,36 @@ llvm::Value* emit_exp_f32(llvm::IRBuilderBase& b, llvm::Value* x) {
   return b.CreateFMul(b.CreateFMul(y, m.pow2(n1)), m.pow2(n2));
 }
 
+llvm::Value* emit_expm1_f32(llvm::IRBuilderBase& b, llvm::Value* x) {
+  MathEmitter m(b, x->getType());
+  // Below -17.5 the result rounds to -1; above 88.72 it overflows to inf (as exp). NaN passes.
+  llvm::Value* xc = b.CreateSelect(b.CreateFCmpOGT(x, m.f(89.0)), m.f(89.0), x);
+  xc = b.CreateSelect(b.CreateFCmpOLT(xc, m.f(-17.5)), m.f(-17.5), xc);
+  // x = n ln2 + r, |r| <= ln2 / 2, as in exp.
+  constexpr double kMagic = 12582912.0;  // 1.5 * 2^23
+  llvm::Value* t = m.fmuladd(xc, m.f(kLog2e), m.f(kMagic));
+  llvm::Value* n = b.CreateSub(m.to_int_bits(t), m.to_int_bits(m.f(kMagic)));
+  llvm::Value* nf = b.CreateFSub(t, m.f(kMagic));
+  llvm::Value* r = m.fmuladd(nf, m.f(-kLn2Hi), xc);
+  r = m.fmuladd(nf, m.f(-kLn2Lo), r);
+  // p = e^r - 1 = r + r^2 P(r): no cancellation, relative accuracy for tiny r.
+  llvm::Value* p = m.fmuladd(m.horner(r, kExpPoly), b.CreateFMul(r, r), r);
+  // e^x - 1 = 2^n p + (2^n - 1). For |n| <= 24, 2^n - 1 is exact and one fma rounds once;
+  // below (n >= -26 after the clamp), 2^n p + 2^n is tiny and is added to -1 last; above,
+  // the -1 is below half an ulp and the exp path (two power-of-two scalings) avoids overflow.
+  llvm::Value* nmid = b.CreateSelect(b.CreateICmpSGT(n, m.i(24)), m.i(24), n);
+  llvm::Value* s = m.pow2(nmid);
+  llvm::Value* mid = m.fmuladd(s, p, b.CreateFSub(s, m.f(1.0)));
+  llvm::Value* low = b.CreateFSub(m.fmuladd(s, p, s), m.f(1.0));
+  llvm::Value* n1 = b.CreateAShr(n, m.i(1));
+  llvm::Value* n2 = b.CreateSub(n, n1);
+  llvm::Value* high = b.CreateFMul(b.CreateFMul(b.CreateFAdd(p, m.f(1.0)), m.pow2(n1)), m.pow2(n2));
+  llvm::Value* y = b.CreateSelect(b.CreateICmpSLT(n, m.i(-24)), low, mid);
+  y = b.CreateSelect(b.CreateICmpSGT(n, m.i(24)), high, y);
+  // expm1(+-0) = +-0.
+  return b.CreateSelect(b.CreateFCmpOEQ(x, m.f(0.0)), x, y);
+}
+
 llvm::Value* emit_log_f32(llvm::IRBuilderBase& b, llvm::Value* x) {
   MathEmitter m(b, x->getType());
   // Subnormal inputs: scale by 2^23 first.
