@@ -475,6 +475,16 @@ absl::Status EntryLowering::lower_elementwise(const ir::Op& op) {
     group.outputs.push_back(op.result());
   }
   group.shape = op.result()->type().shape;
+  // Results buffer-plan placed over a dying operand (an in-place update).
+  group.input_in_output.assign(op.num_operands(), -1);
+  for (int i = 0; i < op.num_operands(); ++i) {
+    for (int j = 0; j < op.num_results(); ++j) {
+      if (buffers_.at(op.operand(i)).kind == BufferRef::kWorkspace &&
+          same_buffer(op.operand(i), op.result(j))) {
+        group.input_in_output[i] = j;
+      }
+    }
+  }
   const std::string loop_name = cat(out_.entry_name, ".loop", num_loops_++);
   const bool reduce = op.kind() == ir::OpKind::kFusion &&
                       ir::attr_or<std::string>(op.attrs(), "kind", "loop") == "reduce";

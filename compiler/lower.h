@@ -93,6 +93,10 @@ struct ElementwiseGroup {
   std::vector<const ir::Op*> ops;
   std::vector<const ir::Value*> outputs;
   Shape shape;
+  // Per input: the output whose buffer holds it (buffer-plan wrote that output over the input,
+  // which dies here), or -1. Such an input is read through the output's pointer, element by
+  // element before the element is written. Empty = none.
+  std::vector<int> input_in_output;
 };
 
 struct ElementwiseFunction {

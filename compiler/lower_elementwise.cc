@@ -637,9 +637,14 @@ absl::StatusOr<ElementwiseFunction> LoopNestEmitter::emit(const std::string& nam
     for (unsigned i = 0; i < params.size(); ++i) {
       // Outputs never alias inputs or each other; inputs are only read, so they may alias each
       // other (the same buffer passed twice) without breaking `noalias`.
+      // An input held in an output's buffer (in place) is read through the output's pointer;
+      // its own pointer goes unused, so `noalias` still holds.
       f->addParamAttr(first + i, llvm::Attribute::NoAlias);
       f->addParamAttr(first + i, llvm::Attribute::NoCapture);
-      if (i < n_buffers) {
+      const bool read_in_place =
+          std::find(group_.input_in_output.begin(), group_.input_in_output.end(),
+                    static_cast<int>(i)) != group_.input_in_output.end();
+      if (i < n_buffers && !(i < group_.outputs.size() && read_in_place)) {
         f->addParamAttr(first + i, i < group_.outputs.size() ? llvm::Attribute::WriteOnly
                                                              : llvm::Attribute::ReadOnly);
       }
@@ -669,8 +674,10 @@ absl::StatusOr<ElementwiseFunction> LoopNestEmitter::emit(const std::string& nam
     const ir::Value* v = group_.inputs[i];
     if (values_.contains(v)) continue;  // the same value passed twice: read it once
     if (only_transposed(v)) continue;   // read by its transposes, see emit_op
-    const int k = add_buffer(fn->getArg(first_buffer_arg_ + static_cast<unsigned>(n_out + i)),
-                             v->type().dtype, v->type().shape);
+    const int alias = i < group_.input_in_output.size() ? group_.input_in_output[i] : -1;
+    const unsigned param = alias >= 0 ? static_cast<unsigned>(alias) : n_out + i;
+    const int k =
+        add_buffer(fn->getArg(first_buffer_arg_ + param), v->type().dtype, v->type().shape);
     Buffer& buf = buffers_[k];
     llvm::Value* x = b_.CreateLoad(memory_type(buf.dtype), element_ptr(buf, buf.level));
     values_[v] = {from_memory(x, buf.dtype), buf.level};

@@ -1,9 +1,9 @@
 // kiln — buffer-plan: liveness-based sharing of workspace memory (see buffer_plan.h).
 //
-//   %0 = exp %x : f32[1024]        {buffer = [0]}     slot 0: %0, then %2
-//   %1 = neg %0 : f32[1024]        {buffer = [1]}     slot 1: %1, then %3
-//   %2 = tanh %1 : f32[1024]       {buffer = [0]}     (%0 is dead once %1 is computed)
-//   %3 = exp %2 : f32[1024]        {buffer = [1]}
+//   %0 = exp %x : f32[1024]        {buffer = [0]}
+//   %1 = neg %0 : f32[1024]        {buffer = [0]}     written over %0, which dies here
+//   %2 = tanh %1 : f32[1024]       {buffer = [0]}
+//   %3 = exp %2 : f32[1024]        {buffer = [0]}
 //   %4 = add %3, %x : f32[1024]                       (returned: lives in the result buffer)
 //
 // Liveness. Ops of the function body and of cond/while regions (the blocks whose values the
@@ -14,12 +14,13 @@
 // inside a loop stays live until the loop ends. A cond/while result lives from the start of its
 // op (a while writes its loop variables before the first iteration). Region arguments alias
 // the values they stand for and need nothing of their own. The intervals are closed: an op's
-// operands and results never share a slot (no op here may write over its inputs).
+// operands and results share a slot only in an in-place update (writes_in_place below: a
+// result written over an operand that dies at the op, read element by element first).
 //
-// Packing: values by decreasing size (then by definition order) go into the first slot none of
-// whose members is live at the same time, else into a new slot. Values returned by the function
-// (they live in the caller's result buffers) and constants (globals) take no slot. A function
-// with unknown dims gets no plan.
+// Packing: in-place chains form groups; groups by decreasing size (then by definition order)
+// go into the first slot none of whose members is live at the same time, else a new slot. Values
+// returned by the function (they live in the caller's result buffers) and constants (globals) take
+// no slot. A function with unknown dims gets no plan.
 //
 // verify_buffer_plan recomputes the intervals and checks every slot; the lowering calls it, so a
 // plan made stale by a later pass is an error, never wrong results. Lit test:
@@ -144,6 +145,58 @@ bool overlaps(const Candidate& a, const Candidate& b) {
   return a.start <= b.end && b.start <= a.end;
 }
 
+// Whether `op` may write its result #r over its operand #k (which dies at `op`): the compiled
+// code reads each element of the operand before writing the same element of the result, or the
+// op is a reshape (the same bytes). Elementwise ops and loop fusions qualify when the operand
+// has the result's shape and element size and (in a fusion) is read only by elementwise ops at
+// the loop's own index (no broadcast, no transposed read).
+bool writes_in_place(const ir::Op& op, int k, int r) {
+  const ir::Type& in = op.operand(k)->type();
+  const ir::Type& out = op.result(r)->type();
+  // Read through one operand only (no second pointer to the buffer being written).
+  if (std::count(op.operands().begin(), op.operands().end(), op.operand(k)) != 1) return false;
+  if (!in.shape.is_fully_defined() || !out.shape.is_fully_defined()) return false;
+  switch (op.kind()) {
+    case ir::OpKind::kReshape:
+    case ir::OpKind::kExpandDims:
+    case ir::OpKind::kSqueeze:
+      return op.num_results() == 1 && in.shape.num_elements() * dtype_size(in.dtype) ==
+                                          out.shape.num_elements() * dtype_size(out.dtype);
+    default:
+      break;
+  }
+  if (!(in.shape == out.shape) || dtype_size(in.dtype) != dtype_size(out.dtype)) return false;
+  if (op.kind() == ir::OpKind::kFusion) {
+    if (ir::attr_or<std::string>(op.attrs(), "kind", "loop") != "loop") return false;
+    const ir::Block* region = op.region();
+    if (!region || k >= region->num_arguments()) return false;
+    const ir::Value* arg = region->argument(k);
+    for (const auto& inner : region->ops()) {
+      for (const ir::Value* v : inner->operands()) {
+        if (v != arg || inner->kind() == ir::OpKind::kYield) continue;
+        if (!ir::is_elementwise(inner->kind()) || inner->kind() == ir::OpKind::kBroadcast) {
+          return false;
+        }
+      }
+    }
+    return true;
+  }
+  return ir::is_elementwise(op.kind()) && op.kind() != ir::OpKind::kBroadcast &&
+         op.num_results() == 1;
+}
+
+// `m` (defined by an op at its start) may share a slot with `earlier`, live until that same op:
+// `earlier` is an operand the op writes over.
+bool in_place_pair(const Candidate& earlier, const Candidate& m) {
+  if (earlier.end != m.start) return false;
+  for (int k = 0; k < m.op->num_operands(); ++k) {
+    if (m.op->operand(k) == earlier.value && writes_in_place(*m.op, k, m.value->index())) {
+      return true;
+    }
+  }
+  return false;
+}
+
 void erase_plan(ir::Block& block) {
   for (auto& op : block.ops()) {
     op->attrs().erase(kBufferAttr);
@@ -171,25 +224,61 @@ class BufferPlanPass : public FunctionPass {
     erase_plan(fn.body());
     if (!planable) return !before.empty();
 
-    std::vector<Candidate*> order;
-    for (Candidate& c : cands) order.push_back(&c);
-    std::stable_sort(order.begin(), order.end(), [](const Candidate* a, const Candidate* b) {
+    // In-place chains: a result that may be written over an operand dying at its op joins that
+    // operand's group (each operand and each result at most once); a group is packed as one.
+    absl::flat_hash_map<const ir::Value*, Candidate*> by_value;
+    for (Candidate& c : cands) by_value[c.value] = &c;
+    std::vector<int64_t> group(cands.size());
+    for (size_t i = 0; i < cands.size(); ++i) group[i] = static_cast<int64_t>(i);
+    auto find = [&](int64_t i) {
+      while (group[i] != i) i = group[i] = group[group[i]];
+      return i;
+    };
+    absl::flat_hash_set<const ir::Value*> consumed;
+    for (Candidate& c : cands) {
+      for (int k = 0; k < c.op->num_operands(); ++k) {
+        auto it = by_value.find(c.op->operand(k));
+        if (it == by_value.end() || consumed.contains(it->first)) continue;
+        if (!in_place_pair(*it->second, c)) continue;
+        consumed.insert(it->first);
+        group[find(c.order)] = find(it->second->order);
+        ++in_place_;
+        break;
+      }
+    }
+    struct Group {
+      std::vector<const Candidate*> members;
+      int64_t bytes = 0, order = 0;
+    };
+    std::map<int64_t, Group> groups;
+    for (const Candidate& c : cands) {
+      Group& g = groups[find(c.order)];
+      if (g.members.empty()) g.order = c.order;
+      g.members.push_back(&c);
+      g.bytes = std::max(g.bytes, c.bytes);
+    }
+    std::vector<const Group*> order;
+    for (const auto& [root, g] : groups) order.push_back(&g);
+    std::stable_sort(order.begin(), order.end(), [](const Group* a, const Group* b) {
       if (a->bytes != b->bytes) return a->bytes > b->bytes;
       return a->order < b->order;
     });
     std::vector<std::vector<const Candidate*>> slots;
     absl::flat_hash_map<const ir::Value*, int64_t> slot_of;
-    for (const Candidate* c : order) {
+    for (const Group* g : order) {
       size_t s = 0;
       for (; s < slots.size(); ++s) {
-        if (std::none_of(slots[s].begin(), slots[s].end(),
-                         [&](const Candidate* m) { return overlaps(*m, *c); })) {
-          break;
-        }
+        const bool clash = std::any_of(slots[s].begin(), slots[s].end(), [&](const Candidate* m) {
+          return std::any_of(g->members.begin(), g->members.end(),
+                             [&](const Candidate* c) { return overlaps(*m, *c); });
+        });
+        if (!clash) break;
       }
       if (s == slots.size()) slots.emplace_back();
-      slots[s].push_back(c);
-      slot_of[c->value] = static_cast<int64_t>(s);
+      for (const Candidate* c : g->members) {
+        slots[s].push_back(c);
+        slot_of[c->value] = static_cast<int64_t>(s);
+      }
     }
     // Slots numbered in order of first definition, so the text reads top to bottom.
     std::vector<int64_t> renumber(slots.size(), -1);
@@ -218,10 +307,11 @@ class BufferPlanPass : public FunctionPass {
   }
 
   std::vector<std::pair<std::string, int64_t>> statistics() const override {
-    return {{"values", values_}, {"slots", slots_}};
+    return {{"values", values_}, {"slots", slots_}, {"in-place", in_place_}};
   }
 
  private:
+  int64_t in_place_ = 0;
   int64_t values_ = 0;
   int64_t slots_ = 0;
 };
@@ -269,7 +359,7 @@ absl::Status verify_buffer_plan(const ir::Function& fn, BufferPlanStats* stats) 
     const Candidate* latest = nullptr;  // the member seen so far that lives longest
     for (const Candidate* m : members) {
       bytes = std::max(bytes, m->bytes);
-      if (latest && m->start <= latest->end) {
+      if (latest && m->start <= latest->end && !in_place_pair(*latest, *m)) {
         return absl::InvalidArgumentError(
             cat("buffer plan is out of date: result #", latest->value->index(), " of '",
                 latest->op->mnemonic(), "' and result #", m->value->index(), " of '",
