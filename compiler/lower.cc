@@ -48,7 +48,7 @@ LoweredModule::~LoweredModule() = default;
 
 namespace {
 
-constexpr int64_t kSlotAlign = 64;
+constexpr int64_t kSlotAlign = passes::kBufferAlign;
 
 int64_t byte_size(const ir::Type& type) {
   return type.shape.num_elements() * dtype_size(type.dtype);
@@ -161,7 +161,7 @@ BufferRef EntryLowering::new_slot(const ir::Value* v, int64_t& ws) {
   BufferRef ref{BufferRef::kWorkspace};
   if (v->type().shape.is_fully_defined()) {
     ref.offset = ws;
-    ws += (byte_size(v->type()) + kSlotAlign - 1) / kSlotAlign * kSlotAlign;
+    ws += passes::workspace_bytes(v->type());
   } else {
     ref.offset_slot = out_.table_size++;
     out_.workspace_entries.push_back({v, ref.offset_slot});

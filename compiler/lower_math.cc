@@ -77,6 +77,37 @@ constexpr double kLn2Hi = 0.693359375;
 constexpr double kLn2Lo = -2.12194440e-4;
 constexpr double kLog2e = 1.44269504088896341;
 
+// x = n ln2 + r with |r| <= ln2 / 2, for x already clamped so that n fits the exponent range.
+struct Ln2Reduction {
+  llvm::Value* n;  // an integer (vector)
+  llvm::Value* r;
+};
+Ln2Reduction reduce_ln2(MathEmitter& m, llvm::IRBuilderBase& b, llvm::Value* x) {
+  // n = round(x / ln2) with the 1.5 * 2^23 trick: the integer lands in the low mantissa bits,
+  // so no float->int conversion (poison on NaN) is needed.
+  constexpr double kMagic = 12582912.0;  // 1.5 * 2^23
+  llvm::Value* t = m.fmuladd(x, m.f(kLog2e), m.f(kMagic));
+  llvm::Value* n = b.CreateSub(m.to_int_bits(t), m.to_int_bits(m.f(kMagic)));
+  llvm::Value* nf = b.CreateFSub(t, m.f(kMagic));
+  // r = x - n * ln2 in two exact-ish steps.
+  llvm::Value* r = m.fmuladd(nf, m.f(-kLn2Hi), x);
+  return {n, m.fmuladd(nf, m.f(-kLn2Lo), r)};
+}
+
+// e^r - 1 = r + r^2 * P(r) for the reduced argument.
+llvm::Value* expm1_reduced(MathEmitter& m, llvm::IRBuilderBase& b, llvm::Value* r) {
+  llvm::Value* p = m.horner(r, kExpPoly);
+  return m.fmuladd(p, b.CreateFMul(r, r), r);
+}
+
+// y * 2^n as two exact power-of-two scalings (n1 + n2 = n, both in [-75, 65]) so that results
+// in the subnormal range are rounded once and 2^128 * y (y < 1) stays finite.
+llvm::Value* scale_pow2(MathEmitter& m, llvm::IRBuilderBase& b, llvm::Value* y, llvm::Value* n) {
+  llvm::Value* n1 = b.CreateAShr(n, m.i(1));
+  llvm::Value* n2 = b.CreateSub(n, n1);
+  return b.CreateFMul(b.CreateFMul(y, m.pow2(n1)), m.pow2(n2));
+}
+
 }  // namespace
 
 llvm::Value* emit_exp_f32(llvm::IRBuilderBase& b, llvm::Value* x) {
@@ -85,24 +116,9 @@ llvm::Value* emit_exp_f32(llvm::IRBuilderBase& b, llvm::Value* x) {
   // below -103.98 it underflows to 0. NaN compares false and passes through unchanged.
   llvm::Value* xc = b.CreateSelect(b.CreateFCmpOGT(x, m.f(89.0)), m.f(89.0), x);
   xc = b.CreateSelect(b.CreateFCmpOLT(xc, m.f(-104.0)), m.f(-104.0), xc);
-  // n = round(x / ln2) with the 1.5 * 2^23 trick: the integer lands in the low mantissa bits,
-  // so no float->int conversion (poison on NaN) is needed.
-  constexpr double kMagic = 12582912.0;  // 1.5 * 2^23
-  llvm::Value* t = m.fmuladd(xc, m.f(kLog2e), m.f(kMagic));
-  llvm::Value* n = b.CreateSub(m.to_int_bits(t), m.to_int_bits(m.f(kMagic)));
-  llvm::Value* nf = b.CreateFSub(t, m.f(kMagic));
-  // r = x - n * ln2 in two exact-ish steps.
-  llvm::Value* r = m.fmuladd(nf, m.f(-kLn2Hi), xc);
-  r = m.fmuladd(nf, m.f(-kLn2Lo), r);
-  // e^r = 1 + r + r^2 * P(r).
-  llvm::Value* p = m.horner(r, kExpPoly);
-  llvm::Value* r2 = b.CreateFMul(r, r);
-  llvm::Value* y = b.CreateFAdd(m.fmuladd(p, r2, r), m.f(1.0));
-  // y * 2^n as two exact power-of-two scalings (n1 + n2 = n, both in [-75, 65]) so that results
-  // in the subnormal range are rounded once and 2^128 * y (y < 1) stays finite.
-  llvm::Value* n1 = b.CreateAShr(n, m.i(1));
-  llvm::Value* n2 = b.CreateSub(n, n1);
-  return b.CreateFMul(b.CreateFMul(y, m.pow2(n1)), m.pow2(n2));
+  const Ln2Reduction red = reduce_ln2(m, b, xc);
+  // e^r = 1 + (e^r - 1).
+  return scale_pow2(m, b, b.CreateFAdd(expm1_reduced(m, b, red.r), m.f(1.0)), red.n);
 }
 
 llvm::Value* emit_expm1_f32(llvm::IRBuilderBase& b, llvm::Value* x) {
@@ -111,14 +127,10 @@ llvm::Value* emit_expm1_f32(llvm::IRBuilderBase& b, llvm::Value* x) {
   llvm::Value* xc = b.CreateSelect(b.CreateFCmpOGT(x, m.f(89.0)), m.f(89.0), x);
   xc = b.CreateSelect(b.CreateFCmpOLT(xc, m.f(-17.5)), m.f(-17.5), xc);
   // x = n ln2 + r, |r| <= ln2 / 2, as in exp.
-  constexpr double kMagic = 12582912.0;  // 1.5 * 2^23
-  llvm::Value* t = m.fmuladd(xc, m.f(kLog2e), m.f(kMagic));
-  llvm::Value* n = b.CreateSub(m.to_int_bits(t), m.to_int_bits(m.f(kMagic)));
-  llvm::Value* nf = b.CreateFSub(t, m.f(kMagic));
-  llvm::Value* r = m.fmuladd(nf, m.f(-kLn2Hi), xc);
-  r = m.fmuladd(nf, m.f(-kLn2Lo), r);
-  // p = e^r - 1 = r + r^2 P(r): no cancellation, relative accuracy for tiny r.
-  llvm::Value* p = m.fmuladd(m.horner(r, kExpPoly), b.CreateFMul(r, r), r);
+  const Ln2Reduction red = reduce_ln2(m, b, xc);
+  llvm::Value* n = red.n;
+  // p = e^r - 1: no cancellation, relative accuracy for tiny r.
+  llvm::Value* p = expm1_reduced(m, b, red.r);
   // e^x - 1 = 2^n p + (2^n - 1). For |n| <= 24, 2^n - 1 is exact and one fma rounds once;
   // below (n >= -26 after the clamp), 2^n p + 2^n is tiny and is added to -1 last; above,
   // the -1 is below half an ulp and the exp path (two power-of-two scalings) avoids overflow.
@@ -126,9 +138,7 @@ llvm::Value* emit_expm1_f32(llvm::IRBuilderBase& b, llvm::Value* x) {
   llvm::Value* s = m.pow2(nmid);
   llvm::Value* mid = m.fmuladd(s, p, b.CreateFSub(s, m.f(1.0)));
   llvm::Value* low = b.CreateFSub(m.fmuladd(s, p, s), m.f(1.0));
-  llvm::Value* n1 = b.CreateAShr(n, m.i(1));
-  llvm::Value* n2 = b.CreateSub(n, n1);
-  llvm::Value* high = b.CreateFMul(b.CreateFMul(b.CreateFAdd(p, m.f(1.0)), m.pow2(n1)), m.pow2(n2));
+  llvm::Value* high = scale_pow2(m, b, b.CreateFAdd(p, m.f(1.0)), n);
   llvm::Value* y = b.CreateSelect(b.CreateICmpSLT(n, m.i(-24)), low, mid);
   y = b.CreateSelect(b.CreateICmpSGT(n, m.i(24)), high, y);
   // expm1(+-0) = +-0.

@@ -31,19 +31,7 @@ Tensor random_tensor(Shape shape, unsigned seed, float scale = 1.5f) {
   return compiler::testing::random_normal_tensor(std::move(shape), seed, scale);
 }
 
-// Compiled and eager agree to float32 rounding (here: exactly, the ops are the same IEEE ops).
-void expect_close(const Tensor& eager, const Tensor& compiled, float rel_tol = 0) {
-  ASSERT_EQ(eager.dtype(), compiled.dtype());
-  ASSERT_EQ(eager.shape(), compiled.shape());
-  if (eager.dtype() == bool_) {
-    EXPECT_EQ(eager.to_vector<bool>(), compiled.to_vector<bool>());
-    return;
-  }
-  auto a = eager.to_vector<float>(), b = compiled.to_vector<float>();
-  for (size_t i = 0; i < a.size(); ++i) {
-    ASSERT_NEAR(a[i], b[i], rel_tol * std::max(1.f, std::fabs(a[i]))) << "element " << i;
-  }
-}
+using compiler::testing::expect_close;
 
 TEST(FunctionTest, HuberCompiledMatchesEager) {
   auto huber = function(huber_loss_fxn, {.name = "huber"});

@@ -26,19 +26,7 @@ Tensor random_tensor(Shape shape, unsigned seed) {
   return compiler::testing::random_normal_tensor(std::move(shape), seed, 1.5f);
 }
 
-// Compiled and eager agree to float32 rounding (`tol` relative; 0 = bit for bit).
-void expect_close(const Tensor& eager, const Tensor& compiled, float tol = 0) {
-  ASSERT_EQ(eager.dtype(), compiled.dtype());
-  ASSERT_EQ(eager.shape(), compiled.shape());
-  if (eager.dtype() == bool_) {
-    EXPECT_EQ(eager.to_vector<bool>(), compiled.to_vector<bool>());
-    return;
-  }
-  auto a = eager.to_vector<float>(), b = compiled.to_vector<float>();
-  for (size_t i = 0; i < a.size(); ++i) {
-    ASSERT_NEAR(a[i], b[i], tol * std::max(1.f, std::fabs(a[i]))) << "element " << i;
-  }
-}
+using compiler::testing::expect_close;
 
 const int64_t kSizes[] = {1, 7, 32, 1000};
 

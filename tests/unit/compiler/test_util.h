@@ -1,6 +1,7 @@
 // kiln — helpers for compiler tests: building IR (fusions included) and running Executables.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -111,6 +112,21 @@ inline std::unique_ptr<Executable> compile_or_die(const ir::Function& fn,
   auto exe = compile(fn, options);
   EXPECT_TRUE(exe.ok()) << exe.status();
   return exe.ok() ? std::move(*exe) : nullptr;
+}
+
+// Compiled and eager agree to float32 rounding: each element within `rel_tol` relative
+// (absolute below 1; 0 = bit for bit); bool tensors exactly.
+inline void expect_close(const Tensor& eager, const Tensor& compiled, float rel_tol = 0) {
+  ASSERT_EQ(eager.dtype(), compiled.dtype());
+  ASSERT_EQ(eager.shape(), compiled.shape());
+  if (eager.dtype() == bool_) {
+    EXPECT_EQ(eager.to_vector<bool>(), compiled.to_vector<bool>());
+    return;
+  }
+  auto a = eager.to_vector<float>(), b = compiled.to_vector<float>();
+  for (size_t i = 0; i < a.size(); ++i) {
+    ASSERT_NEAR(a[i], b[i], rel_tol * std::max(1.f, std::fabs(a[i]))) << "element " << i;
+  }
 }
 
 }  // namespace kiln::compiler::testing
