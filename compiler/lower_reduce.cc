@@ -1,19 +1,29 @@
 // kiln — lowering of `fusion {kind = "reduce"}`: an elementwise prologue, one reduction
-// (reduce_sum/mean/max/min of float32/float64 over trailing axes) and an elementwise epilogue
-// on the reduced values, as one pass over the input without intermediate buffers.
+// (reduce_sum/mean/max/min of float32/float64 over a contiguous block of axes) and an
+// elementwise epilogue on the reduced values, as one pass over the input without intermediate
+// buffers.
 //
-// The reduction's input shape S is viewed as [M, R]: M kept elements (the output's), R reduced
-// ones. Prologue inputs are read at m * stride_m + i * stride_i (each stride 0 or dense), so the
-// prologue is computed per element and fed straight into the accumulator.
+// The reduction's input shape S is viewed as [P, R, Q]: P kept elements before the reduced
+// axes, R reduced ones, Q kept elements after them (size-1 dims are ignored, so axes {0, 2} of
+// [4, 1, 5] are contiguous). The output has M = P * Q elements, output m = p * Q + q. Prologue
+// inputs are read at p * stride_p + r * stride_r + q * stride_q (each stride 0 where the input
+// is broadcast), so the prologue is computed per element and fed straight into the accumulator.
 //
-// Work is cut into tasks by shape alone: with M == 1 and R > kBlock the row is split into nb
-// blocks of B elements (B a multiple of 64, nb <= kMaxBlocks), a task per block, each leaving its
-// partial in a stack array that the caller then combines in block order; otherwise a task is a
-// whole row, finished in the task. A task's inner loop is left to LLVM's loop vectorizer, the
-// accumulator's add marked `reassoc` so that it keeps several vector accumulators; the order
-// of additions is thus fixed by the compiled code and the shape, never by the thread count:
-// results are bitwise the same however many threads run the tasks (kiln_rt_parallel_for
-// splits them when there are at least two chunks of kParallelGrainElements).
+// Q == 1 (all or trailing axes). Work is cut into tasks by shape alone: with P == 1 and
+// R > kBlock the row is split into nb blocks of B elements (B a multiple of 64,
+// nb <= kMaxBlocks), a task per block, each leaving its partial in a stack array that the
+// caller then combines in block order; otherwise a task is a whole row, finished in the task. A
+// task's inner loop is left to LLVM's loop vectorizer, the accumulator's add marked `reassoc`
+// so that it keeps several vector accumulators; the order of additions is thus fixed by the
+// compiled code and the shape, never by the thread count.
+// Q > 1 (leading or middle axes, e.g. a bias gradient's sum over the batch). A task is one p
+// and a block of at most kColumns columns q: per-column accumulators live in a stack array;
+// for r = 0 .. R-1 in order, the inner loop over the block's columns (contiguous, vectorized,
+// no reassociation needed) adds row r into them; a last loop over the columns finishes them.
+// Each column is summed in the order of r whatever the split.
+// Either way results are bitwise the same however many threads run the tasks
+// (kiln_rt_parallel_for splits them when there are at least two chunks of
+// kParallelGrainElements).
 // Accumulators: float32 and float64 sums in double (as the eager kernels), max/min in the
 // value's type with llvm.maximum/minimum (NaN propagates; -0 < +0).
 #include <algorithm>
@@ -36,6 +46,7 @@ namespace {
 
 constexpr int64_t kBlock = 16384;     // elements of one task when a single row is split
 constexpr int64_t kMaxBlocks = 4096;  // partials on the stack (32 KiB of doubles)
+constexpr int64_t kColumns = 256;     // columns of one task when Q > 1 (2 KiB of accumulators)
 
 bool is_native_reduce(ir::OpKind k) {
   return k == ir::OpKind::kReduceSum || k == ir::OpKind::kReduceMean ||
@@ -51,28 +62,37 @@ class ReduceEmitter : public LoopNestEmitter {
 
  private:
   struct Input {
-    int64_t stride_m = 0, stride_i = 0;
+    int64_t stride_p = 0, stride_r = 0, stride_q = 0;
     bool prologue = false, epilogue = false;
   };
 
   absl::Status analyze();
-  absl::StatusOr<std::pair<int64_t, int64_t>> flat_strides(const Shape& shape) const;
+  absl::Status flat_strides(const Shape& shape, Input& info) const;
   llvm::Type* acc_type();
   llvm::Value* acc_init();
   llvm::Value* combine(llvm::IRBuilderBase& b, llvm::Value* acc, llvm::Value* x);
   absl::Status emit_finish(llvm::BasicBlock* block, llvm::Value* acc, llvm::Value* m,
                            const std::vector<llvm::Value*>& ptrs);
   absl::Status emit_task(llvm::Function* task);
+  absl::Status emit_column_task(llvm::Function* task);
+  void load_prologue_inputs(const std::vector<llvm::Value*>& ptrs, llvm::Value* p, llvm::Value* r,
+                            llvm::Value* q);
+  absl::Status emit_prologue(llvm::Value** x);
 
   const ir::Op* reduce_ = nullptr;
   std::vector<const ir::Op*> prologue_, epilogue_;
   std::vector<Input> input_info_;
   std::vector<bool> reduced_dim_;
   DType dtype_ = DType::kFloat32;
-  int64_t m_ = 1, r_ = 1, nb_ = 1, block_ = 1;
+  // The [P, R, Q] view, M = P * Q outputs; Q == 1: nb blocks of block elements per row;
+  // Q > 1: nqb blocks of qb columns per p.
+  int64_t p_ = 1, r_ = 1, q_ = 1, m_ = 1, nb_ = 1, block_ = 1, qb_ = 1, nqb_ = 1;
 };
 
-absl::StatusOr<std::pair<int64_t, int64_t>> ReduceEmitter::flat_strides(const Shape& shape) const {
+// The strides (elements) at which an input of `shape`, broadcast to the reduction's input,
+// is read along P, R and Q: within each of the three groups of dims, the input must be either
+// broadcast along all of them or dense over all of them.
+absl::Status ReduceEmitter::flat_strides(const Shape& shape, Input& info) const {
   const Shape& s = reduce_->operand(0)->type().shape;
   bool ok = shape.is_fully_defined() && shape.rank() <= s.rank();
   std::vector<int64_t> st(s.rank(), 0), own = row_major_strides(shape);
@@ -81,24 +101,34 @@ absl::StatusOr<std::pair<int64_t, int64_t>> ReduceEmitter::flat_strides(const Sh
     ok = shape[j] == 1 || shape[j] == s[d];
     if (shape[j] != 1) st[d] = own[j];
   }
-  std::pair<int64_t, int64_t> out{0, 0};
-  for (int pass = 0; ok && pass < 2; ++pass) {  // 0: kept dims, 1: reduced dims
-    int64_t last = -1;
+  // group_of[d]: 0 = P, 1 = R, 2 = Q (dims of size 1 belong to none).
+  std::vector<int> group_of(s.rank(), -1);
+  bool seen_reduced = false;
+  for (int d = 0; d < s.rank(); ++d) {
+    if (s[d] == 1) continue;
+    seen_reduced = seen_reduced || reduced_dim_[d];
+    group_of[d] = reduced_dim_[d] ? 1 : seen_reduced ? 2 : 0;
+  }
+  int64_t out[3] = {0, 0, 0};
+  for (int g = 0; ok && g < 3; ++g) {
+    int last = -1;
     bool any = false;
     for (int d = 0; d < s.rank(); ++d) {
-      if (s[d] == 1 || reduced_dim_[d] != (pass == 1)) continue;
+      if (group_of[d] != g) continue;
       if (last >= 0 && st[last] != st[d] * s[d]) ok = false;
       if (st[d] != 0) any = true;
       last = d;
     }
-    if (ok && any) (pass == 0 ? out.first : out.second) = st[last];
-    if (ok && any && pass == 1 && st[last] != 1) ok = false;
+    if (ok && any) out[g] = st[last];
   }
   if (!ok) {
     return absl::UnimplementedError(cat("reduce fusion: an input of shape ", shape,
                                         " cannot be read along the reduction of ", s));
   }
-  return out;
+  info.stride_p = out[0];
+  info.stride_r = out[1];
+  info.stride_q = out[2];
+  return absl::OkStatus();
 }
 
 absl::Status ReduceEmitter::analyze() {
@@ -136,20 +166,22 @@ absl::Status ReduceEmitter::analyze() {
   if (!axes.ok()) return axes.status();
   reduced_dim_.assign(s.rank(), false);
   for (int64_t a : *axes) reduced_dim_[a] = true;
-  bool seen_reduced = false;
+  int group = 0;  // 0: before the reduced dims (P), 1: reduced (R), 2: after them (Q)
   for (int d = 0; d < s.rank(); ++d) {
     if (s[d] == 1) continue;
     if (reduced_dim_[d]) {
-      seen_reduced = true;
+      if (group == 2) {
+        return absl::UnimplementedError(
+            cat("reduce fusion: '", reduce_->mnemonic(), "' over axes that are not contiguous"));
+      }
+      group = 1;
       r_ *= s[d];
     } else {
-      if (seen_reduced) {
-        return absl::UnimplementedError(
-            cat("reduce fusion: '", reduce_->mnemonic(), "' over axes that are not trailing"));
-      }
-      m_ *= s[d];
+      (group == 0 ? p_ : q_) *= s[d];
+      if (group == 1) group = 2;
     }
   }
+  m_ = p_ * q_;
   if (r_ < 1) {
     return absl::UnimplementedError(
         cat("reduce fusion: '", reduce_->mnemonic(), "' over zero elements"));
@@ -215,18 +247,17 @@ absl::Status ReduceEmitter::analyze() {
     };
     info.prologue = uses(prologue_) || reduce_->operand(0) == arg;
     info.epilogue = uses(epilogue_);
-    if (info.prologue) {
-      KILN_ASSIGN_OR_RETURN(auto st, flat_strides(arg->type().shape));
-      info.stride_m = st.first;
-      info.stride_i = st.second;
-    }
+    if (info.prologue) KILN_RETURN_IF_ERROR(flat_strides(arg->type().shape, info));
     const int64_t n = arg->type().shape.num_elements();
     if (info.epilogue && n != 1 && n != out_elements) {
       return absl::UnimplementedError(
           cat("reduce fusion: epilogue input of type ", arg->type().to_string()));
     }
   }
-  if (m_ == 1 && r_ > kBlock) {
+  if (q_ > 1) {
+    qb_ = std::min(q_, kColumns);
+    nqb_ = (q_ + qb_ - 1) / qb_;
+  } else if (m_ == 1 && r_ > kBlock) {
     nb_ = (r_ + kBlock - 1) / kBlock;
     block_ = kBlock;
     if (nb_ > kMaxBlocks) {
@@ -306,6 +337,152 @@ absl::Status ReduceEmitter::emit_finish(llvm::BasicBlock* block, llvm::Value* ac
   return absl::OkStatus();
 }
 
+// Loads the prologue's inputs for the element (p, r, q) of the [P, R, Q] view (a null index is
+// not looped over): each at the innermost level (block) of the indices it depends on, p and r
+// at level 0 and q at level 1 (loop-invariant ones at level -1).
+void ReduceEmitter::load_prologue_inputs(const std::vector<llvm::Value*>& ptrs, llvm::Value* p,
+                                         llvm::Value* r, llvm::Value* q) {
+  values_.clear();
+  for (size_t k = 0; k < group_.inputs.size(); ++k) {
+    const Input& info = input_info_[k];
+    if (!info.prologue) continue;
+    const ir::Value* arg = group_.inputs[k];
+    const DType dt = arg->type().dtype;
+    int level = -1;
+    llvm::Value* off = nullptr;
+    const std::pair<llvm::Value*, int64_t> terms[3] = {
+        {p, info.stride_p}, {r, info.stride_r}, {q, info.stride_q}};
+    for (int j = 0; j < 3; ++j) {
+      if (!terms[j].first || terms[j].second == 0) continue;
+      level = std::max(level, j == 2 ? 1 : 0);
+    }
+    set_level(level);
+    for (const auto& [index, stride] : terms) {
+      if (!index || stride == 0) continue;
+      llvm::Value* t =
+          stride == 1 ? index : b_.CreateMul(index, b_.getInt64(stride), "", true, true);
+      off = off ? b_.CreateAdd(off, t, "", true, true) : t;
+    }
+    if (!off) off = b_.getInt64(0);
+    llvm::Value* x =
+        b_.CreateLoad(memory_type(dt), b_.CreateInBoundsGEP(memory_type(dt), ptrs[1 + k], off));
+    values_[arg] = {from_memory(x, dt), level};
+  }
+}
+
+// Emits the constants and prologue ops (after load_prologue_inputs); *x = the reduction's
+// operand converted to the accumulator's type, in the innermost block.
+absl::Status ReduceEmitter::emit_prologue(llvm::Value** x) {
+  for (const ir::Op* op : group_.ops) {
+    const bool is_pro = std::find(prologue_.begin(), prologue_.end(), op) != prologue_.end();
+    if (op->kind() == ir::OpKind::kConst || is_pro) KILN_RETURN_IF_ERROR(emit_op(*op));
+  }
+  auto it = values_.find(reduce_->operand(0));
+  if (it == values_.end()) {
+    return absl::InvalidArgumentError("reduce fusion: the reduction's operand is not defined");
+  }
+  b_.SetInsertPoint(level_blocks_.back()->getTerminator());
+  *x = it->second.value;
+  if ((*x)->getType() != acc_type()) *x = b_.CreateFPExt(*x, acc_type());
+  return absl::OkStatus();
+}
+
+// Q > 1: void task(i64 begin, i64 end, ptr ctx), ctx = [out, in..., unused]; task t is p =
+// t / nqb and the columns [qb * (t % nqb), min(Q, qb * (t % nqb + 1))).
+absl::Status ReduceEmitter::emit_column_task(llvm::Function* task) {
+  llvm::Type* i64 = b_.getInt64Ty();
+  llvm::Type* ptr = b_.getPtrTy();
+  llvm::Type* at = acc_type();
+  auto* entry = llvm::BasicBlock::Create(ctx_, "entry", task);
+  auto* task_bb = llvm::BasicBlock::Create(ctx_, "task", task);
+  auto* init = llvm::BasicBlock::Create(ctx_, "init", task);
+  auto* row = llvm::BasicBlock::Create(ctx_, "row", task);
+  auto* cols = llvm::BasicBlock::Create(ctx_, "cols", task);
+  auto* row_done = llvm::BasicBlock::Create(ctx_, "row.done", task);
+  auto* fin = llvm::BasicBlock::Create(ctx_, "finish", task);
+  auto* latch = llvm::BasicBlock::Create(ctx_, "task.done", task);
+  auto* exit = llvm::BasicBlock::Create(ctx_, "exit", task);
+  b_.SetInsertPoint(exit);
+  b_.CreateRetVoid();
+
+  b_.SetInsertPoint(entry);
+  llvm::Value* accs = b_.CreateAlloca(llvm::ArrayType::get(at, qb_), nullptr, "accs");
+  const size_t n_in = group_.inputs.size();
+  std::vector<llvm::Value*> ptrs;
+  for (size_t k = 0; k < n_in + 1; ++k) {
+    ptrs.push_back(
+        b_.CreateLoad(ptr, b_.CreateConstInBoundsGEP1_64(ptr, task->getArg(2), k), cat("p", k)));
+  }
+  b_.CreateBr(task_bb);
+
+  // Task t: p, the column range [qlo, qhi), n = qhi - qlo >= 1.
+  b_.SetInsertPoint(task_bb);
+  llvm::PHINode* t = b_.CreatePHI(i64, 2, "t");
+  t->addIncoming(task->getArg(0), entry);
+  llvm::Value* p = b_.CreateUDiv(t, b_.getInt64(nqb_), "p");
+  llvm::Value* qlo =
+      b_.CreateMul(b_.CreateURem(t, b_.getInt64(nqb_)), b_.getInt64(qb_), "qlo", true, true);
+  llvm::Value* qend = b_.CreateAdd(qlo, b_.getInt64(qb_), "", true, true);
+  llvm::Value* qhi =
+      b_.CreateSelect(b_.CreateICmpULT(qend, b_.getInt64(q_)), qend, b_.getInt64(q_), "qhi");
+  llvm::Value* n = b_.CreateSub(qhi, qlo, "n", true, true);
+  b_.CreateBr(init);
+
+  // accs[0, n) = the accumulator's initial value.
+  b_.SetInsertPoint(init);
+  llvm::PHINode* c0 = b_.CreatePHI(i64, 2, "c");
+  c0->addIncoming(b_.getInt64(0), task_bb);
+  b_.CreateStore(acc_init(), b_.CreateInBoundsGEP(at, accs, c0));
+  llvm::Value* c0_next = b_.CreateAdd(c0, b_.getInt64(1), "", true, true);
+  b_.CreateCondBr(b_.CreateICmpULT(c0_next, n), init, row);
+  c0->addIncoming(c0_next, init);
+
+  // for r in [0, R): for c in [0, n): accs[c] (op)= x(p, r, qlo + c).
+  b_.SetInsertPoint(row);
+  llvm::PHINode* r = b_.CreatePHI(i64, 2, "r");
+  r->addIncoming(b_.getInt64(0), init);
+  b_.CreateBr(cols);
+  b_.SetInsertPoint(cols);
+  llvm::PHINode* c = b_.CreatePHI(i64, 2, "c");
+  c->addIncoming(b_.getInt64(0), row);
+  llvm::Value* c_next = b_.CreateAdd(c, b_.getInt64(1), "", true, true);
+  b_.CreateCondBr(b_.CreateICmpULT(c_next, n), cols, row_done);
+  c->addIncoming(c_next, cols);
+  b_.SetInsertPoint(row_done);
+  llvm::Value* r_next = b_.CreateAdd(r, b_.getInt64(1), "", true, true);
+  b_.CreateCondBr(b_.CreateICmpULT(r_next, b_.getInt64(r_)), row, fin);
+  r->addIncoming(r_next, row_done);
+
+  level_blocks_ = {entry, row, cols};
+  b_.SetInsertPoint(cols->getTerminator());
+  llvm::Value* q = b_.CreateAdd(qlo, c, "q", true, true);
+  load_prologue_inputs(ptrs, p, r, q);
+  llvm::Value* x = nullptr;
+  KILN_RETURN_IF_ERROR(emit_prologue(&x));
+  b_.SetInsertPoint(cols->getTerminator());
+  llvm::Value* slot = b_.CreateInBoundsGEP(at, accs, c);
+  b_.CreateStore(combine(b_, b_.CreateLoad(at, slot), x), slot);
+
+  // for c in [0, n): finish output p * Q + qlo + c.
+  b_.SetInsertPoint(fin);
+  llvm::PHINode* f = b_.CreatePHI(i64, 2, "f");
+  f->addIncoming(b_.getInt64(0), row_done);
+  llvm::Value* f_next = b_.CreateAdd(f, b_.getInt64(1), "", true, true);
+  b_.CreateCondBr(b_.CreateICmpULT(f_next, n), fin, latch);
+  f->addIncoming(f_next, fin);
+  b_.SetInsertPoint(fin->getTerminator());
+  llvm::Value* total = b_.CreateLoad(at, b_.CreateInBoundsGEP(at, accs, f));
+  llvm::Value* m = b_.CreateAdd(b_.CreateMul(p, b_.getInt64(q_), "", true, true),
+                                b_.CreateAdd(qlo, f, "", true, true), "m", true, true);
+
+  b_.SetInsertPoint(latch);
+  llvm::Value* t_next = b_.CreateAdd(t, b_.getInt64(1), "t.next", true, true);
+  b_.CreateCondBr(b_.CreateICmpULT(t_next, task->getArg(1)), task_bb, exit);
+  t->addIncoming(t_next, latch);
+  std::vector<llvm::Value*> out_ptrs(ptrs.begin(), ptrs.begin() + n_in + 1);
+  return emit_finish(fin, total, m, out_ptrs);
+}
+
 // void task(i64 begin, i64 end, ptr ctx), ctx = [out, in..., partials]: tasks [begin, end).
 absl::Status ReduceEmitter::emit_task(llvm::Function* task) {
   llvm::Type* i64 = b_.getInt64Ty();
@@ -338,12 +515,6 @@ absl::Status ReduceEmitter::emit_task(llvm::Function* task) {
     llvm::Value* end = b_.CreateAdd(lo, b_.getInt64(block_), "", true, true);
     hi = b_.CreateSelect(b_.CreateICmpULT(end, hi), end, hi, "hi");
   }
-  std::vector<llvm::Value*> row_base(n_in, nullptr);
-  for (size_t k = 0; k < n_in; ++k) {
-    if (input_info_[k].prologue && input_info_[k].stride_m != 0) {
-      row_base[k] = b_.CreateMul(m, b_.getInt64(input_info_[k].stride_m), "", true, true);
-    }
-  }
   b_.CreateBr(inner);
 
   b_.SetInsertPoint(inner);
@@ -357,34 +528,10 @@ absl::Status ReduceEmitter::emit_task(llvm::Function* task) {
 
   // The prologue: level -1 = the entry block (loop invariant), level 0 = the inner loop.
   level_blocks_ = {entry, inner};
-  values_.clear();
-  for (size_t k = 0; k < n_in; ++k) {
-    const Input& info = input_info_[k];
-    if (!info.prologue) continue;
-    const ir::Value* arg = group_.inputs[k];
-    const DType dt = arg->type().dtype;
-    const bool invariant = info.stride_m == 0 && info.stride_i == 0;
-    b_.SetInsertPoint((invariant ? entry : inner)->getTerminator());
-    llvm::Value* off = b_.getInt64(0);
-    if (!invariant) {
-      llvm::Value* along = info.stride_i != 0 ? static_cast<llvm::Value*>(i) : b_.getInt64(0);
-      off = row_base[k] ? b_.CreateAdd(row_base[k], along, "", true, true) : along;
-    }
-    llvm::Value* x =
-        b_.CreateLoad(memory_type(dt), b_.CreateInBoundsGEP(memory_type(dt), ptrs[1 + k], off));
-    values_[arg] = {from_memory(x, dt), invariant ? -1 : 0};
-  }
-  for (const ir::Op* op : group_.ops) {
-    const bool is_pro = std::find(prologue_.begin(), prologue_.end(), op) != prologue_.end();
-    if (op->kind() == ir::OpKind::kConst || is_pro) KILN_RETURN_IF_ERROR(emit_op(*op));
-  }
-  auto it = values_.find(reduce_->operand(0));
-  if (it == values_.end()) {
-    return absl::InvalidArgumentError("reduce fusion: the reduction's operand is not defined");
-  }
+  load_prologue_inputs(ptrs, m, i, nullptr);
+  llvm::Value* x = nullptr;
+  KILN_RETURN_IF_ERROR(emit_prologue(&x));
   b_.SetInsertPoint(inner->getTerminator());
-  llvm::Value* x = it->second.value;
-  if (x->getType() != acc_type()) x = b_.CreateFPExt(x, acc_type());
   llvm::Value* acc_next = combine(b_, acc, x);
   if (auto* inst = llvm::dyn_cast<llvm::Instruction>(acc_next);
       inst && inst->getOpcode() == llvm::Instruction::FAdd) {
@@ -434,7 +581,7 @@ absl::StatusOr<ElementwiseFunction> ReduceEmitter::emit_reduce(const std::string
       llvm::FunctionType::get(b_.getVoidTy(), {b_.getInt64Ty(), b_.getInt64Ty(), ptr}, false),
       llvm::GlobalValue::InternalLinkage, cat(name, ".task"), module_);
   task->addFnAttr(llvm::Attribute::NoUnwind);
-  KILN_RETURN_IF_ERROR(emit_task(task));
+  KILN_RETURN_IF_ERROR(q_ > 1 ? emit_column_task(task) : emit_task(task));
 
   b_.SetInsertPoint(entry);
   llvm::Value* partials = llvm::ConstantPointerNull::get(b_.getPtrTy());
@@ -445,8 +592,8 @@ absl::StatusOr<ElementwiseFunction> ReduceEmitter::emit_reduce(const std::string
     b_.CreateStore(outer->getArg(k), b_.CreateConstInBoundsGEP1_64(ptr, ctx, k));
   }
   b_.CreateStore(partials, b_.CreateConstInBoundsGEP1_64(ptr, ctx, n_in + 1));
-  const int64_t tasks = nb_ > 1 ? nb_ : m_;
-  const int64_t per_task = nb_ > 1 ? block_ : r_;
+  const int64_t tasks = q_ > 1 ? p_ * nqb_ : nb_ > 1 ? nb_ : m_;
+  const int64_t per_task = q_ > 1 ? qb_ * r_ : nb_ > 1 ? block_ : r_;
   if (m_ * r_ >= 2 * kParallelGrainElements && tasks >= 2) {
     const int64_t grain = std::max<int64_t>(1, (kParallelGrainElements + per_task - 1) / per_task);
     b_.CreateCall(parallel_for_callee(module_),

@@ -15,7 +15,8 @@
 //      cycle, and no work is duplicated.
 //      Stages: a group holds at most one reduction R. Ops feeding R (its prologue) are elementwise
 //      ops of R's input shape whose operands the reduce loop reads in place (that shape, one
-//      element, or a broadcast along all kept or all reduced dims, see reduce_readable); ops after
+//      element, or a broadcast along whole groups of kept or reduced dims, see reduce_readable);
+//      R reduces a contiguous block of axes (all, trailing, leading or middle); ops after
 //      R (its epilogue, or all ops of a group without R) are elementwise ops of the root's shape. A
 //      producer joins the stage of its users, all of which must be in one stage. R itself joins
 //      a group of epilogue ops when its result has the root's shape and every epilogue operand
@@ -53,8 +54,8 @@ bool fusible(const ir::Op& op) { return ir::is_elementwise(op.kind()) && op.num_
 
 // A reduction the compiler computes natively in a reduce fusion (compiler/lower_reduce.cc):
 // sum, mean, max or min of a float32/float64 value of static shape with at least two reduced
-// elements, over trailing axes (every kept dim of size > 1 comes before every reduced dim of
-// size > 1; all axes included). Others run their kernel.
+// elements, over a contiguous block of axes (no kept dim of size > 1 between two reduced dims
+// of size > 1: all, trailing, leading or middle axes). Others run their kernel.
 bool fusible_reduce(const ir::Op& op) {
   const ir::OpKind k = op.kind();
   if (k != ir::OpKind::kReduceSum && k != ir::OpKind::kReduceMean && k != ir::OpKind::kReduceMax &&
@@ -68,14 +69,16 @@ bool fusible_reduce(const ir::Op& op) {
   auto axes = ir::reduction_axes(op.mnemonic(), op.attrs(), in.shape.rank());
   if (!axes.ok()) return false;
   int64_t reduced = 1;
-  bool seen_reduced = false;
+  int group = 0;  // 0: kept dims before the reduced ones, 1: reduced, 2: kept dims after them
   for (int d = 0; d < in.shape.rank(); ++d) {
     if (in.shape[d] == 1) continue;
     const bool r = std::find(axes->begin(), axes->end(), d) != axes->end();
-    if (!r && seen_reduced) return false;
+    if (r && group == 2) return false;
     if (r) {
-      seen_reduced = true;
+      group = 1;
       reduced *= in.shape[d];
+    } else if (group == 1) {
+      group = 2;
     }
   }
   return reduced >= 2;
@@ -104,9 +107,11 @@ bool same_or_single(const ir::Value* v, const Shape& shape) {
 }
 
 // True if a value of `shape`, broadcast (NumPy trailing alignment) to the input of reduction
-// `r`, is read by the reduce loop without materializing: viewed as [kept, reduced], its kept
-// dims and its reduced dims are each either all broadcast or all dense (e.g. f32[3] along
-// f32[4,3] reduced over axis 1). Mirrors compiler/lower_reduce.cc.
+// `r`, is read by the reduce loop without materializing: with that input viewed as
+// [P, R, Q] (kept dims before the reduced ones, reduced dims, kept dims after them), the value's
+// dims within each group are either all broadcast or all dense (e.g. f32[3] along f32[4,3]
+// reduced over axis 1, or f32[C] along f32[B,T,C] reduced over axis 1). Mirrors
+// compiler/lower_reduce.cc.
 bool reduce_readable(const Shape& shape, const ir::Op& r) {
   const Shape& s = r.operand(0)->type().shape;
   if (shape == s || shape.num_elements() == 1) return true;
@@ -121,17 +126,21 @@ bool reduce_readable(const Shape& shape, const ir::Op& r) {
     if (shape[j] != 1) st[d] = stride;
     stride *= shape[j];
   }
-  for (int pass = 0; pass < 2; ++pass) {  // kept dims, then reduced dims
+  std::vector<int> group_of(s.rank(), -1);
+  bool seen_reduced = false;
+  for (int d = 0; d < s.rank(); ++d) {
+    if (s[d] == 1) continue;
+    const bool reduced = std::find(axes->begin(), axes->end(), d) != axes->end();
+    seen_reduced = seen_reduced || reduced;
+    group_of[d] = reduced ? 1 : seen_reduced ? 2 : 0;
+  }
+  for (int g = 0; g < 3; ++g) {
     int last = -1;
-    bool any = false;
     for (int d = 0; d < s.rank(); ++d) {
-      const bool reduced = std::find(axes->begin(), axes->end(), d) != axes->end();
-      if (s[d] == 1 || reduced != (pass == 1)) continue;
+      if (group_of[d] != g) continue;
       if (last >= 0 && st[last] != st[d] * s[d]) return false;
-      any = any || st[d] != 0;
       last = d;
     }
-    if (pass == 1 && any && st[last] != 1) return false;
   }
   return true;
 }

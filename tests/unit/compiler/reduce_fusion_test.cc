@@ -112,13 +112,80 @@ TEST(ReduceFusionTest, TrailingAxesAndEpilogue) {
   }
 }
 
-TEST(ReduceFusionTest, LeadingAxesStayKernelCalls) {
-  auto cols = [](const Tensor& t) { return reduce_sum(exp(t), {{0}}); };
-  auto compiled = function(cols);
-  const Tensor x = random_normal_tensor({40, 30}, 4, 1.f);
-  expect_close(cols(x), compiled(x), 1e-6f);
-  const std::string ir = compiled.get_concrete_function(TensorSpec({40, 30})).ir();
-  EXPECT_EQ(ir.find("\"reduce\""), std::string::npos) << ir;
+bool is_reduce_fusion(const std::string& ir) { return ir.find("\"reduce\"") != std::string::npos; }
+
+// Leading and middle axes ([P, R, Q] with Q > 1) fuse: per-column accumulators over r, column
+// blocks of 256 (so 300 and 600 columns leave a short last block), prologue inputs broadcast
+// along whole groups read in place, keepdims, and an epilogue per output.
+TEST(ReduceFusionTest, LeadingAndMiddleAxes) {
+  const Tensor x = random_normal_tensor({7, 40, 600}, 17, 1.5f);
+  const Tensor row = random_normal_tensor({600}, 18, 1.f);
+  const Tensor mask = random_normal_tensor({40, 1}, 19, 1.f);
+  // A bias-gradient-like sum over the batch of computed values (a lone reduction stays a kernel
+  // call, see fuse.cc).
+  auto bias_grad = [](const Tensor& t) { return reduce_sum(square(t), {{0}}); };
+  auto lead2 = [](const Tensor& t) { return reduce_mean(exp(t * 0.5f), {{0, 1}}) * 2.f; };
+  auto middle = [](const Tensor& t) { return reduce_sum(square(t), {{1}}, true) + 1.f; };
+  auto col_max = [](const Tensor& t) { return reduce_max(abs(t) - 1.f, {{1}}); };
+  auto col_min = [](const Tensor& t) { return reduce_min(t * 3.f, {{0}}, true); };
+  for (auto fn : {+bias_grad, +lead2, +middle, +col_max, +col_min}) {
+    auto compiled = function(fn);
+    expect_close(fn(x), compiled(x), 1e-6f);
+    const auto concrete = compiled.get_concrete_function(TensorSpec({7, 40, 600}));
+    EXPECT_TRUE(is_reduce_fusion(concrete.ir())) << concrete.ir();
+    EXPECT_EQ(concrete.llvm_ir().find("kiln_rt_kernel_call"), std::string::npos);
+  }
+  auto with_inputs = [](const Tensor& t, const Tensor& r, const Tensor& m) {
+    return reduce_sum((t - r) * m, {{1}});
+  };
+  auto compiled = function(with_inputs);
+  expect_close(with_inputs(x, row, mask), compiled(x, row, mask), 1e-6f);
+  EXPECT_TRUE(is_reduce_fusion(
+      compiled
+          .get_concrete_function(TensorSpec({7, 40, 600}), TensorSpec({600}), TensorSpec({40, 1}))
+          .ir()));
+  // A bias gradient of a 2-D batch, float64 too.
+  const Tensor g = random_normal_tensor({128, 300}, 20, 1.f);
+  auto compiled_bias = function(bias_grad);
+  expect_close(bias_grad(g), compiled_bias(g), 1e-6f);
+  const Tensor g64 = cast(g, DType::kFloat64);
+  const auto a = bias_grad(g64).to_vector<double>(), b = compiled_bias(g64).to_vector<double>();
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], 1e-12 * (1 + std::fabs(a[i])));
+}
+
+// Axes that are not contiguous (0 and 2 of a 3-D input) stay kernel calls, with the same values.
+TEST(ReduceFusionTest, NonContiguousAxesStayKernelCalls) {
+  auto outer = [](const Tensor& t) { return reduce_sum(exp(t), {{0, 2}}); };
+  auto compiled = function(outer);
+  const Tensor x = random_normal_tensor({6, 5, 30}, 4, 1.f);
+  expect_close(outer(x), compiled(x), 1e-6f);
+  const std::string ir = compiled.get_concrete_function(TensorSpec({6, 5, 30})).ir();
+  EXPECT_FALSE(is_reduce_fusion(ir)) << ir;
+  // Size-1 dims between reduced axes do not count: axes 0 and 2 of [6, 1, 30] fuse.
+  const Tensor y = random_normal_tensor({6, 1, 30}, 5, 1.f);
+  expect_close(outer(y), compiled(y), 1e-6f);
+  EXPECT_TRUE(is_reduce_fusion(compiled.get_concrete_function(TensorSpec({6, 1, 30})).ir()));
+}
+
+// Column reductions propagate NaN and +-Inf per column, like the kernels.
+TEST(ReduceFusionTest, ColumnMaxMinNanAndInf) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const float inf = std::numeric_limits<float>::infinity();
+  std::vector<float> v(50 * 300);
+  for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>(i % 89) - 40.f;
+  v[3 * 300 + 5] = nan;     // column 5: NaN
+  v[49 * 300 + 17] = inf;   // column 17: +Inf in the last row
+  v[0 * 300 + 299] = -inf;  // column 299 (in the short last block): -Inf
+  v[7 * 300 + 260] = nan;   // column 260: NaN and -Inf
+  v[8 * 300 + 260] = -inf;
+  const Tensor x = constant(v, Shape{50, 300});
+  auto col_max = [](const Tensor& t) { return reduce_max(t + 1.f, {{0}}); };
+  auto col_min = [](const Tensor& t) { return reduce_min(t + 1.f, {{0}}); };
+  for (auto fn : {+col_max, +col_min}) {
+    auto compiled = function(fn);
+    expect_close(fn(x), compiled(x), 0.f);
+  }
 }
 
 TEST(ReduceFusionTest, MaxMinPropagateNanAndInf) {
@@ -166,10 +233,15 @@ TEST(ReduceFusionTest, BitwiseSameForOneTwoFourThreads) {
   auto full = function(huber_mean);
   auto rows = function([](const Tensor& t) { return reduce_sum(tanh(t) * 3.f, {{1}}); });
   auto loop = function([](const Tensor& a, const Tensor& b) { return exp(-abs(a)) * b + 1.f; });
+  // Column sums: one p with 79 column blocks; 64 p with 1 block each; a middle axis.
+  const Tensor c = random_normal_tensor({20, 20000}, 21, 1.f);
+  const Tensor d = random_normal_tensor({64, 50, 300}, 22, 1.f);
+  auto cols = function([](const Tensor& t) { return reduce_sum(tanh(t) * 3.f, {{0}}); });
+  auto mid = function([](const Tensor& t) { return reduce_mean(square(t), {{1}}); });
   std::vector<Tensor> first;
   for (int threads : {1, 2, 4}) {
     ThreadCount tc(threads);
-    std::vector<Tensor> got = {full(y, p), rows(m), loop(y, p)};
+    std::vector<Tensor> got = {full(y, p), rows(m), loop(y, p), cols(c), mid(d)};
     if (first.empty()) {
       first = got;
       continue;
@@ -182,6 +254,11 @@ TEST(ReduceFusionTest, BitwiseSameForOneTwoFourThreads) {
                 .llvm_ir()
                 .find("kiln_rt_parallel_for"),
             std::string::npos);
+  for (const std::string& llvm : {cols.get_concrete_function(TensorSpec({20, 20000})).llvm_ir(),
+                                  mid.get_concrete_function(TensorSpec({64, 50, 300})).llvm_ir()}) {
+    EXPECT_NE(llvm.find("kiln_rt_parallel_for"), std::string::npos);
+    EXPECT_EQ(llvm.find("kiln_rt_kernel_call"), std::string::npos);
+  }
 }
 
 // An Adam-style step compiles to one multi-output loop and matches eager execution, at sizes
