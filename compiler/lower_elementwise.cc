@@ -568,25 +568,59 @@ llvm::FunctionCallee parallel_for_callee(llvm::Module& module) {
 // The body of `outer` (the group's function) for a parallel loop: hands a task
 // `void name.task(i64 begin, i64 end, ptr ctx)`, ctx being the array of outer's buffer pointers,
 // to kiln_rt_parallel_for over the outermost level; the task calls `range` on its chunk.
+// With unknown dims the sizes come from outer's `dims` argument, and a loop below two chunks
+// calls `range` on the whole level directly (no runtime call).
 void LoopNestEmitter::emit_range_caller(llvm::Function* outer, llvm::Function* range) {
-  const int64_t n0 = loop_sizes_[0].c;
-  const int64_t inner = group_.shape.num_elements() / std::max<int64_t>(n0, 1);
   const unsigned n_args = outer->arg_size();
-  llvm::IRBuilder<> ob(llvm::BasicBlock::Create(ctx_, "entry", outer));
+  llvm::BasicBlock* entry = llvm::BasicBlock::Create(ctx_, "entry", outer);
+  llvm::IRBuilder<> ob(entry);
   llvm::Type* ptr = ob.getPtrTy();
+  llvm::Type* i64 = ob.getInt64Ty();
   auto* task = llvm::Function::Create(
-      llvm::FunctionType::get(ob.getVoidTy(), {ob.getInt64Ty(), ob.getInt64Ty(), ptr}, false),
+      llvm::FunctionType::get(ob.getVoidTy(), {i64, i64, ptr}, false),
       llvm::GlobalValue::InternalLinkage, cat(outer->getName(), ".task"), module_);
   task->addFnAttr(llvm::Attribute::NoUnwind);
+  // Sizes in outer: constants, or products of the run-time dims.
+  std::vector<llvm::Value*> dims(group_.shape.rank(), nullptr);
+  auto size_of = [&](const Extent& e) -> llvm::Value* {
+    llvm::Value* v = ob.getInt64(e.c);
+    for (int d : e.dims) {
+      if (!dims[d]) {
+        dims[d] = ob.CreateLoad(
+            i64, ob.CreateConstInBoundsGEP1_64(i64, outer->getArg(n_args - 1), d), cat("dim", d));
+      }
+      v = ob.CreateMul(v, dims[d], "", true, true);
+    }
+    return v;
+  };
+  llvm::Value* n0 = size_of(loop_sizes_[0]);
+  Extent inner_extent{1, {}};
+  for (size_t l = 1; l < loop_sizes_.size(); ++l) inner_extent = inner_extent * loop_sizes_[l];
+  llvm::Value* inner = size_of(inner_extent);
   llvm::Value* ctx = ob.CreateAlloca(llvm::ArrayType::get(ptr, n_args), nullptr, "ctx");
   for (unsigned i = 0; i < n_args; ++i) {
     ob.CreateStore(outer->getArg(i), ob.CreateConstInBoundsGEP1_64(ptr, ctx, i));
   }
-  const int64_t grain = std::max<int64_t>(1, (kParallelGrainElements + inner - 1) / inner);
+  // grain = ceil(kParallelGrainElements / inner) level-0 iterations (inner >= 1 here: a loop
+  // with an empty inner level does no work and calls range directly).
+  if (!inner_extent.dims.empty() || !loop_sizes_[0].dims.empty()) {
+    llvm::Value* total = ob.CreateMul(n0, inner, "total", true, true);
+    llvm::Value* big = ob.CreateICmpSGE(total, ob.getInt64(2 * kParallelGrainElements));
+    auto* direct = llvm::BasicBlock::Create(ctx_, "direct", outer);
+    auto* pool = llvm::BasicBlock::Create(ctx_, "pool", outer);
+    ob.CreateCondBr(big, pool, direct);
+    ob.SetInsertPoint(direct);
+    std::vector<llvm::Value*> args{ob.getInt64(0), n0};
+    for (unsigned i = 0; i < n_args; ++i) args.push_back(outer->getArg(i));
+    ob.CreateCall(range, args);
+    ob.CreateRetVoid();
+    ob.SetInsertPoint(pool);
+  }
+  llvm::Value* grain =
+      ob.CreateUDiv(ob.CreateAdd(ob.getInt64(kParallelGrainElements - 1), inner), inner, "grain");
   // Chunks start at multiples of 16 elements (64 bytes of float32) when the loop is flat.
-  const int64_t align = inner == 1 ? 16 : 1;
-  ob.CreateCall(parallel_for_callee(module_),
-                {task, ctx, ob.getInt64(n0), ob.getInt64(grain), ob.getInt64(align)});
+  llvm::Value* align = loop_sizes_.size() == 1 ? ob.getInt64(16) : ob.getInt64(1);
+  ob.CreateCall(parallel_for_callee(module_), {task, ctx, n0, grain, align});
   ob.CreateRetVoid();
 
   llvm::IRBuilder<> tb(llvm::BasicBlock::Create(ctx_, "entry", task));
@@ -614,11 +648,13 @@ absl::StatusOr<ElementwiseFunction> LoopNestEmitter::emit(const std::string& nam
   const size_t n_buffers = group_.outputs.size() + group_.inputs.size();
   std::vector<llvm::Type*> params(
       n_buffers + (result.checks_division ? 1 : 0) + (result.takes_dims ? 1 : 0), b_.getPtrTy());
-  // Big loops of a fully defined shape without a division check run in parallel chunks of the
-  // outermost level: the loop function then takes (begin, end) first, and the group's function
-  // hands it to the pool (emit_range_caller). The choice depends only on the shape.
-  const bool parallel = !result.takes_dims && !result.checks_division && !loop_sizes_.empty() &&
-                        group_.shape.num_elements() >= 2 * kParallelGrainElements;
+  // Big loops without a division check run in parallel chunks of the outermost level: the loop
+  // function then takes (begin, end) first, and the group's function hands it to the pool
+  // (emit_range_caller). The choice depends only on the shape. With unknown dims the choice is made
+  // at run time (emit_range_caller).
+  const bool parallel =
+      !result.checks_division && !loop_sizes_.empty() &&
+      (result.takes_dims || group_.shape.num_elements() >= 2 * kParallelGrainElements);
   first_buffer_arg_ = parallel ? 2 : 0;
   std::vector<llvm::Type*> fn_params = params;
   if (parallel) fn_params.insert(fn_params.begin(), 2, b_.getInt64Ty());
