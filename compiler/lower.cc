@@ -503,7 +503,10 @@ absl::Status EntryLowering::lower_elementwise(const ir::Op& op) {
     b_.CreateStore(b_.getInt8(0), div_flag_);
     call_args.push_back(div_flag_);
   }
-  if (loop.takes_dims) call_args.push_back(dims_pointer(op.result(0)));
+  if (loop.takes_dims) {
+    call_args.push_back(
+        dims_pointer(loop.dims_input >= 0 ? op.operand(loop.dims_input) : op.result(0)));
+  }
   b_.CreateCall(loop.function, call_args);
   if (loop.checks_division) {
     const int32_t code = kCompiledErrorBase + static_cast<int32_t>(out_.error_messages.size());

@@ -104,6 +104,9 @@ struct ElementwiseFunction {
   // True if the group's shape has unknown dims: the function then takes a trailing
   // `ptr %dims` (after the division flag, if any): the int64 dims of the group's shape.
   bool takes_dims = false;
+  // With takes_dims: the dims are those of input `dims_input` (a reduce fusion's input of the
+  // reduction's input shape) instead of the group's shape; -1 = the group's shape.
+  int dims_input = -1;
   // True if the function takes a trailing `ptr %div_by_zero` (an i8 it sets to 1 when an int32
   // `div` meets a zero divisor; the caller zeroes it before the call and checks it after).
   bool checks_division = false;

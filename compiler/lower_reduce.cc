@@ -62,7 +62,8 @@ class ReduceEmitter : public LoopNestEmitter {
 
  private:
   struct Input {
-    int64_t stride_p = 0, stride_r = 0, stride_q = 0;
+    Extent stride_p{0, {}}, stride_r{0, {}}, stride_q{0, {}};
+    llvm::Value *vp = nullptr, *vr = nullptr, *vq = nullptr;  // their values in the task
     bool prologue = false, epilogue = false;
   };
 
@@ -78,15 +79,30 @@ class ReduceEmitter : public LoopNestEmitter {
   void load_prologue_inputs(const std::vector<llvm::Value*>& ptrs, llvm::Value* p, llvm::Value* r,
                             llvm::Value* q);
   absl::Status emit_prologue(llvm::Value** x);
+  std::vector<llvm::Value*> load_task_context(llvm::Function* task);
+  Extent dim_extent(int d) const;
+  void begin_function(llvm::Value* dims);
+  llvm::Value* size(const Extent& e);
+  llvm::Value* ceil_div(llvm::Value* a, llvm::Value* b);
+  void compute_sizes();
 
   const ir::Op* reduce_ = nullptr;
   std::vector<const ir::Op*> prologue_, epilogue_;
   std::vector<Input> input_info_;
   std::vector<bool> reduced_dim_;
   DType dtype_ = DType::kFloat32;
-  // The [P, R, Q] view, M = P * Q outputs; Q == 1: nb blocks of block elements per row;
-  // Q > 1: nqb blocks of qb columns per p.
-  int64_t p_ = 1, r_ = 1, q_ = 1, m_ = 1, nb_ = 1, block_ = 1, qb_ = 1, nqb_ = 1;
+  // The [P, R, Q] view as Extents over the reduction's input dims (constants unless a dim is
+  // unknown); split_: Q == 1 and P == 1 with a row of more than kBlock elements (or of an
+  // unknown count): blocks of a row, combined in block order; qb_: columns of a task (Q > 1).
+  Extent p_{1, {}}, r_{1, {}}, q_{1, {}};
+  bool split_ = false;
+  int64_t qb_ = 1;
+  int dims_input_ = -1;  // the input whose run-time dims are the reduction's input's
+  // Per function being emitted: its dims pointer, loaded dims, and the sizes' values.
+  llvm::Value* dims_ = nullptr;
+  std::vector<llvm::Value*> dim_values_;
+  llvm::Value *vp_ = nullptr, *vr_ = nullptr, *vq_ = nullptr, *nb_ = nullptr, *block_ = nullptr,
+              *nqb_ = nullptr;
 };
 
 // The strides (elements) at which an input of `shape`, broadcast to the reduction's input,
@@ -94,12 +110,17 @@ class ReduceEmitter : public LoopNestEmitter {
 // broadcast along all of them or dense over all of them.
 absl::Status ReduceEmitter::flat_strides(const Shape& shape, Input& info) const {
   const Shape& s = reduce_->operand(0)->type().shape;
-  bool ok = shape.is_fully_defined() && shape.rank() <= s.rank();
-  std::vector<int64_t> st(s.rank(), 0), own = row_major_strides(shape);
-  for (int j = 0; ok && j < shape.rank(); ++j) {
+  bool ok = shape.rank() <= s.rank();
+  // Row-major strides of the input over the reduction's dims (an unknown dim of the input is
+  // the reduction input's dim at its position: the shapes broadcast).
+  std::vector<Extent> st(s.rank(), Extent{0, {}});
+  Extent own{1, {}};
+  for (int j = shape.rank() - 1; ok && j >= 0; --j) {
     const int d = s.rank() - shape.rank() + j;
     ok = shape[j] == 1 || shape[j] == s[d];
-    if (shape[j] != 1) st[d] = own[j];
+    if (shape[j] == 1) continue;
+    st[d] = own;
+    own = own * dim_extent(d);
   }
   // group_of[d]: 0 = P, 1 = R, 2 = Q (dims of size 1 belong to none).
   std::vector<int> group_of(s.rank(), -1);
@@ -109,17 +130,15 @@ absl::Status ReduceEmitter::flat_strides(const Shape& shape, Input& info) const 
     seen_reduced = seen_reduced || reduced_dim_[d];
     group_of[d] = reduced_dim_[d] ? 1 : seen_reduced ? 2 : 0;
   }
-  int64_t out[3] = {0, 0, 0};
+  Extent out[3] = {Extent{0, {}}, Extent{0, {}}, Extent{0, {}}};
   for (int g = 0; ok && g < 3; ++g) {
     int last = -1;
-    bool any = false;
     for (int d = 0; d < s.rank(); ++d) {
       if (group_of[d] != g) continue;
-      if (last >= 0 && st[last] != st[d] * s[d]) ok = false;
-      if (st[d] != 0) any = true;
+      if (last >= 0 && !(st[last] == st[d] * dim_extent(d))) ok = false;
       last = d;
     }
-    if (ok && any) out[g] = st[last];
+    if (ok && last >= 0) out[g] = st[last];
   }
   if (!ok) {
     return absl::UnimplementedError(cat("reduce fusion: an input of shape ", shape,
@@ -158,9 +177,15 @@ absl::Status ReduceEmitter::analyze() {
                                         dtype_name(dtype_), " is not compiled"));
   }
   const Shape& s = in.shape;
-  if (!s.is_fully_defined() || !reduce_->result()->type().shape.is_fully_defined()) {
-    return absl::UnimplementedError(
-        cat("reduce fusion: '", reduce_->mnemonic(), "' over unknown dims is not compiled"));
+  if (!s.is_fully_defined()) {
+    // The run-time dims come from an input of the reduction's input shape.
+    for (size_t k = 0; k < group_.inputs.size() && dims_input_ < 0; ++k) {
+      if (group_.inputs[k]->type().shape == s) dims_input_ = static_cast<int>(k);
+    }
+    if (dims_input_ < 0) {
+      return absl::UnimplementedError(cat("reduce fusion: '", reduce_->mnemonic(), "' over ", s,
+                                          " with no input of that shape"));
+    }
   }
   auto axes = ir::reduction_axes(reduce_->mnemonic(), reduce_->attrs(), s.rank());
   if (!axes.ok()) return axes.status();
@@ -175,16 +200,11 @@ absl::Status ReduceEmitter::analyze() {
             cat("reduce fusion: '", reduce_->mnemonic(), "' over axes that are not contiguous"));
       }
       group = 1;
-      r_ *= s[d];
+      r_ = r_ * dim_extent(d);
     } else {
-      (group == 0 ? p_ : q_) *= s[d];
       if (group == 1) group = 2;
+      (group == 0 ? p_ : q_) = (group == 0 ? p_ : q_) * dim_extent(d);
     }
-  }
-  m_ = p_ * q_;
-  if (r_ < 1) {
-    return absl::UnimplementedError(
-        cat("reduce fusion: '", reduce_->mnemonic(), "' over zero elements"));
   }
   // Prologue: the ops the reduction's operand is computed from; epilogue: every other non-const
   // op (those depending on the reduction, and scalar work only they use, e.g. a loss term
@@ -218,15 +238,20 @@ absl::Status ReduceEmitter::analyze() {
     return absl::InvalidArgumentError(
         "reduce fusion yields a value that does not use its reduction");
   }
-  const int64_t out_elements = reduce_->result()->type().shape.num_elements();
+  const Shape& out_shape = reduce_->result()->type().shape;
+  const int64_t out_elements = out_shape.num_elements();
+  // A value the epilogue reads at the output's index: of one element, or as many as the output.
+  auto output_sized = [&](const Shape& shape) {
+    return shape.num_elements() == 1 || shape == out_shape ||
+           (out_elements >= 0 && shape.num_elements() == out_elements);
+  };
   for (const ir::Op* op : group_.ops) {
     if (op->kind() == ir::OpKind::kConst && op->result()->type().shape.num_elements() != 1) {
       return absl::UnimplementedError("reduce fusion: a non-scalar constant in the region");
     }
     for (int i = 0; i < op->num_results(); ++i) {
-      const int64_t n = op->result(i)->type().shape.num_elements();
       const bool is_epi = std::find(epilogue_.begin(), epilogue_.end(), op) != epilogue_.end();
-      if (is_epi && n != out_elements && n != 1) {
+      if (is_epi && !output_sized(op->result(i)->type().shape)) {
         return absl::UnimplementedError(
             cat("reduce fusion: epilogue value of type ", op->result(i)->type().to_string()));
       }
@@ -248,27 +273,67 @@ absl::Status ReduceEmitter::analyze() {
     info.prologue = uses(prologue_) || reduce_->operand(0) == arg;
     info.epilogue = uses(epilogue_);
     if (info.prologue) KILN_RETURN_IF_ERROR(flat_strides(arg->type().shape, info));
-    const int64_t n = arg->type().shape.num_elements();
-    if (info.epilogue && n != 1 && n != out_elements) {
+    if (info.epilogue && !output_sized(arg->type().shape)) {
       return absl::UnimplementedError(
           cat("reduce fusion: epilogue input of type ", arg->type().to_string()));
     }
   }
-  if (q_ > 1) {
-    qb_ = std::min(q_, kColumns);
-    nqb_ = (q_ + qb_ - 1) / qb_;
-  } else if (m_ == 1 && r_ > kBlock) {
-    nb_ = (r_ + kBlock - 1) / kBlock;
-    block_ = kBlock;
-    if (nb_ > kMaxBlocks) {
-      block_ = ((r_ + kMaxBlocks - 1) / kMaxBlocks + 63) / 64 * 64;
-      nb_ = (r_ + block_ - 1) / block_;
-    }
+  if (!q_.is(1)) {
+    qb_ = q_.dims.empty() ? std::clamp<int64_t>(q_.c, 1, kColumns) : kColumns;
   } else {
-    nb_ = 1;
-    block_ = r_;
+    split_ = p_.is(1) && (!r_.dims.empty() || r_.c > kBlock);
   }
   return absl::OkStatus();
+}
+
+// The size of the reduction input's dim `d`: its constant, or its run-time size.
+Extent ReduceEmitter::dim_extent(int d) const {
+  const Shape& s = reduce_->operand(0)->type().shape;
+  return s[d] >= 0 ? Extent{s[d], {}} : Extent{1, {d}};
+}
+
+// Starts a function whose entry block is the insertion point; `dims` = its pointer to the
+// reduction input's int64 dims (null for fully defined shapes).
+void ReduceEmitter::begin_function(llvm::Value* dims) {
+  dims_ = dims;
+  dim_values_.assign(reduce_->operand(0)->type().shape.rank(), nullptr);
+}
+
+// The value of `e` at the insertion point (dims loaded once per function: call it first in the
+// entry block).
+llvm::Value* ReduceEmitter::size(const Extent& e) {
+  llvm::Value* v = b_.getInt64(e.c);
+  for (int d : e.dims) {
+    if (!dim_values_[d]) {
+      dim_values_[d] = b_.CreateLoad(
+          b_.getInt64Ty(), b_.CreateConstInBoundsGEP1_64(b_.getInt64Ty(), dims_, d), cat("dim", d));
+    }
+    v = b_.CreateMul(v, dim_values_[d], "", true, true);
+  }
+  return v;
+}
+
+llvm::Value* ReduceEmitter::ceil_div(llvm::Value* a, llvm::Value* b) {
+  return b_.CreateUDiv(b_.CreateAdd(a, b_.CreateSub(b, b_.getInt64(1))), b);
+}
+
+// P, R, Q and the task layout as values at the insertion point (an entry block): constants for
+// fully defined shapes. Blocks of a split row: kBlock elements, or more so that there are at
+// most kMaxBlocks of them (a multiple of 64).
+void ReduceEmitter::compute_sizes() {
+  vp_ = size(p_);
+  vr_ = size(r_);
+  vq_ = size(q_);
+  if (!q_.is(1)) nqb_ = ceil_div(vq_, b_.getInt64(qb_));
+  if (split_) {
+    llvm::Value* few = b_.CreateICmpULE(vr_, b_.getInt64(kBlock * kMaxBlocks));
+    llvm::Value* big = b_.CreateMul(
+        b_.CreateUDiv(b_.CreateAdd(ceil_div(vr_, b_.getInt64(kMaxBlocks)), b_.getInt64(63)),
+                      b_.getInt64(64)),
+        b_.getInt64(64));
+    block_ = b_.CreateSelect(few, b_.getInt64(kBlock), big, "block");
+    nb_ = ceil_div(vr_, block_);
+  }
 }
 
 llvm::Type* ReduceEmitter::acc_type() {
@@ -308,7 +373,7 @@ absl::Status ReduceEmitter::emit_finish(llvm::BasicBlock* block, llvm::Value* ac
   b_.SetInsertPoint(block->getTerminator());
   llvm::Value* v = acc;
   if (reduce_->kind() == ir::OpKind::kReduceMean) {
-    v = b_.CreateFDiv(v, llvm::ConstantFP::get(b_.getDoubleTy(), static_cast<double>(r_)));
+    v = b_.CreateFDiv(v, b_.CreateUIToFP(vr_, b_.getDoubleTy()));
   }
   llvm::Type* elem = dtype_ == DType::kFloat64 ? b_.getDoubleTy() : b_.getFloatTy();
   if (v->getType() != elem) v = b_.CreateFPTrunc(v, elem);
@@ -350,17 +415,22 @@ void ReduceEmitter::load_prologue_inputs(const std::vector<llvm::Value*>& ptrs, 
     const DType dt = arg->type().dtype;
     int level = -1;
     llvm::Value* off = nullptr;
-    const std::pair<llvm::Value*, int64_t> terms[3] = {
-        {p, info.stride_p}, {r, info.stride_r}, {q, info.stride_q}};
+    struct Term {
+      llvm::Value* index;
+      const Extent& stride;
+      llvm::Value* value;
+    };
+    const Term terms[3] = {
+        {p, info.stride_p, info.vp}, {r, info.stride_r, info.vr}, {q, info.stride_q, info.vq}};
     for (int j = 0; j < 3; ++j) {
-      if (!terms[j].first || terms[j].second == 0) continue;
+      if (!terms[j].index || terms[j].stride.is(0)) continue;
       level = std::max(level, j == 2 ? 1 : 0);
     }
     set_level(level);
-    for (const auto& [index, stride] : terms) {
-      if (!index || stride == 0) continue;
+    for (const Term& term : terms) {
+      if (!term.index || term.stride.is(0)) continue;
       llvm::Value* t =
-          stride == 1 ? index : b_.CreateMul(index, b_.getInt64(stride), "", true, true);
+          term.stride.is(1) ? term.index : b_.CreateMul(term.index, term.value, "", true, true);
       off = off ? b_.CreateAdd(off, t, "", true, true) : t;
     }
     if (!off) off = b_.getInt64(0);
@@ -387,15 +457,36 @@ absl::Status ReduceEmitter::emit_prologue(llvm::Value** x) {
   return absl::OkStatus();
 }
 
-// Q > 1: void task(i64 begin, i64 end, ptr ctx), ctx = [out, in..., unused]; task t is p =
-// t / nqb and the columns [qb * (t % nqb), min(Q, qb * (t % nqb + 1))).
+// In a task's entry block: loads [out, in..., partials] from ctx = [out, in..., partials, dims],
+// then the sizes and the inputs' strides.
+std::vector<llvm::Value*> ReduceEmitter::load_task_context(llvm::Function* task) {
+  llvm::Type* ptr = b_.getPtrTy();
+  const size_t n_in = group_.inputs.size();
+  std::vector<llvm::Value*> ptrs;
+  for (size_t k = 0; k < n_in + 3; ++k) {
+    ptrs.push_back(
+        b_.CreateLoad(ptr, b_.CreateConstInBoundsGEP1_64(ptr, task->getArg(2), k), cat("p", k)));
+  }
+  begin_function(ptrs.back());
+  ptrs.pop_back();
+  compute_sizes();
+  for (Input& info : input_info_) {
+    info.vp = size(info.stride_p);
+    info.vr = size(info.stride_r);
+    info.vq = size(info.stride_q);
+  }
+  return ptrs;
+}
+
+// Q > 1: void task(i64 begin, i64 end, ptr ctx); task t is p = t / nqb and the columns
+// [qb * (t % nqb), min(Q, qb * (t % nqb + 1))).
 absl::Status ReduceEmitter::emit_column_task(llvm::Function* task) {
   llvm::Type* i64 = b_.getInt64Ty();
-  llvm::Type* ptr = b_.getPtrTy();
   llvm::Type* at = acc_type();
   auto* entry = llvm::BasicBlock::Create(ctx_, "entry", task);
   auto* task_bb = llvm::BasicBlock::Create(ctx_, "task", task);
   auto* init = llvm::BasicBlock::Create(ctx_, "init", task);
+  auto* rows = llvm::BasicBlock::Create(ctx_, "rows", task);
   auto* row = llvm::BasicBlock::Create(ctx_, "row", task);
   auto* cols = llvm::BasicBlock::Create(ctx_, "cols", task);
   auto* row_done = llvm::BasicBlock::Create(ctx_, "row.done", task);
@@ -408,23 +499,17 @@ absl::Status ReduceEmitter::emit_column_task(llvm::Function* task) {
   b_.SetInsertPoint(entry);
   llvm::Value* accs = b_.CreateAlloca(llvm::ArrayType::get(at, qb_), nullptr, "accs");
   const size_t n_in = group_.inputs.size();
-  std::vector<llvm::Value*> ptrs;
-  for (size_t k = 0; k < n_in + 1; ++k) {
-    ptrs.push_back(
-        b_.CreateLoad(ptr, b_.CreateConstInBoundsGEP1_64(ptr, task->getArg(2), k), cat("p", k)));
-  }
-  b_.CreateBr(task_bb);
+  const std::vector<llvm::Value*> ptrs = load_task_context(task);
+  b_.CreateCondBr(b_.CreateICmpULT(task->getArg(0), task->getArg(1)), task_bb, exit);
 
   // Task t: p, the column range [qlo, qhi), n = qhi - qlo >= 1.
   b_.SetInsertPoint(task_bb);
   llvm::PHINode* t = b_.CreatePHI(i64, 2, "t");
   t->addIncoming(task->getArg(0), entry);
-  llvm::Value* p = b_.CreateUDiv(t, b_.getInt64(nqb_), "p");
-  llvm::Value* qlo =
-      b_.CreateMul(b_.CreateURem(t, b_.getInt64(nqb_)), b_.getInt64(qb_), "qlo", true, true);
+  llvm::Value* p = b_.CreateUDiv(t, nqb_, "p");
+  llvm::Value* qlo = b_.CreateMul(b_.CreateURem(t, nqb_), b_.getInt64(qb_), "qlo", true, true);
   llvm::Value* qend = b_.CreateAdd(qlo, b_.getInt64(qb_), "", true, true);
-  llvm::Value* qhi =
-      b_.CreateSelect(b_.CreateICmpULT(qend, b_.getInt64(q_)), qend, b_.getInt64(q_), "qhi");
+  llvm::Value* qhi = b_.CreateSelect(b_.CreateICmpULT(qend, vq_), qend, vq_, "qhi");
   llvm::Value* n = b_.CreateSub(qhi, qlo, "n", true, true);
   b_.CreateBr(init);
 
@@ -434,13 +519,16 @@ absl::Status ReduceEmitter::emit_column_task(llvm::Function* task) {
   c0->addIncoming(b_.getInt64(0), task_bb);
   b_.CreateStore(acc_init(), b_.CreateInBoundsGEP(at, accs, c0));
   llvm::Value* c0_next = b_.CreateAdd(c0, b_.getInt64(1), "", true, true);
-  b_.CreateCondBr(b_.CreateICmpULT(c0_next, n), init, row);
+  b_.CreateCondBr(b_.CreateICmpULT(c0_next, n), init, rows);
   c0->addIncoming(c0_next, init);
+  // An empty reduction (R = 0 at run time) leaves the initial values.
+  b_.SetInsertPoint(rows);
+  b_.CreateCondBr(b_.CreateICmpEQ(vr_, b_.getInt64(0)), fin, row);
 
   // for r in [0, R): for c in [0, n): accs[c] (op)= x(p, r, qlo + c).
   b_.SetInsertPoint(row);
   llvm::PHINode* r = b_.CreatePHI(i64, 2, "r");
-  r->addIncoming(b_.getInt64(0), init);
+  r->addIncoming(b_.getInt64(0), rows);
   b_.CreateBr(cols);
   b_.SetInsertPoint(cols);
   llvm::PHINode* c = b_.CreatePHI(i64, 2, "c");
@@ -450,7 +538,7 @@ absl::Status ReduceEmitter::emit_column_task(llvm::Function* task) {
   c->addIncoming(c_next, cols);
   b_.SetInsertPoint(row_done);
   llvm::Value* r_next = b_.CreateAdd(r, b_.getInt64(1), "", true, true);
-  b_.CreateCondBr(b_.CreateICmpULT(r_next, b_.getInt64(r_)), row, fin);
+  b_.CreateCondBr(b_.CreateICmpULT(r_next, vr_), row, fin);
   r->addIncoming(r_next, row_done);
 
   level_blocks_ = {entry, row, cols};
@@ -465,14 +553,15 @@ absl::Status ReduceEmitter::emit_column_task(llvm::Function* task) {
 
   // for c in [0, n): finish output p * Q + qlo + c.
   b_.SetInsertPoint(fin);
-  llvm::PHINode* f = b_.CreatePHI(i64, 2, "f");
+  llvm::PHINode* f = b_.CreatePHI(i64, 3, "f");
   f->addIncoming(b_.getInt64(0), row_done);
+  f->addIncoming(b_.getInt64(0), rows);
   llvm::Value* f_next = b_.CreateAdd(f, b_.getInt64(1), "", true, true);
   b_.CreateCondBr(b_.CreateICmpULT(f_next, n), fin, latch);
   f->addIncoming(f_next, fin);
   b_.SetInsertPoint(fin->getTerminator());
   llvm::Value* total = b_.CreateLoad(at, b_.CreateInBoundsGEP(at, accs, f));
-  llvm::Value* m = b_.CreateAdd(b_.CreateMul(p, b_.getInt64(q_), "", true, true),
+  llvm::Value* m = b_.CreateAdd(b_.CreateMul(p, vq_, "", true, true),
                                 b_.CreateAdd(qlo, f, "", true, true), "m", true, true);
 
   b_.SetInsertPoint(latch);
@@ -483,10 +572,10 @@ absl::Status ReduceEmitter::emit_column_task(llvm::Function* task) {
   return emit_finish(fin, total, m, out_ptrs);
 }
 
-// void task(i64 begin, i64 end, ptr ctx), ctx = [out, in..., partials]: tasks [begin, end).
+// Q == 1: void task(i64 begin, i64 end, ptr ctx): task t is row t, or block t of the single
+// row (split_), whose partial goes to partials[t].
 absl::Status ReduceEmitter::emit_task(llvm::Function* task) {
   llvm::Type* i64 = b_.getInt64Ty();
-  llvm::Type* ptr = b_.getPtrTy();
   auto* entry = llvm::BasicBlock::Create(ctx_, "entry", task);
   auto* task_bb = llvm::BasicBlock::Create(ctx_, "task", task);
   auto* inner = llvm::BasicBlock::Create(ctx_, "inner", task);
@@ -497,25 +586,22 @@ absl::Status ReduceEmitter::emit_task(llvm::Function* task) {
 
   b_.SetInsertPoint(entry);
   const size_t n_in = group_.inputs.size();
-  std::vector<llvm::Value*> ptrs;
-  for (size_t k = 0; k < n_in + 2; ++k) {
-    ptrs.push_back(
-        b_.CreateLoad(ptr, b_.CreateConstInBoundsGEP1_64(ptr, task->getArg(2), k), cat("p", k)));
-  }
-  b_.CreateBr(task_bb);
+  const std::vector<llvm::Value*> ptrs = load_task_context(task);
+  b_.CreateCondBr(b_.CreateICmpULT(task->getArg(0), task->getArg(1)), task_bb, exit);
 
   b_.SetInsertPoint(task_bb);
   llvm::PHINode* t = b_.CreatePHI(i64, 2, "t");
   t->addIncoming(task->getArg(0), entry);
-  llvm::Value* m = nb_ > 1 ? static_cast<llvm::Value*>(b_.getInt64(0)) : t;
-  llvm::Value* lo = nb_ > 1 ? b_.CreateMul(t, b_.getInt64(block_), "lo", true, true)
-                            : static_cast<llvm::Value*>(b_.getInt64(0));
-  llvm::Value* hi = b_.getInt64(r_);
-  if (nb_ > 1) {
-    llvm::Value* end = b_.CreateAdd(lo, b_.getInt64(block_), "", true, true);
+  llvm::Value* m = split_ ? static_cast<llvm::Value*>(b_.getInt64(0)) : t;
+  llvm::Value* lo = split_ ? b_.CreateMul(t, block_, "lo", true, true)
+                           : static_cast<llvm::Value*>(b_.getInt64(0));
+  llvm::Value* hi = vr_;
+  if (split_) {
+    llvm::Value* end = b_.CreateAdd(lo, block_, "", true, true);
     hi = b_.CreateSelect(b_.CreateICmpULT(end, hi), end, hi, "hi");
   }
-  b_.CreateBr(inner);
+  // An empty row (R = 0 at run time) leaves the initial value.
+  b_.CreateCondBr(b_.CreateICmpULT(lo, hi), inner, latch);
 
   b_.SetInsertPoint(inner);
   llvm::PHINode* i = b_.CreatePHI(i64, 2, "i");
@@ -543,12 +629,13 @@ absl::Status ReduceEmitter::emit_task(llvm::Function* task) {
 
   // After the row or block: keep the partial, or finish the output element.
   b_.SetInsertPoint(latch);
-  llvm::PHINode* total = b_.CreatePHI(acc_type(), 1, "partial");
+  llvm::PHINode* total = b_.CreatePHI(acc_type(), 2, "partial");
   total->addIncoming(acc_next, inner);
+  total->addIncoming(acc_init(), task_bb);
   llvm::Value* t_next = b_.CreateAdd(t, b_.getInt64(1), "t.next", true, true);
   b_.CreateCondBr(b_.CreateICmpULT(t_next, task->getArg(1)), task_bb, exit);
   t->addIncoming(t_next, latch);
-  if (nb_ > 1) {
+  if (split_) {
     b_.SetInsertPoint(latch->getTerminator());
     b_.CreateStore(total, b_.CreateInBoundsGEP(acc_type(), ptrs[n_in + 1], t));
     return absl::OkStatus();
@@ -560,9 +647,12 @@ absl::Status ReduceEmitter::emit_task(llvm::Function* task) {
 absl::StatusOr<ElementwiseFunction> ReduceEmitter::emit_reduce(const std::string& name) {
   KILN_RETURN_IF_ERROR(analyze());
   ElementwiseFunction result;
+  result.takes_dims = dims_input_ >= 0;
+  result.dims_input = dims_input_;
   const size_t n_in = group_.inputs.size();
   llvm::Type* ptr = b_.getPtrTy();
-  std::vector<llvm::Type*> params(1 + n_in, ptr);
+  llvm::Type* i64 = b_.getInt64Ty();
+  std::vector<llvm::Type*> params(1 + n_in + (result.takes_dims ? 1 : 0), ptr);
   auto* outer = llvm::Function::Create(llvm::FunctionType::get(b_.getVoidTy(), params, false),
                                        llvm::GlobalValue::InternalLinkage, name, module_);
   outer->addFnAttr(llvm::Attribute::NoUnwind);
@@ -572,60 +662,92 @@ absl::StatusOr<ElementwiseFunction> ReduceEmitter::emit_reduce(const std::string
   }
   result.function = outer;
   auto* entry = llvm::BasicBlock::Create(ctx_, "entry", outer);
-  if (m_ == 0) {
-    b_.SetInsertPoint(entry);
-    b_.CreateRetVoid();
-    return result;
-  }
-  auto* task = llvm::Function::Create(
-      llvm::FunctionType::get(b_.getVoidTy(), {b_.getInt64Ty(), b_.getInt64Ty(), ptr}, false),
-      llvm::GlobalValue::InternalLinkage, cat(name, ".task"), module_);
+  auto* task =
+      llvm::Function::Create(llvm::FunctionType::get(b_.getVoidTy(), {i64, i64, ptr}, false),
+                             llvm::GlobalValue::InternalLinkage, cat(name, ".task"), module_);
   task->addFnAttr(llvm::Attribute::NoUnwind);
-  KILN_RETURN_IF_ERROR(q_ > 1 ? emit_column_task(task) : emit_task(task));
+  KILN_RETURN_IF_ERROR(q_.is(1) ? emit_task(task) : emit_column_task(task));
 
   b_.SetInsertPoint(entry);
+  llvm::Value* dims = llvm::ConstantPointerNull::get(b_.getPtrTy());
+  if (result.takes_dims) dims = outer->getArg(static_cast<unsigned>(n_in + 1));
+  begin_function(dims);
+  compute_sizes();
   llvm::Value* partials = llvm::ConstantPointerNull::get(b_.getPtrTy());
-  if (nb_ > 1)
-    partials = b_.CreateAlloca(llvm::ArrayType::get(acc_type(), nb_), nullptr, "partials");
-  llvm::Value* ctx = b_.CreateAlloca(llvm::ArrayType::get(ptr, n_in + 2), nullptr, "ctx");
+  if (split_) {
+    const auto* nb = llvm::dyn_cast<llvm::ConstantInt>(nb_);
+    const int64_t slots = nb ? std::max<int64_t>(nb->getSExtValue(), 1) : kMaxBlocks;
+    partials = b_.CreateAlloca(llvm::ArrayType::get(acc_type(), slots), nullptr, "partials");
+  }
+  llvm::Value* ctx = b_.CreateAlloca(llvm::ArrayType::get(ptr, n_in + 3), nullptr, "ctx");
   for (unsigned k = 0; k <= n_in; ++k) {
     b_.CreateStore(outer->getArg(k), b_.CreateConstInBoundsGEP1_64(ptr, ctx, k));
   }
   b_.CreateStore(partials, b_.CreateConstInBoundsGEP1_64(ptr, ctx, n_in + 1));
-  const int64_t tasks = q_ > 1 ? p_ * nqb_ : nb_ > 1 ? nb_ : m_;
-  const int64_t per_task = q_ > 1 ? qb_ * r_ : nb_ > 1 ? block_ : r_;
-  if (m_ * r_ >= 2 * kParallelGrainElements && tasks >= 2) {
-    const int64_t grain = std::max<int64_t>(1, (kParallelGrainElements + per_task - 1) / per_task);
-    b_.CreateCall(parallel_for_callee(module_),
-                  {task, ctx, b_.getInt64(tasks), b_.getInt64(grain), b_.getInt64(1)});
+  b_.CreateStore(dims, b_.CreateConstInBoundsGEP1_64(ptr, ctx, n_in + 2));
+  // Tasks and their elements; the pool splits them when there are at least two chunks of
+  // kParallelGrainElements (decided at run time when a dim is unknown).
+  llvm::Value* tasks = !q_.is(1) ? b_.CreateMul(vp_, nqb_, "tasks", true, true)
+                       : split_  ? nb_
+                                 : vp_;
+  llvm::Value* per_task = !q_.is(1) ? b_.CreateMul(vr_, b_.getInt64(qb_), "", true, true)
+                          : split_  ? block_
+                                    : vr_;
+  llvm::Value* elements =
+      b_.CreateMul(b_.CreateMul(vp_, vr_, "", true, true), vq_, "elements", true, true);
+  llvm::Value* parallel =
+      b_.CreateAnd(b_.CreateICmpUGE(elements, b_.getInt64(2 * kParallelGrainElements)),
+                   b_.CreateICmpUGE(tasks, b_.getInt64(2)));
+  auto emit_parallel = [&] {
+    llvm::Value* per =
+        b_.CreateSelect(b_.CreateICmpEQ(per_task, b_.getInt64(0)), b_.getInt64(1), per_task);
+    llvm::Value* grain = ceil_div(b_.getInt64(kParallelGrainElements), per);
+    b_.CreateCall(parallel_for_callee(module_), {task, ctx, tasks, grain, b_.getInt64(1)});
+  };
+  auto emit_direct = [&] { b_.CreateCall(task, {b_.getInt64(0), tasks, ctx}); };
+  if (auto* c = llvm::dyn_cast<llvm::ConstantInt>(parallel)) {
+    c->isOne() ? emit_parallel() : emit_direct();
   } else {
-    b_.CreateCall(task, {b_.getInt64(0), b_.getInt64(tasks), ctx});
+    auto* pool = llvm::BasicBlock::Create(ctx_, "pool", outer);
+    auto* direct = llvm::BasicBlock::Create(ctx_, "direct", outer);
+    auto* ran = llvm::BasicBlock::Create(ctx_, "ran", outer);
+    b_.CreateCondBr(parallel, pool, direct);
+    b_.SetInsertPoint(pool);
+    emit_parallel();
+    b_.CreateBr(ran);
+    b_.SetInsertPoint(direct);
+    emit_direct();
+    b_.CreateBr(ran);
+    b_.SetInsertPoint(ran);
   }
-  if (nb_ == 1) {
+  if (!split_) {
     b_.CreateRetVoid();
     return result;
   }
-  // Partials combined in block order, one after the other.
+  // Partials combined in block order, one after the other (none when R = 0 at run time).
+  llvm::BasicBlock* before = b_.GetInsertBlock();
   auto* loop = llvm::BasicBlock::Create(ctx_, "combine", outer);
   auto* done = llvm::BasicBlock::Create(ctx_, "combined", outer);
-  llvm::Value* first = b_.CreateLoad(acc_type(), partials);
-  b_.CreateBr(loop);
+  b_.CreateCondBr(b_.CreateICmpEQ(nb_, b_.getInt64(0)), done, loop);
   b_.SetInsertPoint(loop);
-  llvm::PHINode* j = b_.CreatePHI(b_.getInt64Ty(), 2, "j");
+  llvm::PHINode* j = b_.CreatePHI(i64, 2, "j");
   llvm::PHINode* s = b_.CreatePHI(acc_type(), 2, "s");
-  j->addIncoming(b_.getInt64(1), entry);
-  s->addIncoming(first, entry);
+  j->addIncoming(b_.getInt64(0), before);
+  s->addIncoming(acc_init(), before);
   llvm::Value* s_next =
       combine(b_, s, b_.CreateLoad(acc_type(), b_.CreateInBoundsGEP(acc_type(), partials, j)));
   llvm::Value* j_next = b_.CreateAdd(j, b_.getInt64(1), "j.next", true, true);
-  b_.CreateCondBr(b_.CreateICmpULT(j_next, b_.getInt64(nb_)), loop, done);
+  b_.CreateCondBr(b_.CreateICmpULT(j_next, nb_), loop, done);
   j->addIncoming(j_next, loop);
   s->addIncoming(s_next, loop);
   b_.SetInsertPoint(done);
+  llvm::PHINode* sum = b_.CreatePHI(acc_type(), 2, "combined");
+  sum->addIncoming(acc_init(), before);
+  sum->addIncoming(s_next, loop);
   b_.CreateRetVoid();
   std::vector<llvm::Value*> ptrs;
   for (unsigned k = 0; k <= n_in; ++k) ptrs.push_back(outer->getArg(k));
-  KILN_RETURN_IF_ERROR(emit_finish(done, s_next, b_.getInt64(0), ptrs));
+  KILN_RETURN_IF_ERROR(emit_finish(done, sum, b_.getInt64(0), ptrs));
   return result;
 }
 

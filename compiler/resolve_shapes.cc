@@ -1,6 +1,9 @@
 // kiln — run-time shapes of a function with unknown dims (see resolve_shapes.h).
 #include "compiler/resolve_shapes.h"
 
+#include <algorithm>
+#include <string>
+
 #include "support/status.h"
 #include "support/str.h"
 
@@ -141,6 +144,39 @@ class Resolver {
     return absl::OkStatus();
   }
 
+  // A reduce fusion's arguments are read along the reduction's input (those its prologue ops
+  // or the reduction read, ops of that shape) or along its result (the epilogue's).
+  absl::Status check_reduce_fusion(const ir::Op& op, const ir::Block& region,
+                                   const std::vector<const ir::Value*>& inputs) {
+    const ir::Value* reduced = nullptr;
+    for (const auto& inner : region.ops()) {
+      const ir::OpKind k = inner->kind();
+      if (k == ir::OpKind::kReduceSum || k == ir::OpKind::kReduceMean ||
+          k == ir::OpKind::kReduceMax || k == ir::OpKind::kReduceMin) {
+        reduced = inner->operand(0);
+      }
+    }
+    if (!reduced || deferred(reduced)) return absl::OkStatus();
+    for (const ir::Value* v : inputs) {
+      bool prologue = false;
+      for (const auto& inner : region.ops()) {
+        const bool reads = std::find(inner->operands().begin(), inner->operands().end(), v) !=
+                           inner->operands().end();
+        if (reads && (inner->result(0) == reduced ||
+                      inner->result(0)->type().shape == reduced->type().shape ||
+                      std::find(inner->operands().begin(), inner->operands().end(), reduced) !=
+                          inner->operands().end())) {
+          prologue = true;
+        }
+      }
+      const Shape& against = prologue ? type_of(reduced).shape : type_of(op.result(0)).shape;
+      if (v->type().shape.rank() > against.rank()) continue;  // not elementwise with it
+      const std::vector<const ir::Value*> one{v};
+      KILN_RETURN_IF_ERROR(check_elementwise(op, one, against));
+    }
+    return absl::OkStatus();
+  }
+
   absl::Status op(const ir::Op& op) {
     switch (op.kind()) {
       case ir::OpKind::kConst:
@@ -158,6 +194,9 @@ class Resolver {
         std::vector<const ir::Value*> inputs;
         for (int i = 0; i < region->num_arguments(); ++i) inputs.push_back(region->argument(i));
         if (deferred(op.result(0))) return absl::OkStatus();  // checked once refined
+        if (ir::attr_or<std::string>(op.attrs(), "kind", "loop") == "reduce") {
+          return check_reduce_fusion(op, *region, inputs);
+        }
         return check_elementwise(op, inputs, type_of(op.result(0)).shape);
       }
       case ir::OpKind::kCond: {

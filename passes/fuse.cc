@@ -53,9 +53,10 @@ namespace {
 bool fusible(const ir::Op& op) { return ir::is_elementwise(op.kind()) && op.num_results() == 1; }
 
 // A reduction the compiler computes natively in a reduce fusion (compiler/lower_reduce.cc):
-// sum, mean, max or min of a float32/float64 value of static shape with at least two reduced
-// elements, over a contiguous block of axes (no kept dim of size > 1 between two reduced dims
-// of size > 1: all, trailing, leading or middle axes). Others run their kernel.
+// sum, mean, max or min of a float32/float64 value with at least two reduced elements (or an
+// unknown count), over a contiguous block of axes (no kept dim of size > 1 between two reduced
+// dims of size > 1, unknown dims counting as > 1: all, trailing, leading or middle axes).
+// Others run their kernel.
 bool fusible_reduce(const ir::Op& op) {
   const ir::OpKind k = op.kind();
   if (k != ir::OpKind::kReduceSum && k != ir::OpKind::kReduceMean && k != ir::OpKind::kReduceMax &&
@@ -65,10 +66,10 @@ bool fusible_reduce(const ir::Op& op) {
   if (op.num_operands() != 1 || op.num_results() != 1) return false;
   const ir::Type& in = op.operand(0)->type();
   if (in.dtype != DType::kFloat32 && in.dtype != DType::kFloat64) return false;
-  if (!in.shape.is_fully_defined() || !op.result()->type().shape.is_fully_defined()) return false;
   auto axes = ir::reduction_axes(op.mnemonic(), op.attrs(), in.shape.rank());
   if (!axes.ok()) return false;
   int64_t reduced = 1;
+  bool unknown = false;
   int group = 0;  // 0: kept dims before the reduced ones, 1: reduced, 2: kept dims after them
   for (int d = 0; d < in.shape.rank(); ++d) {
     if (in.shape[d] == 1) continue;
@@ -76,12 +77,16 @@ bool fusible_reduce(const ir::Op& op) {
     if (r && group == 2) return false;
     if (r) {
       group = 1;
-      reduced *= in.shape[d];
+      if (in.shape[d] < 0) {
+        unknown = true;
+      } else {
+        reduced *= in.shape[d];
+      }
     } else if (group == 1) {
       group = 2;
     }
   }
-  return reduced >= 2;
+  return unknown || reduced >= 2;
 }
 
 // Integer div/mod/floordiv: their loops check for zero divisors through a flag the reduce
@@ -115,16 +120,15 @@ bool same_or_single(const ir::Value* v, const Shape& shape) {
 bool reduce_readable(const Shape& shape, const ir::Op& r) {
   const Shape& s = r.operand(0)->type().shape;
   if (shape == s || shape.num_elements() == 1) return true;
-  if (!shape.is_fully_defined() || shape.rank() > s.rank()) return false;
+  if (shape.rank() > s.rank()) return false;
   auto axes = ir::reduction_axes(r.mnemonic(), r.attrs(), s.rank());
   if (!axes.ok()) return false;
-  std::vector<int64_t> st(s.rank(), 0);
-  int64_t stride = 1;
-  for (int j = shape.rank() - 1; j >= 0; --j) {
+  // dense[d]: the value varies along dim d of the reduction's input (else it is broadcast).
+  std::vector<bool> dense(s.rank(), false);
+  for (int j = 0; j < shape.rank(); ++j) {
     const int d = s.rank() - shape.rank() + j;
     if (shape[j] != 1 && shape[j] != s[d]) return false;
-    if (shape[j] != 1) st[d] = stride;
-    stride *= shape[j];
+    dense[d] = shape[j] != 1;
   }
   std::vector<int> group_of(s.rank(), -1);
   bool seen_reduced = false;
@@ -138,9 +142,28 @@ bool reduce_readable(const Shape& shape, const ir::Op& r) {
     int last = -1;
     for (int d = 0; d < s.rank(); ++d) {
       if (group_of[d] != g) continue;
-      if (last >= 0 && st[last] != st[d] * s[d]) return false;
+      if (last >= 0 && dense[last] != dense[d]) return false;
       last = d;
     }
+  }
+  return true;
+}
+
+// A group with a reduction over unknown dims takes the run-time sizes from an input of the
+// reduction's input shape (compiler/lower_reduce.cc): true if it has one (or needs none).
+bool reduce_sizes_known(const std::vector<ir::Op*>& group) {
+  std::set<const ir::Op*> in_group(group.begin(), group.end());
+  for (const ir::Op* op : group) {
+    if (!fusible_reduce(*op)) continue;
+    const Shape& s = op->operand(0)->type().shape;
+    if (s.is_fully_defined()) return true;
+    for (const ir::Op* member : group) {
+      for (const ir::Value* v : member->operands()) {
+        const ir::Op* def = v->defining_op();
+        if (!(def && in_group.count(def)) && v->type().shape == s) return true;
+      }
+    }
+    return false;
   }
   return true;
 }
@@ -259,7 +282,7 @@ class FusePass : public FunctionPass {
 
     std::set<ir::Op*> sunk;
     for (auto& group : groups) {
-      if (group.size() < 2) continue;
+      if (group.size() < 2 || !reduce_sizes_known(group)) continue;
       build_fusion(body, group, sunk);
       changed = true;
     }

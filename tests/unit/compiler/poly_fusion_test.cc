@@ -4,6 +4,8 @@
 // 2 and 4 threads, from one trace.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -14,12 +16,28 @@
 #include "runtime/ops.h"
 #include "runtime/parallel.h"
 #include "tests/unit/compiler/test_util.h"
+#include "tests/unit/error_util.h"
 
 namespace kiln {
 namespace {
 
-using compiler::testing::expect_close;
 using compiler::testing::random_normal_tensor;
+
+// Within `tol` relative (absolute below 1); NaN and +-Inf where eager has them.
+void expect_close(const Tensor& eager, const Tensor& compiled, float tol) {
+  ASSERT_EQ(eager.dtype(), compiled.dtype());
+  ASSERT_EQ(eager.shape(), compiled.shape());
+  const auto a = eager.to_vector<float>(), b = compiled.to_vector<float>();
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (std::isnan(a[i])) {
+      EXPECT_TRUE(std::isnan(b[i])) << "element " << i << ": " << b[i];
+    } else if (std::isinf(a[i])) {
+      EXPECT_EQ(a[i], b[i]) << "element " << i;
+    } else {
+      ASSERT_NEAR(a[i], b[i], tol * std::max(1.f, std::fabs(a[i]))) << "element " << i;
+    }
+  }
+}
 
 struct ThreadCount {
   explicit ThreadCount(int n) : saved_(config::num_threads()) { config::set_num_threads(n); }
@@ -83,6 +101,97 @@ TEST(PolyFusionTest, LoopsSplitAtRunTime) {
   auto g = function(flat, {.input_signature = {TensorSpec({None})}, .name = "poly_flat"});
   auto make_flat = [](int64_t n) { return std::vector<Tensor>{random_normal_tensor({n}, 3, 1.f)}; };
   check_sizes<1>(flat, g, make_flat, {0, 1, 100, 131071, 131072, 500001}, 1e-6f);
+}
+
+bool reduce_fused(const std::string& ir, const std::string& llvm) {
+  return ir.find("\"reduce\"") != std::string::npos &&
+         llvm.find("kiln_rt_kernel_call") == std::string::npos;
+}
+
+// Reductions over unknown dims are reduce fusions: sums of a row each ([?, 300] over axis 1),
+// of everything ([?], split in blocks of a run-time count), of columns ([?, 300] over axis 0,
+// a bias gradient) and over a middle axis ([?, 40, 64] over axis 1), NaN-free max and min.
+TEST(PolyFusionTest, ReductionsOverUnknownDims) {
+  auto rows = [](const Tensor& x) { return reduce_sum(exp(x * 0.25f), {{1}}) * 0.5f; };
+  auto all = [](const Tensor& x, const Tensor& y) { return reduce_mean(square(x - y) * 0.5f); };
+  auto cols = [](const Tensor& x) { return reduce_sum(square(x) - 1.f, {{0}}); };
+  auto middle = [](const Tensor& x) { return reduce_max(abs(x) * 2.f, {{1}}, true); };
+  auto all_min = [](const Tensor& x) { return reduce_min(x * 3.f); };
+  auto f_rows = function(rows, {.input_signature = {TensorSpec({None, 300})}});
+  auto f_all = function(all, {.input_signature = {TensorSpec({None}), TensorSpec({None})}});
+  auto f_cols = function(cols, {.input_signature = {TensorSpec({None, 300})}});
+  auto f_middle = function(middle, {.input_signature = {TensorSpec({None, 40, 64})}});
+  auto f_min = function(all_min, {.input_signature = {TensorSpec({None})}});
+  auto make_rows = [](int64_t n) {
+    return std::vector<Tensor>{random_normal_tensor({n, 300}, 4, 1.f)};
+  };
+  auto make_flat = [](int64_t n) {
+    return std::vector<Tensor>{random_normal_tensor({n}, 5, 1.5f),
+                               random_normal_tensor({n}, 6, 1.5f)};
+  };
+  auto make_middle = [](int64_t n) {
+    return std::vector<Tensor>{random_normal_tensor({n, 40, 64}, 7, 1.f)};
+  };
+  check_sizes<1>(rows, f_rows, make_rows, {0, 1, 5, 1000}, 1e-6f);
+  check_sizes<2>(all, f_all, make_flat, {0, 1, 2, 16384, 16385, 100003, 1 << 20}, 1e-6f);
+  check_sizes<1>(cols, f_cols, make_rows, {0, 1, 2, 999}, 1e-5f);
+  check_sizes<1>(middle, f_middle, make_middle, {0, 1, 3, 100}, 0.f);
+  check_sizes<1>(all_min, f_min, make_flat, {0, 1, 70001}, 0.f);
+  {
+    const auto c = f_rows.get_concrete_function(TensorSpec({None, 300}));
+    EXPECT_TRUE(reduce_fused(c.ir(), c.llvm_ir())) << c.ir();
+  }
+  {
+    const auto c = f_all.get_concrete_function(TensorSpec({None}), TensorSpec({None}));
+    EXPECT_TRUE(reduce_fused(c.ir(), c.llvm_ir())) << c.ir();
+    EXPECT_NE(c.llvm_ir().find("kiln_rt_parallel_for"), std::string::npos);
+  }
+  {
+    const auto c = f_cols.get_concrete_function(TensorSpec({None, 300}));
+    EXPECT_TRUE(reduce_fused(c.ir(), c.llvm_ir())) << c.ir();
+  }
+  {
+    const auto c = f_middle.get_concrete_function(TensorSpec({None, 40, 64}));
+    EXPECT_TRUE(reduce_fused(c.ir(), c.llvm_ir())) << c.ir();
+  }
+}
+
+// An input of a reduce fusion read along the reduction is checked against the reduction's
+// input at run time: an unknown dim may not turn out to broadcast.
+TEST(PolyFusionTest, ReduceFusionInputsMustNotBroadcastAlongUnknownDims) {
+  auto fn = [](const Tensor& x, const Tensor& w) { return reduce_sum(x * w, {{0}}); };
+  auto f = function(fn, {.input_signature = {TensorSpec({None, 300}), TensorSpec({None, 1})},
+                         .name = "weighted"});
+  const Tensor x = random_normal_tensor({5, 300}, 9, 1.f);
+  const Tensor w = random_normal_tensor({5, 1}, 10, 1.f);
+  expect_close(fn(x, w), f(x, w), 1e-6f);
+  EXPECT_NE(f.get_concrete_function(TensorSpec({None, 300}), TensorSpec({None, 1}))
+                .ir()
+                .find("\"reduce\""),
+            std::string::npos);
+  EXPECT_EQ(invalid_argument_of([&] {
+              f(x, zeros({1, 1}));
+            }),
+            "weighted: 'fusion': an operand of type f32[?,1] is [1, 1] at run time and would "
+            "broadcast to [5, 300] along dim 0, which was unknown when traced (not supported: "
+            "give that dim a known size of 1)");
+}
+
+// Reductions of static shape with no elements: over an empty axis each output is the empty
+// reduction's value (0 for sums, NaN for means, -inf/+inf for max/min), as eager; with no
+// outputs ([4, 0] over axis 0) nothing is computed.
+TEST(PolyFusionTest, StaticEmptyReductions) {
+  const Tensor x = random_normal_tensor({4, 0}, 8, 1.f);
+  auto sum = [](const Tensor& t) { return reduce_sum(exp(t), {{1}}); };
+  auto mean = [](const Tensor& t) { return reduce_mean(exp(t), {{1}}); };
+  auto max = [](const Tensor& t) { return reduce_max(exp(t), {{1}}); };
+  auto min = [](const Tensor& t) { return reduce_min(exp(t), {{0}}); };
+  for (auto fn : {+sum, +mean, +max, +min}) {
+    auto f = function(fn);
+    expect_close(fn(x), f(x), 0.f);
+  }
+  auto f = function(min);
+  EXPECT_NE(f.get_concrete_function(TensorSpec({4, 0})).ir().find("\"reduce\""), std::string::npos);
 }
 
 }  // namespace
