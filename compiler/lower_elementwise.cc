@@ -15,10 +15,12 @@
 // The innermost loop reads contiguous or loop-invariant data only and is left to LLVM's loop
 // vectorizer. The loops are emitted bottom-tested (all trip counts are constants >= 2).
 //
-// Parallel loops: a fully defined loop of at least two chunks of kParallelGrainElements without
-// an integer division check becomes `name.range(begin, end, buffers...)` over the outermost
-// level, run through kiln_rt_parallel_for by a task of (begin, end, ctx) (emit_range_caller);
-// `name` keeps the signature callers use. A `transpose` of a loop input is read in place with
+// Parallel loops: a loop of at least two chunks of kParallelGrainElements without an integer
+// division check becomes `name.range(begin, end, buffers...)` over the outermost level, run
+// through kiln_rt_parallel_for by a task of (begin, end, ctx) (emit_range_caller); `name` keeps
+// the signature callers use. With unknown dims every loop gets the range function, and `name`
+// compares the run-time element count with two chunks to either call the pool or run the
+// range directly. A `transpose` of a loop input is read in place with
 // permuted strides (only_transposed, transposed_strides).
 //
 // Unknown dims ('?'): sizes and strides are Extents, a constant times the run-time sizes of some

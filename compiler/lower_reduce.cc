@@ -26,6 +26,14 @@
 // kParallelGrainElements).
 // Accumulators: float32 and float64 sums in double (as the eager kernels), max/min in the
 // value's type with llvm.maximum/minimum (NaN propagates; -0 < +0).
+//
+// Unknown dims: P, R, Q and the inputs' strides are Extents (a constant times some of the
+// reduction input's dims); the function then takes a trailing `dims` pointer, the run-time dims
+// of input `dims_input` (one of the reduction input's shape), which the tasks get through ctx.
+// Whether Q > 1 and whether a single row is split are decided at compile time (Q = 1 and P = 1
+// known); block counts, task counts and the parallel split are computed at run time. An empty
+// reduction (R = 0) leaves each output the accumulator's initial value, finished: 0 for a sum,
+// NaN for a mean, -inf/+inf for max/min, as the eager kernels.
 #include <algorithm>
 
 #include "absl/container/flat_hash_set.h"
