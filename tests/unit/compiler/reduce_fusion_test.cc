@@ -121,14 +121,15 @@ TEST(ReduceFusionTest, LeadingAndMiddleAxes) {
   const Tensor x = random_normal_tensor({7, 40, 600}, 17, 1.5f);
   const Tensor row = random_normal_tensor({600}, 18, 1.f);
   const Tensor mask = random_normal_tensor({40, 1}, 19, 1.f);
-  // A bias-gradient-like sum over the batch of computed values (a lone reduction stays a kernel
-  // call, see fuse.cc).
+  // A bias-gradient-like sum over the batch of computed values, and a lone one (a lone
+  // reduction over leading axes is a reduce fusion too, see fuse.cc).
   auto bias_grad = [](const Tensor& t) { return reduce_sum(square(t), {{0}}); };
+  auto lone = [](const Tensor& t) { return reduce_sum(t, {{0}}); };
   auto lead2 = [](const Tensor& t) { return reduce_mean(exp(t * 0.5f), {{0, 1}}) * 2.f; };
   auto middle = [](const Tensor& t) { return reduce_sum(square(t), {{1}}, true) + 1.f; };
   auto col_max = [](const Tensor& t) { return reduce_max(abs(t) - 1.f, {{1}}); };
   auto col_min = [](const Tensor& t) { return reduce_min(t * 3.f, {{0}}, true); };
-  for (auto fn : {+bias_grad, +lead2, +middle, +col_max, +col_min}) {
+  for (auto fn : {+bias_grad, +lone, +lead2, +middle, +col_max, +col_min}) {
     auto compiled = function(fn);
     expect_close(fn(x), compiled(x), 1e-6f);
     const auto concrete = compiled.get_concrete_function(TensorSpec({7, 40, 600}));
