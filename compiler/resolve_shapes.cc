@@ -213,6 +213,11 @@ class Resolver {
         const ir::Block* region = op.region();
         const std::vector<ir::Type> args = operand_types(op);
         KILN_RETURN_IF_ERROR(block(*region, args, op));
+        // A deferred operand (a broadcast to an unknown dim that a reduce fusion reads from
+        // memory) takes the size its region argument got from the elementwise ops using it.
+        for (int i = 0; i < op.num_operands() && i < region->num_arguments(); ++i) {
+          if (deferred(op.operand(i))) refine(op.operand(i), type_of(region->argument(i)).shape);
+        }
         const std::vector<ir::Type> ys = yield_types(*region);
         for (int i = 0; i < op.num_results() && i < static_cast<int>(ys.size()); ++i) {
           KILN_RETURN_IF_ERROR(set(op.result(i), ys[i], op));

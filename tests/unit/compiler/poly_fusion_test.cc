@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,7 @@
 #include "runtime/math_ops.h"
 #include "runtime/ops.h"
 #include "runtime/parallel.h"
+#include "support/str.h"
 #include "tests/unit/compiler/test_util.h"
 #include "tests/unit/error_util.h"
 
@@ -175,6 +177,72 @@ TEST(PolyFusionTest, ReduceFusionInputsMustNotBroadcastAlongUnknownDims) {
             "weighted: 'fusion': an operand of type f32[?,1] is [1, 1] at run time and would "
             "broadcast to [5, 300] along dim 0, which was unknown when traced (not supported: "
             "give that dim a known size of 1)");
+}
+
+// Random ranks, dims (some 1), contiguous axis blocks, keepdims and reductions, with a prologue
+// operand broadcast along a random subset of dims: equal to eager with static shapes, and with
+// an unknown leading dim when the operand is broadcast along it (the broadcast then stays
+// outside the fusion when the loop cannot read it in place, and takes its run-time size from
+// the fusion's region).
+TEST(PolyFusionTest, RandomShapesAndAxesMatchEager) {
+  std::mt19937 rng(42);
+  int fused = 0;
+  const int kIterations = 40;
+  for (int iter = 0; iter < kIterations; ++iter) {
+    const int rank = 1 + static_cast<int>(rng() % 4);
+    std::vector<int64_t> dims, bdims;
+    for (int d = 0; d < rank; ++d) dims.push_back(rng() % 9 == 0 ? 1 : 1 + rng() % 7);
+    for (int64_t d : dims) bdims.push_back(rng() % 2 ? 1 : d);
+    const int a0 = static_cast<int>(rng() % rank);
+    const int a1 = a0 + static_cast<int>(rng() % (rank - a0));
+    std::vector<int64_t> axes;
+    for (int a = a0; a <= a1; ++a) axes.push_back(a);
+    const bool keep = rng() % 2;
+    const int kind = static_cast<int>(rng() % 4);
+    const Shape shape(dims), bshape(bdims);
+    SCOPED_TRACE(
+        cat(shape, " * ", bshape, " axes ", a0, "..", a1, " keepdims ", keep, " kind ", kind));
+    auto fn = [axes, keep, kind](const Tensor& x, const Tensor& b) {
+      const Tensor t = x * b + 0.5f;
+      switch (kind) {
+        case 0:
+          return reduce_sum(t, axes, keep) * 2.f;
+        case 1:
+          return reduce_mean(t, axes, keep);
+        case 2:
+          return reduce_max(t, axes, keep) - 1.f;
+        default:
+          return reduce_min(t, axes, keep);
+      }
+    };
+    const Tensor x = random_normal_tensor(shape, iter, 1.f);
+    const Tensor b = random_normal_tensor(bshape, iter + 1000, 1.f);
+    auto f = function(fn);
+    expect_close(fn(x, b), f(x, b), 1e-5f);
+    const std::string ir = f.get_concrete_function(TensorSpec(shape), TensorSpec(bshape)).ir();
+    if (ir.find("\"reduce\"") != std::string::npos) ++fused;
+    if (bdims[0] != 1) continue;
+    std::vector<int64_t> poly = dims;
+    poly[0] = None;
+    auto g = function(fn, {.input_signature = {TensorSpec(Shape(poly)), TensorSpec(bshape)}});
+    expect_close(fn(x, b), g(x, b), 1e-5f);
+  }
+  EXPECT_GT(fused, kIterations / 2);
+}
+
+// A broadcast to an unknown dim that the reduce loop cannot read in place ([1, 3] along both
+// reduced dims of [?, 3]) is materialized outside the fusion; its size comes from the region.
+TEST(PolyFusionTest, BroadcastOperandOutsideAReduceFusion) {
+  auto fn = [](const Tensor& x, const Tensor& b) { return reduce_min(x * b + 0.5f); };
+  auto f = function(fn, {.input_signature = {TensorSpec({None, 3}), TensorSpec({1, 3})}});
+  const Tensor b = random_normal_tensor({1, 3}, 11, 1.f);
+  for (int64_t n : {1, 4, 50}) {
+    const Tensor x = random_normal_tensor({n, 3}, 12, 1.f);
+    expect_close(fn(x, b), f(x, b), 0.f);
+  }
+  const std::string ir = f.get_concrete_function(TensorSpec({None, 3}), TensorSpec({1, 3})).ir();
+  EXPECT_NE(ir.find("\"reduce\""), std::string::npos) << ir;
+  EXPECT_EQ(f.trace_count(), 1);
 }
 
 // Reductions of static shape with no elements: over an empty axis each output is the empty
