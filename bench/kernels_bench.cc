@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "kiln/kiln.h"
+#include "runtime/kernels/gemm_f32.h"
 #include "runtime/parallel.h"
 
 namespace k = kiln;
@@ -127,6 +128,30 @@ void BM_SgemmDirect(benchmark::State& state) {
       benchmark::Counter(2.0 * n * n * n, benchmark::Counter::kIsIterationInvariantRate);
 }
 
+// kiln's own GEMM (runtime/kernels/gemm_f32.cc) called directly on one thread, as
+// BM_SgemmDirect calls OpenBLAS: arguments m, k, n, then the blocking mc, kc, nc (0: default).
+void BM_GemmDirect(benchmark::State& state) {
+  const int64_t m = state.range(0), kk = state.range(1), n = state.range(2);
+  k::kernels::internal::GemmBlocking blocking = k::kernels::internal::default_gemm_blocking();
+  if (state.range(3) > 0) blocking.mc = state.range(3);
+  if (state.range(4) > 0) blocking.kc = state.range(4);
+  if (state.range(5) > 0) blocking.nc = state.range(5);
+  const std::vector<float> a = random_vector(m * kk, 1), b = random_vector(kk * n, 2);
+  std::vector<float> c(m * n);
+  auto gemm = [&] {
+    k::kernels::internal::gemm_f32(a.data(), kk, false, b.data(), n, false, c.data(), n, m, n, kk,
+                                   0, m, blocking);
+  };
+  for (int i = 0; i < 3; ++i) gemm();
+  for (auto _ : state) {
+    gemm();
+    benchmark::DoNotOptimize(c.data());
+    benchmark::ClobberMemory();
+  }
+  state.counters["FLOPS"] =
+      benchmark::Counter(2.0 * m * n * kk, benchmark::Counter::kIsIterationInvariantRate);
+}
+
 // A batch of 64 products of 128x128 matrices.
 void BM_BatchMatmul(benchmark::State& state) {
   constexpr int64_t kBatch = 64, kN = 128;
@@ -197,6 +222,7 @@ BENCHMARK(BM_FmaPeak)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Matmul)->Args({1024, 1})->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Matmul)->Args({1024, 2})->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_SgemmDirect)->Arg(1024)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_GemmDirect)->Args({1024, 1024, 1024, 0, 0, 0})->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_BatchMatmul)->Arg(1)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_BatchMatmul)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_StreamCopy)->Args({k16M, 1})->Unit(benchmark::kMillisecond);
