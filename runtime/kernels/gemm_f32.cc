@@ -4,7 +4,8 @@
 // column panels of op(B) (nc), blocks of k (kc: op(B)'s panel packed once), row blocks (mc: op(A)'s
 // block packed, L2-resident), 16-wide slivers of the panel (one sliver stays in L1), 6-tall
 // slivers of the block. Edge tiles run the same microkernel on a copy of their part of C, so
-// every element of C is computed by the same operations wherever it falls in a tile.
+// every element of C is computed by the same operations wherever it falls in a tile: per block
+// of k an FMA chain from 0, the blocks' sums added in order (gemm_f32.h).
 #include "runtime/kernels/gemm_f32.h"
 
 #include <immintrin.h>
@@ -76,10 +77,10 @@ __attribute__((target("avx2,fma"))) inline void transpose8(__m256 r[8]) {
 }
 
 // op(A) rows [i0, i0 + mc), k [p0, p0 + kc) into slivers of kMr rows: sliver s holds, for each kk,
-// the kMr values of rows i0 + s*kMr + r; rows past mc are zero.
+// the kMr values of rows i0 + s*kMr + r; rows past mc are zero. May write 2 floats past the
+// block (dst needs that slack).
 __attribute__((target("avx2,fma"))) void pack_a(const float* a, int64_t lda, bool ta, int64_t i0,
                                                 int64_t mc, int64_t p0, int64_t kc, float* dst) {
-  const __m256i six = _mm256_setr_epi32(-1, -1, -1, -1, -1, -1, 0, 0);
   for (int64_t s = 0; s < mc; s += kMr) {
     const int64_t rows = std::min(kMr, mc - s);
     if (ta) {
@@ -98,13 +99,22 @@ __attribute__((target("avx2,fma"))) void pack_a(const float* a, int64_t lda, boo
       const float* src = a + (i0 + s) * lda + p0;
       int64_t kk = 0;
       if (rows == kMr) {
-        // 8 k steps at a time: 6 rows of 8 transposed to 8 columns of 6 (two rows unused).
+        // 8 k steps at a time: 6 rows of 8 transposed to 8 columns of 6 (two rows unused),
+        // stored 8 wide in increasing order, each store's last 2 lanes overwritten by the next
+        // (the last one's by the next group, the next sliver or nothing: the slack). The rows
+        // of the next sliver are fetched meanwhile.
+        const bool next = s + 2 * kMr <= mc;
         for (; kk + 8 <= kc; kk += 8) {
+          if (next && kk % 16 == 0) {
+            for (int64_t i = kMr; i < 2 * kMr; ++i) {
+              _mm_prefetch(reinterpret_cast<const char*>(src + i * lda + kk), _MM_HINT_T0);
+            }
+          }
           __m256 r[8];
           for (int64_t i = 0; i < kMr; ++i) r[i] = _mm256_loadu_ps(src + i * lda + kk);
           r[6] = r[7] = _mm256_setzero_ps();
           transpose8(r);
-          for (int64_t j = 0; j < 8; ++j) _mm256_maskstore_ps(dst + (kk + j) * kMr, six, r[j]);
+          for (int64_t j = 0; j < 8; ++j) _mm256_storeu_ps(dst + (kk + j) * kMr, r[j]);
         }
       }
       for (; kk < kc; ++kk) {
@@ -167,57 +177,99 @@ __attribute__((target("avx2,fma"))) void pack_b(const float* b, int64_t ldb, boo
   }
 }
 
-// The 6x16 tile at c (row stride ldc): c(r, j) = (load ? c(r, j) : 0) plus, one FMA per kk in
-// increasing order, ap[kk * 6 + r] * bp[kk * 16 + j] for kk < kc.
-__attribute__((target("avx2,fma"))) void kernel_6x16(int64_t kc, const float* __restrict ap,
-                                                     const float* __restrict bp,
-                                                     float* __restrict c, int64_t ldc, bool load,
-                                                     const float* next_c) {
-  // The next tile's rows of C, which that call loads (or overwrites) first thing.
+// The 6x16 tile at c (row stride ldc): s(r, j) = the FMA chain from 0 over kk < kc, in increasing
+// order, of ap[kk * 6 + r] * bp[kk * 16 + j]; then c(r, j) = load ? c(r, j) + s(r, j) : s(r, j).
+// Reading C at the end rather than starting the chains from it keeps its latency out of the
+// loop. next_c: the next tile's C, prefetched.
+__attribute__((target("avx2,fma"), noinline)) void kernel_6x16(int64_t kc,
+                                                               const float* __restrict ap,
+                                                               const float* __restrict bp,
+                                                               float* __restrict c, int64_t ldc,
+                                                               bool load, const float* next_c) {
+  // The next tile's rows of C, which that call reads (or overwrites) at its end.
   for (int64_t r = 0; r < kMr; ++r) {
     _mm_prefetch(reinterpret_cast<const char*>(next_c + r * ldc), _MM_HINT_T0);
     _mm_prefetch(reinterpret_cast<const char*>(next_c + r * ldc + 15), _MM_HINT_T0);
   }
   __m256 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
+  c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = _mm256_setzero_ps();
+  // The k loop in assembly: compilers, left to themselves, fold the B loads into the FMAs
+  // (12 loads per k step instead of 2, more than the load ports take) once registers run
+  // short. ymm12/13 hold the B row, ymm14/15 the broadcasts of A, the 12 accumulators the rest.
+  // One k step, u steps from ap/bp:
+#define KILN_GEMM_STEP(u)                    \
+  "vmovaps 64*" #u                           \
+  "(%[b]), %%ymm12\n\t"                      \
+  "vmovaps 64*" #u                           \
+  "+32(%[b]), %%ymm13\n\t"                   \
+  "vbroadcastss 24*" #u                      \
+  "(%[a]), %%ymm14\n\t"                      \
+  "vfmadd231ps %%ymm12, %%ymm14, %[c00]\n\t" \
+  "vfmadd231ps %%ymm13, %%ymm14, %[c01]\n\t" \
+  "vbroadcastss 24*" #u                      \
+  "+4(%[a]), %%ymm15\n\t"                    \
+  "vfmadd231ps %%ymm12, %%ymm15, %[c10]\n\t" \
+  "vfmadd231ps %%ymm13, %%ymm15, %[c11]\n\t" \
+  "vbroadcastss 24*" #u                      \
+  "+8(%[a]), %%ymm14\n\t"                    \
+  "vfmadd231ps %%ymm12, %%ymm14, %[c20]\n\t" \
+  "vfmadd231ps %%ymm13, %%ymm14, %[c21]\n\t" \
+  "vbroadcastss 24*" #u                      \
+  "+12(%[a]), %%ymm15\n\t"                   \
+  "vfmadd231ps %%ymm12, %%ymm15, %[c30]\n\t" \
+  "vfmadd231ps %%ymm13, %%ymm15, %[c31]\n\t" \
+  "vbroadcastss 24*" #u                      \
+  "+16(%[a]), %%ymm14\n\t"                   \
+  "vfmadd231ps %%ymm12, %%ymm14, %[c40]\n\t" \
+  "vfmadd231ps %%ymm13, %%ymm14, %[c41]\n\t" \
+  "vbroadcastss 24*" #u                      \
+  "+20(%[a]), %%ymm15\n\t"                   \
+  "vfmadd231ps %%ymm12, %%ymm15, %[c50]\n\t" \
+  "vfmadd231ps %%ymm13, %%ymm15, %[c51]\n\t"
+  // 4 k steps per iteration (r10 counts them), A (streamed from L2) prefetched 4 iterations
+  // ahead; then single steps.
+  int64_t left = kc;
+  asm volatile(
+      "mov %[left], %%r10\n\t"
+      "shr $2, %%r10\n\t"
+      "jz 2f\n\t"
+      "1:\n\t"
+      "prefetcht0 384(%[a])\n\t"
+      "prefetcht0 448(%[a])\n\t" KILN_GEMM_STEP(0) KILN_GEMM_STEP(1) KILN_GEMM_STEP(2)
+          KILN_GEMM_STEP(3)
+      "add $96, %[a]\n\t"
+      "add $256, %[b]\n\t"
+      "dec %%r10\n\t"
+      "jnz 1b\n\t"
+      "2:\n\t"
+      "and $3, %[left]\n\t"
+      "jz 4f\n\t"
+      "3:\n\t" KILN_GEMM_STEP(0)
+      "add $24, %[a]\n\t"
+      "add $64, %[b]\n\t"
+      "dec %[left]\n\t"
+      "jnz 3b\n\t"
+      "4:\n\t"
+      : [a] "+r"(ap), [b] "+r"(bp), [left] "+r"(left),
+        [c00] "+x"(c00), [c01] "+x"(c01), [c10] "+x"(c10), [c11] "+x"(c11), [c20] "+x"(c20),
+        [c21] "+x"(c21), [c30] "+x"(c30), [c31] "+x"(c31), [c40] "+x"(c40), [c41] "+x"(c41),
+        [c50] "+x"(c50), [c51] "+x"(c51)
+      :
+      : "r10", "xmm12", "xmm13", "xmm14", "xmm15", "cc", "memory");
+#undef KILN_GEMM_STEP
   if (load) {
-    c00 = _mm256_loadu_ps(c);
-    c01 = _mm256_loadu_ps(c + 8);
-    c10 = _mm256_loadu_ps(c + ldc);
-    c11 = _mm256_loadu_ps(c + ldc + 8);
-    c20 = _mm256_loadu_ps(c + 2 * ldc);
-    c21 = _mm256_loadu_ps(c + 2 * ldc + 8);
-    c30 = _mm256_loadu_ps(c + 3 * ldc);
-    c31 = _mm256_loadu_ps(c + 3 * ldc + 8);
-    c40 = _mm256_loadu_ps(c + 4 * ldc);
-    c41 = _mm256_loadu_ps(c + 4 * ldc + 8);
-    c50 = _mm256_loadu_ps(c + 5 * ldc);
-    c51 = _mm256_loadu_ps(c + 5 * ldc + 8);
-  } else {
-    c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = _mm256_setzero_ps();
-  }
-#pragma GCC unroll 4
-  for (int64_t kk = 0; kk < kc; ++kk) {
-    const __m256 b0 = _mm256_load_ps(bp), b1 = _mm256_load_ps(bp + 8);
-    __m256 x = _mm256_broadcast_ss(ap);
-    c00 = _mm256_fmadd_ps(x, b0, c00);
-    c01 = _mm256_fmadd_ps(x, b1, c01);
-    x = _mm256_broadcast_ss(ap + 1);
-    c10 = _mm256_fmadd_ps(x, b0, c10);
-    c11 = _mm256_fmadd_ps(x, b1, c11);
-    x = _mm256_broadcast_ss(ap + 2);
-    c20 = _mm256_fmadd_ps(x, b0, c20);
-    c21 = _mm256_fmadd_ps(x, b1, c21);
-    x = _mm256_broadcast_ss(ap + 3);
-    c30 = _mm256_fmadd_ps(x, b0, c30);
-    c31 = _mm256_fmadd_ps(x, b1, c31);
-    x = _mm256_broadcast_ss(ap + 4);
-    c40 = _mm256_fmadd_ps(x, b0, c40);
-    c41 = _mm256_fmadd_ps(x, b1, c41);
-    x = _mm256_broadcast_ss(ap + 5);
-    c50 = _mm256_fmadd_ps(x, b0, c50);
-    c51 = _mm256_fmadd_ps(x, b1, c51);
-    ap += kMr;
-    bp += kNr;
+    c00 = _mm256_add_ps(_mm256_loadu_ps(c), c00);
+    c01 = _mm256_add_ps(_mm256_loadu_ps(c + 8), c01);
+    c10 = _mm256_add_ps(_mm256_loadu_ps(c + ldc), c10);
+    c11 = _mm256_add_ps(_mm256_loadu_ps(c + ldc + 8), c11);
+    c20 = _mm256_add_ps(_mm256_loadu_ps(c + 2 * ldc), c20);
+    c21 = _mm256_add_ps(_mm256_loadu_ps(c + 2 * ldc + 8), c21);
+    c30 = _mm256_add_ps(_mm256_loadu_ps(c + 3 * ldc), c30);
+    c31 = _mm256_add_ps(_mm256_loadu_ps(c + 3 * ldc + 8), c31);
+    c40 = _mm256_add_ps(_mm256_loadu_ps(c + 4 * ldc), c40);
+    c41 = _mm256_add_ps(_mm256_loadu_ps(c + 4 * ldc + 8), c41);
+    c50 = _mm256_add_ps(_mm256_loadu_ps(c + 5 * ldc), c50);
+    c51 = _mm256_add_ps(_mm256_loadu_ps(c + 5 * ldc + 8), c51);
   }
   _mm256_storeu_ps(c, c00);
   _mm256_storeu_ps(c + 8, c01);
@@ -253,6 +305,11 @@ void tile(int64_t kc, const float* ap, const float* bp, float* c, int64_t ldc, b
 
 GemmBlocking default_gemm_blocking() { return {kDefaultMc, kDefaultKc, kDefaultNc}; }
 
+int64_t gemm_k_block(int64_t k, int64_t kc) {
+  const int64_t blocks = (k + kc - 1) / kc;
+  return (k + blocks - 1) / blocks;
+}
+
 bool gemm_f32_enabled() {
   int state = g_state.load(std::memory_order_relaxed);
   if (state == 0) {
@@ -280,13 +337,11 @@ void gemm_f32(const float* a, int64_t lda, bool ta, const float* b, int64_t ldb,
   (void)m;
   if (r1 <= r0 || n <= 0 || k <= 0) return;
   thread_local PackBuffer a_buf, b_buf;
-  // k in equal blocks (the last no longer than the others) of at most blocking.kc.
-  const int64_t k_blocks = (k + blocking.kc - 1) / blocking.kc;
-  const int64_t kc_max = (k + k_blocks - 1) / k_blocks;
+  const int64_t kc_max = gemm_k_block(k, blocking.kc);
   const int64_t mc_max = std::min(blocking.mc, (r1 - r0 + kMr - 1) / kMr * kMr);
   const int64_t nc_max = std::min(blocking.nc, (n + kNr - 1) / kNr * kNr);
   float* bp = b_buf.get(kc_max * nc_max);
-  float* ap = a_buf.get(kc_max * mc_max);
+  float* ap = a_buf.get(kc_max * mc_max + 8);  // pack_a's slack
   for (int64_t j0 = 0; j0 < n; j0 += blocking.nc) {
     const int64_t nc = std::min(blocking.nc, n - j0);
     for (int64_t p0 = 0; p0 < k; p0 += kc_max) {

@@ -1,8 +1,9 @@
-// kiln — the float32 GEMM of runtime/kernels/gemm_f32.cc: every element is one FMA chain in
-// increasing k (checked bitwise against a scalar std::fma loop) and close to a double-precision
-// product, for many shapes, all transpose combinations, leading dims beyond the minimum, row
-// ranges, blockings small enough that k, n and m span several blocks, NaN and Inf; and the
-// OpenBLAS fallback the eager matmul switches to.
+// kiln — the float32 GEMM of runtime/kernels/gemm_f32.cc: every element is computed as
+// gemm_f32.h says (per block of k an FMA chain from 0, block sums added in order; checked
+// bitwise against a scalar std::fma loop) and close to a double-precision product, for many shapes,
+// all transpose combinations, leading dims beyond the minimum, row ranges, blockings small enough
+// that k, n and m span several blocks, NaN and Inf; and the OpenBLAS fallback the eager matmul
+// switches to.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -52,14 +53,21 @@ struct Operands {
   float& at_a(int64_t i, int64_t kk) { return ta ? a[kk * lda + i] : a[i * lda + kk]; }
   float& at_b(int64_t kk, int64_t j) { return tb ? b[j * ldb + kk] : b[kk * ldb + j]; }
 
-  // The FMA chain gemm_f32 promises, element by element.
-  std::vector<float> fma_reference(int64_t ldc) {
+  // The operations gemm_f32 promises with blocks of k of at most `kc`, element by element.
+  std::vector<float> fma_reference(int64_t ldc, int64_t kc) {
+    const int64_t block = kernels::internal::gemm_k_block(k, kc);
     std::vector<float> c(m * ldc, 0.f);
     for (int64_t i = 0; i < m; ++i) {
       for (int64_t j = 0; j < n; ++j) {
-        float acc = 0.f;
-        for (int64_t kk = 0; kk < k; ++kk) acc = std::fma(at_a(i, kk), at_b(kk, j), acc);
-        c[i * ldc + j] = acc;
+        float sum = 0.f;
+        for (int64_t p0 = 0; p0 < k; p0 += block) {
+          float chain = 0.f;
+          for (int64_t kk = p0; kk < std::min(k, p0 + block); ++kk) {
+            chain = std::fma(at_a(i, kk), at_b(kk, j), chain);
+          }
+          sum = p0 == 0 ? chain : sum + chain;
+        }
+        c[i * ldc + j] = sum;
       }
     }
     return c;
@@ -136,7 +144,7 @@ TEST_F(Gemm, ManyShapesMatchTheFmaChainAndDouble) {
                                  " n=" + std::to_string(n) + " ta=" + std::to_string(ops.ta) +
                                  " tb=" + std::to_string(ops.tb);
         const std::vector<float> c = ops.run(n, 0, m, blocking);
-        expect_same(c, ops.fma_reference(n), what);
+        expect_same(c, ops.fma_reference(n, blocking.kc), what);
         EXPECT_LE(ops.relative_error(c, n), 4e-6 * (1 + k / 16)) << what;
         if (HasFailure()) return;
         ++cases;
@@ -164,7 +172,7 @@ TEST_F(Gemm, EveryTransposeCombinationAcrossBlocks) {
                                " n=" + std::to_string(s.n) + " t=" + std::to_string(t);
       const int64_t ldc = s.n + 3;
       const std::vector<float> c = ops.run(ldc, 0, s.m, s.blocking);
-      std::vector<float> want = ops.fma_reference(ldc);
+      std::vector<float> want = ops.fma_reference(ldc, s.blocking.kc);
       // Columns past n keep what was there.
       for (int64_t i = 0; i < s.m; ++i) {
         for (int64_t j = s.n; j < ldc; ++j) want[i * ldc + j] = -7.f;
@@ -176,11 +184,12 @@ TEST_F(Gemm, EveryTransposeCombinationAcrossBlocks) {
 }
 
 // Any row range gives the rows a whole call gives, and leaves the other rows alone; so does
-// another blocking.
+// another mc or nc (k blocks of 23: 23 + 22).
 TEST_F(Gemm, RowRangesAndBlockingsGiveTheSameBits) {
   Operands ops(61, 45, 50, false, true, 0, 7);
-  const std::vector<float> whole = ops.run(50, 0, 61, kernels::internal::default_gemm_blocking());
-  for (const GemmBlocking& blocking : {kTiny, GemmBlocking{18, 5, 16}, GemmBlocking{60, 45, 48}}) {
+  const std::vector<float> whole = ops.run(50, 0, 61, GemmBlocking{144, 32, 4080});
+  for (const GemmBlocking& blocking :
+       {GemmBlocking{12, 40, 32}, GemmBlocking{18, 23, 16}, GemmBlocking{60, 30, 48}}) {
     for (int64_t r0 : {0, 1, 5, 6, 13, 60}) {
       for (int64_t r1 : {r0, r0 + 1, r0 + 7, int64_t{61}}) {
         if (r1 > 61) continue;
@@ -210,7 +219,7 @@ TEST_F(Gemm, NanAndInfPropagate) {
     ops.at_b(29, 5) = 0.f;   // ... and NaN at (11, 5): Inf * 0
     ops.at_b(2, 33) = -inf;  // column 33: +-Inf outside rows 3 and 11
     const std::vector<float> c = ops.run(40, 0, 20, kTiny, nan);
-    expect_same(c, ops.fma_reference(40), "t=" + std::to_string(t));
+    expect_same(c, ops.fma_reference(40, kTiny.kc), "t=" + std::to_string(t));
     for (int64_t j = 0; j < 40; ++j) EXPECT_TRUE(std::isnan(c[3 * 40 + j])) << j;
     EXPECT_TRUE(std::isnan(c[11 * 40 + 5]));
     EXPECT_TRUE(std::isinf(c[11 * 40 + 6]));
@@ -221,13 +230,15 @@ TEST_F(Gemm, NanAndInfPropagate) {
   }
 }
 
-// The eager matmul goes through gemm_f32: the same bits as the FMA chain, transposed or not.
+// The eager matmul goes through gemm_f32 with the default blocking, transposed or not (k = 300
+// spans two blocks).
 TEST_F(Gemm, EagerMatmulUsesIt) {
+  const int64_t kc = kernels::internal::default_gemm_blocking().kc;
   for (int t = 0; t < 4; ++t) {
-    Operands ops(37, 70, 45, t & 1, t & 2, 0, 80 + t);
-    const Tensor a = constant(ops.a, ops.ta ? Shape{70, 37} : Shape{37, 70});
-    const Tensor b = constant(ops.b, ops.tb ? Shape{45, 70} : Shape{70, 45});
-    expect_same(matmul(a, b, ops.ta, ops.tb).to_vector<float>(), ops.fma_reference(45),
+    Operands ops(37, 300, 45, t & 1, t & 2, 0, 80 + t);
+    const Tensor a = constant(ops.a, ops.ta ? Shape{300, 37} : Shape{37, 300});
+    const Tensor b = constant(ops.b, ops.tb ? Shape{45, 300} : Shape{300, 45});
+    expect_same(matmul(a, b, ops.ta, ops.tb).to_vector<float>(), ops.fma_reference(45, kc),
                 "t=" + std::to_string(t));
   }
 }
