@@ -48,7 +48,7 @@ constexpr int64_t kMinBlockRows = 48;
 bool use_sgemm(int64_t m, int64_t k, int64_t n) { return !(m == 1 || n == 1 || m + n + k < 32); }
 
 // Rows [r0, r1) of C = op(A) op(B) for row-major A, B, C; `ta`/`tb` mean A is stored [k, m],
-// B [n, k]. k > 0.
+// B [n, k]. k > 0. gemm_f32 where it runs, else OpenBLAS.
 void sgemm_rows(const float* a, const float* b, float* c, int64_t m, int64_t k, int64_t n, bool ta,
                 bool tb, int64_t r0, int64_t r1) {
   if (gemm_f32_enabled()) {
@@ -221,8 +221,8 @@ absl::Status run_matmul(const ir::Attrs& attrs, const View& a, const View& b,
 
 // Compiled matmul fusions (runtime/kernel_call.h): the same row blocks as run_matmul's, each
 // computed in panels of about `panel_rows` rows (multiples of kRowAlign, so every panel boundary
-// is also a place where a single sgemm call would start a register tile), with the epilogue
-// run on each panel right after its product.
+// is also a place where a single call of either GEMM path would start a register tile), with
+// the epilogue run on each panel right after its product.
 void sgemm_epilogue(const float* a, const float* b, float* c, int64_t m, int64_t k, int64_t n,
                     bool ta, bool tb, int64_t panel_rows, kiln_rt_panel_fn panel,
                     const void* const* operands) {
