@@ -74,6 +74,10 @@ class ConcreteImpl {
   size_t num_user_results = 0;
   // The structure of the user's results (nest::flatten), to rebuild them.
   std::shared_ptr<const std::string> result_structure;
+  // Per written Variable, a recycled old value (see store_variables), guarded by a try-lock:
+  // calls on several threads at once simply allocate.
+  mutable std::vector<Tensor> spare;
+  mutable std::atomic_flag spare_busy;
 
   std::vector<Tensor> run(std::span<const Tensor> user_args) const {
     if (user_args.size() + captured.size() != arg_types.size()) {
@@ -83,18 +87,65 @@ class ConcreteImpl {
     if (!captured.empty()) {
       std::vector<Tensor> all(user_args.begin(), user_args.end());
       for (const auto& v : captured) all.push_back(v->value);
-      return store_variables(run_all(all));
+      std::vector<Tensor> results = run_all(all);
+      all.clear();  // the old values are now held only by their Variables (or by the caller)
+      return store_variables(std::move(results));
     }
     return run_all(user_args);
   }
 
-  // Stores the written Variables' new values and drops them from the results.
-  std::vector<Tensor> store_variables(std::vector<Tensor> results) const {
-    for (size_t i = 0; i < written.size(); ++i) {
-      written[i]->value = results[num_user_results + i];
+  // The memory of a call with `user_shapes` (and the captured Variables' shapes).
+  MemoryStats memory_stats(std::span<const Shape> user_shapes) const {
+    if (user_shapes.size() + captured.size() != arg_types.size()) {
+      throw InvalidArgumentError(cat(name, ": expected ", arg_types.size() - captured.size(),
+                                     " argument shape(s) but got ", user_shapes.size()));
     }
+    std::vector<Shape> shapes(user_shapes.begin(), user_shapes.end());
+    for (const auto& v : captured) shapes.push_back(v->value.shape());
+    for (size_t i = 0; i < shapes.size(); ++i) {
+      if (!shapes[i].is_fully_defined() || !fits(shapes[i], arg_types[i].shape)) {
+        throw InvalidArgumentError(cat(name, ": argument #", i, " of shape ", shapes[i],
+                                       " does not fit this function, which was compiled for ",
+                                       arg_types[i].to_string()));
+      }
+    }
+    if (!executable) return MemoryStats{};
+    absl::StatusOr<MemoryStats> m = executable->memory_stats(shapes);
+    if (!m.ok())
+      throw_if_error(absl::Status(m.status().code(), cat(name, ": ", m.status().message())));
+    return *m;
+  }
+
+  // Stores the written Variables' new values and drops them from the results. An old value
+  // whose storage nothing else shares is kept to hold that Variable's next new value.
+  std::vector<Tensor> store_variables(std::vector<Tensor> results) const {
+    const bool keep = !spare_busy.test_and_set(std::memory_order_acquire);
+    if (keep && spare.size() != written.size()) spare.resize(written.size());
+    for (size_t i = 0; i < written.size(); ++i) {
+      Tensor old = std::exchange(written[i]->value, std::move(results[num_user_results + i]));
+      if (keep && old.storage_is_unique()) spare[i] = std::move(old);
+    }
+    if (keep) spare_busy.clear(std::memory_order_release);
     results.resize(num_user_results);
     return results;
+  }
+
+  // A result buffer for result `i` of `shape`: a written Variable's recycled old value if one
+  // fits, else fresh storage.
+  Tensor result_tensor(size_t i, const Shape& shape) const {
+    const DType dtype = result_types[i].dtype;
+    if (i >= num_user_results && !spare_busy.test_and_set(std::memory_order_acquire)) {
+      Tensor t;
+      const size_t w = i - num_user_results;
+      if (w < spare.size() && spare[w].defined() && spare[w].dtype() == dtype &&
+          spare[w].shape() == shape) {
+        t = std::move(spare[w]);
+        spare[w] = Tensor();
+      }
+      spare_busy.clear(std::memory_order_release);
+      if (t.defined()) return t;
+    }
+    return Tensor::empty(dtype, shape);
   }
 
   std::vector<Tensor> run_all(std::span<const Tensor> args) const {
@@ -130,8 +181,8 @@ class ConcreteImpl {
     std::vector<Tensor> results;
     results.reserve(result_types.size());
     for (size_t i = 0; i < result_types.size(); ++i) {
-      results.push_back(Tensor::empty(result_types[i].dtype,
-                                      binding ? binding->result_shapes[i] : result_types[i].shape));
+      results.push_back(
+          result_tensor(i, binding ? binding->result_shapes[i] : result_types[i].shape));
       res_ptrs[i] = results.back().mutable_raw_data();
     }
     const std::span<const void* const> arg_span(arg_ptrs, args.size());
@@ -898,6 +949,9 @@ double ConcreteFunction::pass_seconds() const { return impl_->pass_seconds; }
 double ConcreteFunction::compile_seconds() const { return impl_->compile_seconds; }
 MemoryStats ConcreteFunction::memory_stats() const {
   return impl_->executable ? impl_->executable->memory_stats() : MemoryStats{};
+}
+MemoryStats ConcreteFunction::memory_stats(const std::vector<Shape>& arg_shapes) const {
+  return impl_->memory_stats(arg_shapes);
 }
 std::vector<Tensor> ConcreteFunction::operator()(std::span<const Tensor> args) const {
   return impl_->run(args);
