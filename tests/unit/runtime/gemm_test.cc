@@ -18,6 +18,7 @@
 #include "runtime/array_ops.h"
 #include "runtime/kernels/gemm_f32.h"
 #include "runtime/ops.h"
+#include "runtime/parallel.h"
 #include "runtime/tensor.h"
 
 namespace kiln {
@@ -244,16 +245,22 @@ TEST_F(Gemm, EagerMatmulUsesIt) {
 }
 
 // Switched off, the eager matmul runs OpenBLAS's sgemm: still the product, though not the
-// same FMA chain in general. The environment variable is covered by a ctest entry running
-// GemmEnv.* with KILN_SGEMM=openblas (tests/CMakeLists.txt).
+// same operations in general, and still the same bits at 1 and 2 threads (300 rows, 6.3M
+// multiply-adds: cut into row blocks). The environment variable is covered by a ctest entry
+// running GemmEnv.* with KILN_SGEMM=openblas (tests/CMakeLists.txt).
 void check_matmul_without_gemm_f32() {
+  const int saved = config::num_threads();
   for (int t = 0; t < 4; ++t) {
-    Operands ops(150, 301, 70, t & 1, t & 2, 0, 90 + t);
-    const Tensor a = constant(ops.a, ops.ta ? Shape{301, 150} : Shape{150, 301});
+    Operands ops(300, 301, 70, t & 1, t & 2, 0, 90 + t);
+    const Tensor a = constant(ops.a, ops.ta ? Shape{301, 300} : Shape{300, 301});
     const Tensor b = constant(ops.b, ops.tb ? Shape{70, 301} : Shape{301, 70});
+    config::set_num_threads(1);
     const std::vector<float> c = matmul(a, b, ops.ta, ops.tb).to_vector<float>();
     EXPECT_LE(ops.relative_error(c, 70), 2e-5) << "t=" << t;
+    config::set_num_threads(2);
+    EXPECT_EQ(matmul(a, b, ops.ta, ops.tb).to_vector<float>(), c) << "t=" << t;
   }
+  config::set_num_threads(saved);
 }
 
 TEST(GemmFallback, SwitchedOffTheMatmulRunsOpenBlas) {
