@@ -306,10 +306,10 @@ absl::StatusOr<llvm::Value*> emit_math_op(llvm::IRBuilderBase& b, const ir::Op& 
       return e.log1p(a[0]);
     case OpKind::kSin:
       if (dt == DType::kFloat64) return e.libm<double, double>(&::sin, {a[0]});
-      return e.libm<float, float>(&::sinf, {a[0]});
+      return emit_sin_f32(b, a[0]);
     case OpKind::kCos:
       if (dt == DType::kFloat64) return e.libm<double, double>(&::cos, {a[0]});
-      return e.libm<float, float>(&::cosf, {a[0]});
+      return emit_cos_f32(b, a[0]);
     case OpKind::kTanh:
       return e.tanh(a[0]);
     case OpKind::kSigmoid:
@@ -338,7 +338,7 @@ absl::StatusOr<llvm::Value*> emit_math_op(llvm::IRBuilderBase& b, const ir::Op& 
     case OpKind::kPow:
       if (!fp) return unsupported();
       if (dt == DType::kFloat64) return e.libm<double, double, double>(&::pow, {a[0], a[1]});
-      return e.libm<float, float, float>(&::powf, {a[0], a[1]});
+      return emit_pow_f32(b, a[0], a[1]);
     case OpKind::kMinimum:
       return e.minimum(a[0], a[1], fp);
     case OpKind::kMaximum:
@@ -349,7 +349,7 @@ absl::StatusOr<llvm::Value*> emit_math_op(llvm::IRBuilderBase& b, const ir::Op& 
         return e.int_floor_div_mod(a[0], a[1], /*mod=*/true, div_flag);
       }
       llvm::Value* r = dt == DType::kFloat64 ? e.libm<double, double, double>(&::fmod, {a[0], a[1]})
-                                             : e.libm<float, float, float>(&::fmodf, {a[0], a[1]});
+                                             : emit_fmod_f32(b, a[0], a[1]);
       llvm::Value* adjust =
           b.CreateAnd(b.CreateFCmpUNE(r, e.f(0.0)), b.CreateXor(e.lt(a[1], 0.0), e.lt(r, 0.0)));
       return e.sel(adjust, b.CreateFAdd(r, a[1]), r);
