@@ -4,6 +4,9 @@
 //   kiln_vmath_ulp                        all functions, all 2^32 inputs (minutes per function)
 //   kiln_vmath_ulp --stride=257 exp tanh  a sample: every 257th bit pattern
 //   kiln_vmath_ulp --cpu=x86-64           code compiled for another CPU (default: this host)
+//   kiln_vmath_ulp --stride=4 pow         pow(x, y): x every k-th bit pattern, y from
+//                                         accuracy::pow_exponent (in [-40, 40], every third an
+//                                         integer)
 //
 // Measured on this machine (znver3 code, with FMA), all 2^32 inputs; nan inputs give nan, and
 // "ulp" is |got - exact| / (float spacing at exact), the exact value in double:
@@ -59,6 +62,41 @@ int run(const MathFunction& f, int64_t stride, const kiln::compiler::CompileOpti
   return 0;
 }
 
+int run_pow(int64_t stride, const kiln::compiler::CompileOptions& options) {
+  constexpr int64_t kChunk = 1 << 20;
+  auto kernel = UnaryKernel::create(kiln::ir::OpKind::kPow, kChunk, options, /*arity=*/2);
+  if (!kernel.ok()) {
+    std::fprintf(stderr, "kiln_vmath_ulp: pow: %s\n", kernel.status().ToString().c_str());
+    return 1;
+  }
+  std::vector<float> x(kChunk), y(kChunk), r(kChunk);
+  UlpStats all;
+  float worst_y = 0;
+  constexpr int64_t kTotal = int64_t{1} << 32;
+  for (int64_t start = 0; start < kTotal; start += kChunk * stride) {
+    for (int64_t i = 0; i < kChunk; ++i) {
+      const auto bits = static_cast<uint32_t>((start + i * stride) % kTotal);
+      std::memcpy(&x[i], &bits, sizeof bits);
+      y[i] = kiln::compiler::accuracy::pow_exponent(bits);
+    }
+    if (absl::Status s = kernel->run(x.data(), y.data(), r.data()); !s.ok()) {
+      std::fprintf(stderr, "kiln_vmath_ulp: pow: %s\n", s.ToString().c_str());
+      return 1;
+    }
+    for (int64_t i = 0; i < kChunk; ++i) {
+      if (start + i * stride >= kTotal) break;
+      const double before = all.max_ulp;
+      all.add(x[i], r[i], kiln::compiler::accuracy::pow_reference(x[i], y[i]));
+      if (all.max_ulp > before) worst_y = y[i];
+    }
+  }
+  std::printf("%-9s %12lld inputs  max %.3g ulp at x = %.9g, y = %.9g (got %.9g, exact %.17g)\n",
+              "pow", static_cast<long long>(all.count), all.max_ulp, all.worst_x, worst_y,
+              all.worst_got, all.worst_want);
+  std::fflush(stdout);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -88,5 +126,8 @@ int main(int argc, char** argv) {
     for (const std::string& n : names) wanted = wanted || n == f.name;
     if (wanted) status |= run(f, stride, options);
   }
+  bool pow_wanted = names.empty();
+  for (const std::string& n : names) pow_wanted = pow_wanted || n == "pow";
+  if (pow_wanted) status |= run_pow(stride, options);
   return status;
 }
