@@ -140,21 +140,24 @@ int two_over_pi_bit(int i) {
 }
 
 // Row `be` (a float's biased exponent) holds G = 2^(be - 150) * 2/pi mod 4 in fixed point, as
-// four 24-bit chunks: bits of weight 2^1 ... 2^-22, 2^-23 ... 2^-46, 2^-47 ... 2^-70 and
-// 2^-71 ... 2^-94. A float of that exponent is m * 2^(be - 150) with m a 24-bit integer, so
-// x * 2/pi mod 4 = m * G mod 4, and each m * chunk is exact in double.
-constexpr int kTableChunks = 4;
+// three chunks: the bits of weight 2^1 ... 2^-27 (29 bits), 2^-28 ... 2^-56 (29 bits) and
+// 2^-57 ... 2^-109 (53 bits), plus a zero to pad rows to 32 bytes. A float of that exponent is
+// m * 2^(be - 150) with m a 24-bit integer, so x * 2/pi mod 4 = m * G mod 4, and m times
+// either of the first two chunks is exact in double.
+constexpr int kTableChunks = 3;
 llvm::GlobalVariable* two_over_pi_table(llvm::Module& module) {
   static constexpr char kName[] = "kiln.two_over_pi_mod4";
   if (llvm::GlobalVariable* g = module.getNamedGlobal(kName)) return g;
+  constexpr int kHigh[kTableChunks] = {1, -28, -57}, kLow[kTableChunks] = {-27, -56, -109};
   std::vector<double> rows;
   for (int be = 0; be < 256; ++be) {
     const int e = be - 150;
     for (int j = 0; j < kTableChunks; ++j) {
       int64_t chunk = 0;
-      for (int w = 1 - 24 * j; w >= -22 - 24 * j; --w) chunk = 2 * chunk + two_over_pi_bit(e - w);
-      rows.push_back(std::ldexp(static_cast<double>(chunk), -22 - 24 * j));
+      for (int w = kHigh[j]; w >= kLow[j]; --w) chunk = 2 * chunk + two_over_pi_bit(e - w);
+      rows.push_back(std::ldexp(static_cast<double>(chunk), kLow[j]));
     }
+    rows.push_back(0.0);
   }
   llvm::Constant* init = llvm::ConstantDataArray::get(module.getContext(), rows);
   return new llvm::GlobalVariable(module, init->getType(), /*isConstant=*/true,
@@ -193,8 +196,8 @@ llvm::Value* load_table(llvm::IRBuilderBase& b, llvm::GlobalVariable* table, llv
 }
 
 // sin(x) or cos(x) for float x, computed in double: x * 2/pi = k + t (|t| <= 1/2), r = t pi/2,
-// then +-sin(r) or +-cos(r) by k mod 4. The reduction is exact to 2^-70 absolute in t for
-// every finite float (the table above holds 2/pi to 2^-199 for the largest exponent), so the
+// then +-sin(r) or +-cos(r) by k mod 4. The reduction is exact to 2^-85 absolute in t for
+// every finite float (the table above holds 2/pi to 2^-214 for the largest exponent), so the
 // double result is within ~2^-40 relative and the float result within 0.5 ulp plus a rounding
 // of that (tests/unit/compiler/math_test.cc measures it). |x| < pi/4 takes r = x.
 llvm::Value* sincos_f32(llvm::IRBuilderBase& b, llvm::Value* x, bool cosine) {
@@ -211,20 +214,19 @@ llvm::Value* sincos_f32(llvm::IRBuilderBase& b, llvm::Value* x, bool cosine) {
   llvm::Value* row = b.CreateZExt(be, index_type);
   llvm::Value* c[kTableChunks];
   for (int j = 0; j < kTableChunks; ++j) c[j] = load_table(b, table, row, j, dty);
-  // m * c0 < 2^26 is a multiple of 2^-22 (exact); its value mod 4 is exact too.
-  llvm::Value* p = b.CreateFMul(m, c[0]);
-  llvm::Value* whole = md.round_small(b.CreateFMul(p, md.f(0.25)));
-  whole = md.sel(b.CreateFCmpOGT(whole, b.CreateFMul(p, md.f(0.25))),
-                 b.CreateFSub(whole, md.f(1.0)), whole);  // floor(p / 4)
-  p = md.fmuladd(whole, md.f(-4.0), p);
-  // + m * c1 (< 4, a multiple of 2^-46): the sum < 8 has at most 49 bits, exact.
-  p = b.CreateFAdd(p, b.CreateFMul(m, c[1]));
+  // m * c0 < 2^26 is a multiple of 2^-27 (53 bits, exact); so is p0 = m * c0 - 4 round(m c0 / 4),
+  // |p0| <= 2, congruent to it mod 4.
+  llvm::Value* p0 = b.CreateFMul(m, c[0]);
+  p0 = md.fmuladd(md.round_small(b.CreateFMul(p0, md.f(0.25))), md.f(-4.0), p0);
+  // m * c1 < 2^-3 is exact too; k = round(p0 + p1) (the rounded sum serves: k only has to be
+  // an integer within 1/2 of it), whose low bits give the quadrant.
+  llvm::Value* p1 = b.CreateFMul(m, c[1]);
   llvm::Value* kbits = nullptr;
-  llvm::Value* k = md.round_small(p, &kbits);
-  // t = p - k exactly, then the small tail (rounded once relative to t).
-  llvm::Value* t = b.CreateFSub(p, k);
-  t = b.CreateFAdd(t, b.CreateFMul(m, c[2]));
-  t = md.fmuladd(m, c[3], t);
+  llvm::Value* k = md.round_small(b.CreateFAdd(p0, p1), &kbits);
+  // t = (p0 - k) + p1 + m * c2: p0 - k is exact, so each addition rounds relative to t itself;
+  // the chunks stop at 2^-109, m * 2^-109 < 2^-85 absolute.
+  llvm::Value* t = b.CreateFAdd(b.CreateFSub(p0, k), p1);
+  t = md.fmuladd(m, c[2], t);
   llvm::Value* r = b.CreateFMul(t, md.f(1.57079632679489661923));
   llvm::Value* q = b.CreateAnd(kbits, md.i(3));
   llvm::Value* small = b.CreateFCmpOLT(ax, mf.f(0.785398163397448309616));
