@@ -1,10 +1,9 @@
 // kiln — lowering of the elementwise math ops inside an elementwise loop (one element's value).
 //
-// Vectorizable IR throughout, except four ops that call libm per element (correct, but the loop
-// containing them stays scalar): sin, cos (sinf/cosf), pow (powf) and float mod (fmodf). The
-// functions are called through their addresses, since the JIT resolves no libm symbols.
+// float32 is vectorizable IR throughout (no libm call, so the loop vectorizer widens the loop).
 // float64 calls libm's double functions for every transcendental (exp log expm1 log1p tanh erfc
-// sin cos pow fmod): accurate to float64, and what the eager float64 kernels call. float16 and
+// sin cos pow fmod) through their addresses, since the JIT resolves no libm symbols: accurate to
+// float64, and what the eager float64 kernels call; those loops stay scalar. float16 and
 // bfloat16 compute as float32; lower_elementwise.cc rounds each result back to 16 bits.
 //   sqrt rsqrt floor ceil round      llvm.sqrt / floor / ceil / roundeven (one instruction)
 //   expm1                            exp's range reduction, then 2^n (e^r - 1) + (2^n - 1)
@@ -13,9 +12,18 @@
 //   gelu                             the rational erf of runtime/kernels/math_functions.h, and
 //                                    an erfc tail below x = -1.5 (no cancellation of 1 + erf)
 //   minimum maximum                  selects (nan propagates, as in TF)
+//   sin cos                          in double: x 2/pi mod 4 from a per-exponent table of 2/pi
+//                                    bits (exact for every float), Taylor polynomials on
+//                                    |r| <= pi/4 (compiler/lower_math.cc)
+//   pow                              in double: 2^(y log2|x|), an atanh series for log2 and a
+//                                    Taylor series for 2^f; C's special cases by selects
+//   mod (floormod)                   C's fmod computed exactly from the integer mantissas
+//                                    (2^(ex - ey) mod my by squaring, in double), then the
+//                                    divisor's sign as the eager kernel does: bitwise equal
 // The formulas are those of the eager kernels (runtime/kernels/elementwise_math.cc; expm1 there
-// uses Kahan's correction instead), so compiled and eager results differ by rounding only
-// (tests/unit/compiler/math_ops_compiled_test.cc).
+// uses Kahan's correction instead; sin, cos and pow there are libm's), so compiled and eager
+// results differ by rounding only (tests/unit/compiler/math_ops_compiled_test.cc,
+// tests/unit/compiler/vmath_test.cc).
 //
 // Max error of the float32 functions in ulps (|got - exact| / float spacing at the exact value,
 // exact = the double-precision libm value), compiled for znver3 (FMA). bench/vmath_ulp.cc

@@ -1,4 +1,6 @@
-// kiln — vectorizable float32 exp and log emitted as LLVM IR (polynomials, no libm calls).
+// kiln — vectorizable float32 exp, log, sin, cos, pow and fmod emitted as LLVM IR (polynomials,
+// table lookups and exact integer-valued double arithmetic; no libm calls). sin, cos, pow and
+// fmod are described where they are defined, below.
 //
 // A call to scalar expf/logf in a loop body stops the loop vectorizer (LLVM 19 has no AVX-512
 // and only partial AVX2 libmvec mappings), so fusions compute them with the Cephes-style
