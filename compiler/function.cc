@@ -74,6 +74,10 @@ class ConcreteImpl {
   size_t num_user_results = 0;
   // The structure of the user's results (nest::flatten), to rebuild them.
   std::shared_ptr<const std::string> result_structure;
+  // Per written Variable, a recycled old value (see store_variables), guarded by a try-lock:
+  // calls on several threads at once simply allocate.
+  mutable std::vector<Tensor> spare;
+  mutable std::atomic_flag spare_busy;
 
   std::vector<Tensor> run(std::span<const Tensor> user_args) const {
     if (user_args.size() + captured.size() != arg_types.size()) {
@@ -83,18 +87,43 @@ class ConcreteImpl {
     if (!captured.empty()) {
       std::vector<Tensor> all(user_args.begin(), user_args.end());
       for (const auto& v : captured) all.push_back(v->value);
-      return store_variables(run_all(all));
+      std::vector<Tensor> results = run_all(all);
+      all.clear();  // the old values are now held only by their Variables (or by the caller)
+      return store_variables(std::move(results));
     }
     return run_all(user_args);
   }
 
-  // Stores the written Variables' new values and drops them from the results.
+  // Stores the written Variables' new values and drops them from the results. An old value
+  // whose storage nothing else shares is kept to hold that Variable's next new value.
   std::vector<Tensor> store_variables(std::vector<Tensor> results) const {
+    const bool keep = !spare_busy.test_and_set(std::memory_order_acquire);
+    if (keep && spare.size() != written.size()) spare.resize(written.size());
     for (size_t i = 0; i < written.size(); ++i) {
-      written[i]->value = results[num_user_results + i];
+      Tensor old = std::exchange(written[i]->value, std::move(results[num_user_results + i]));
+      if (keep && old.storage_is_unique()) spare[i] = std::move(old);
     }
+    if (keep) spare_busy.clear(std::memory_order_release);
     results.resize(num_user_results);
     return results;
+  }
+
+  // A result buffer for result `i` of `shape`: a written Variable's recycled old value if one
+  // fits, else fresh storage.
+  Tensor result_tensor(size_t i, const Shape& shape) const {
+    const DType dtype = result_types[i].dtype;
+    if (i >= num_user_results && !spare_busy.test_and_set(std::memory_order_acquire)) {
+      Tensor t;
+      const size_t w = i - num_user_results;
+      if (w < spare.size() && spare[w].defined() && spare[w].dtype() == dtype &&
+          spare[w].shape() == shape) {
+        t = std::move(spare[w]);
+        spare[w] = Tensor();
+      }
+      spare_busy.clear(std::memory_order_release);
+      if (t.defined()) return t;
+    }
+    return Tensor::empty(dtype, shape);
   }
 
   std::vector<Tensor> run_all(std::span<const Tensor> args) const {
@@ -130,8 +159,8 @@ class ConcreteImpl {
     std::vector<Tensor> results;
     results.reserve(result_types.size());
     for (size_t i = 0; i < result_types.size(); ++i) {
-      results.push_back(Tensor::empty(result_types[i].dtype,
-                                      binding ? binding->result_shapes[i] : result_types[i].shape));
+      results.push_back(
+          result_tensor(i, binding ? binding->result_shapes[i] : result_types[i].shape));
       res_ptrs[i] = results.back().mutable_raw_data();
     }
     const std::span<const void* const> arg_span(arg_ptrs, args.size());

@@ -6,15 +6,21 @@
 // file calls nothing that throws, and every llvm::Error/Expected becomes an absl::Status.
 #include "compiler/jit.h"
 
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <mutex>
 
 #include "compiler/lower.h"
 #include "llvm/Analysis/TargetLibraryInfo.h"
 #include "llvm/AsmParser/Parser.h"
 #include "llvm/Config/llvm-config.h"
+#include "llvm/ExecutionEngine/JITLink/JITLink.h"
 #include "llvm/ExecutionEngine/Orc/LLJIT.h"
+#include "llvm/ExecutionEngine/Orc/ObjectLinkingLayer.h"
 #include "llvm/IR/LegacyPassManager.h"
 #include "llvm/IR/Module.h"
 #include "llvm/IR/Verifier.h"
@@ -144,6 +150,46 @@ absl::StatusOr<std::string> codegen(llvm::TargetMachine& machine, llvm::Module& 
   return std::string(buffer.data(), buffer.size());
 }
 
+// With KILN_PERF_MAP set (to anything but 0), every compiled function's address range is
+// appended to /tmp/perf-<pid>.map as it is linked, so `perf report` names JIT code (kiln_<fn>,
+// its outlined loop bodies) instead of showing bare addresses.
+class PerfMapPlugin : public llvm::orc::ObjectLinkingLayer::Plugin {
+ public:
+  static bool enabled() {
+    const char* env = std::getenv("KILN_PERF_MAP");
+    return env && *env && std::string_view(env) != "0";
+  }
+
+  void modifyPassConfig(llvm::orc::MaterializationResponsibility&, llvm::jitlink::LinkGraph&,
+                        llvm::jitlink::PassConfiguration& config) override {
+    config.PostFixupPasses.push_back([this](llvm::jitlink::LinkGraph& graph) {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!file_) file_ = std::fopen(cat("/tmp/perf-", getpid(), ".map").c_str(), "a");
+      if (!file_) return llvm::Error::success();  // profiling aid only: never fail a link
+      for (const llvm::jitlink::Symbol* sym : graph.defined_symbols()) {
+        if (!sym->hasName() || !sym->isCallable() || sym->getSize() == 0) continue;
+        std::fprintf(file_, "%llx %llx %s\n",
+                     static_cast<unsigned long long>(sym->getAddress().getValue()),
+                     static_cast<unsigned long long>(sym->getSize()), sym->getName().str().c_str());
+      }
+      std::fflush(file_);
+      return llvm::Error::success();
+    });
+  }
+  llvm::Error notifyFailed(llvm::orc::MaterializationResponsibility&) override {
+    return llvm::Error::success();
+  }
+  llvm::Error notifyRemovingResources(llvm::orc::JITDylib&, llvm::orc::ResourceKey) override {
+    return llvm::Error::success();
+  }
+  void notifyTransferringResources(llvm::orc::JITDylib&, llvm::orc::ResourceKey,
+                                   llvm::orc::ResourceKey) override {}
+
+ private:
+  std::mutex mu_;
+  std::FILE* file_ = nullptr;
+};
+
 // The process-wide JIT: created on first use, never destroyed (Executables may outlive main).
 struct JitState {
   std::unique_ptr<llvm::orc::LLJIT> jit;
@@ -166,6 +212,12 @@ JitState create_jit() {
   if (!jit) {
     state.status = to_status(jit.takeError(), "creating the LLJIT");
     return state;
+  }
+  if (PerfMapPlugin::enabled()) {
+    if (auto* linking =
+            dynamic_cast<llvm::orc::ObjectLinkingLayer*>(&(*jit)->getObjLinkingLayer())) {
+      linking->addPlugin(std::make_unique<PerfMapPlugin>());
+    }
   }
   // The runtime entry points compiled code calls; the executable does not export them, so
   // they are defined as absolute addresses.

@@ -8,9 +8,13 @@
 // Small products (at most kNativeMaxMadds multiply-adds) are computed by generated loops with
 // constant trip counts that LLVM unrolls and vectorizes; the loop order keeps the innermost loop
 // on contiguous data:
-//   i-k-j  C[i, :] += A(i, k) * B(k, :)      when B's rows are contiguous (no transpose_b, or K =
-//   1) k-i    C[:, 0] += A(:, k) * B(k, 0)      when N = 1 and A's columns are contiguous i-j-k
-//   C[i, j] = dot(A(i, :), B(:, j))    otherwise (a reduction LLVM may reassociate)
+//   - i-k-j, C[i, :] += A(i, k) * B(k, :), when N > 1 and B's rows are contiguous (no
+//     transpose_b, or K = 1);
+//   - k-i, C[:, 0] += A(:, k) * B(k, 0), when N = 1 and A's columns are contiguous;
+//   - dot products, C[i, j] += dot(A(i, :), B(:, j)), when A's rows and B's columns are both
+//     contiguous (no transpose_a; transpose_b or N = 1), emitted as explicit 8-lane vectors
+//     with several accumulators (emit_vector_dots);
+//   - i-j-k scalar dot products otherwise (a reduction LLVM may reassociate);
 // using fmuladd (contracted to FMA where the target has it). The epilogue then runs over C in
 // place as one elementwise loop (lower_elementwise.cc) while C is in cache.
 //
@@ -45,6 +49,11 @@ namespace {
 // Measured on the chapter's and the 784-256-256-10 MLP's shapes (bench/mlp_bench.cc): below it
 // the call, OpenBLAS's packing and its edge handling cost more than the loops.
 constexpr int64_t kNativeMaxMadds = int64_t{1} << 16;
+
+// Dot products of contiguous rows (the i-j-k order) are computed in vectors of this many lanes
+// with up to this many accumulators (the FMA latency times its throughput on AVX2 hosts).
+constexpr int64_t kDotWidth = 8;
+constexpr int64_t kDotAccumulators = 4;
 
 // Rows up to this many bytes of C form one panel of the sgemm path. Each panel's sgemm call
 // packs all of op(B) again, so panels are large: measured on 1024^3 with bias + relu, panels of
@@ -277,7 +286,7 @@ class ProductEmitter {
   void emit_native_product() {
     const bool rows_contiguous = !p_.tb || p_.k == 1;
     const bool columns_contiguous = p_.ta || p_.k == 1;
-    if (rows_contiguous && (p_.n > 1 || !columns_contiguous)) {
+    if (rows_contiguous && p_.n > 1) {
       // i-k-j
       emit_loop(b_, p_.m, "mm.i", true, [&](llvm::Value* i) {
         emit_loop(b_, p_.k, "mm.k", true, [&](llvm::Value* kk) {
@@ -297,6 +306,8 @@ class ProductEmitter {
           b_.CreateStore(fmuladd(load(a_at(i, kk)), bv, load(c), false), c);
         });
       });
+    } else if (!p_.ta && (p_.tb || p_.n == 1) && p_.k >= 2 * kDotWidth) {
+      emit_vector_dots();
     } else {
       // i-j-k: dot products, accumulated in a register from C's initial value.
       emit_loop(b_, p_.m, "mm.i", true, [&](llvm::Value* i) {
@@ -315,6 +326,75 @@ class ProductEmitter {
         });
       });
     }
+  }
+
+  // C[i, j] = C[i, j] + dot(A(i, :), B(:, j)) with both contiguous in k: k is cut into vectors
+  // of kDotWidth lanes accumulated in up to kDotAccumulators independent registers (so the FMA
+  // latency is not a chain through every k), which are then summed pairwise, reduced across
+  // lanes, and the k % kDotWidth remaining products added one by one. The order of operations
+  // depends only on k.
+  void emit_vector_dots() {
+    llvm::Type* f32 = b_.getFloatTy();
+    auto* vec = llvm::FixedVectorType::get(f32, kDotWidth);
+    const int64_t vectors = p_.k / kDotWidth;
+    const int64_t accs = std::min<int64_t>(kDotAccumulators, vectors);
+    const int64_t rounds = vectors / accs;
+    llvm::FastMathFlags reassoc;
+    reassoc.setAllowReassoc();
+    auto load_vec = [&](llvm::Value* ptr) {
+      return b_.CreateAlignedLoad(vec, ptr, llvm::Align(4));
+    };
+    auto vfma = [&](llvm::Value* x, llvm::Value* y, llvm::Value* acc) {
+      llvm::Function* f =
+          llvm::Intrinsic::getDeclaration(&module_, llvm::Intrinsic::fmuladd, {vec});
+      return b_.CreateCall(f, {x, y, acc});
+    };
+    emit_loop(b_, p_.m, "dot.i", true, [&](llvm::Value* i) {
+      emit_loop(b_, p_.n, "dot.j", true, [&](llvm::Value* j) {
+        llvm::Value* a_row = a_at(i, b_.getInt64(0));
+        llvm::Value* b_col = b_at(b_.getInt64(0), j);
+        auto a_vec = [&](llvm::Value* kk) { return load_vec(element(a_row, kk)); };
+        auto b_vec = [&](llvm::Value* kk) { return load_vec(element(b_col, kk)); };
+        // Rounds of `accs` vectors each, in a loop carrying the accumulators.
+        std::vector<llvm::Value*> acc(accs, llvm::Constant::getNullValue(vec));
+        llvm::BasicBlock* pre = b_.GetInsertBlock();
+        std::vector<llvm::PHINode*> phis;
+        std::vector<llvm::Value*> next(accs);
+        emit_loop(b_, rounds, "dot.r", true, [&](llvm::Value* r) {
+          for (int64_t u = 0; u < accs; ++u) {
+            llvm::PHINode* phi = b_.CreatePHI(vec, 2, "dot.acc");
+            phi->addIncoming(acc[u], pre);
+            phis.push_back(phi);
+          }
+          llvm::Value* base = b_.CreateMul(r, b_.getInt64(accs * kDotWidth), "", true, true);
+          for (int64_t u = 0; u < accs; ++u) {
+            llvm::Value* kk = b_.CreateAdd(base, b_.getInt64(u * kDotWidth), "", true, true);
+            next[u] = vfma(a_vec(kk), b_vec(kk), phis[u]);
+          }
+          for (int64_t u = 0; u < accs; ++u) phis[u]->addIncoming(next[u], b_.GetInsertBlock());
+        });
+        acc = next;
+        // Vectors left after the rounds go to the first accumulators.
+        for (int64_t v = rounds * accs; v < vectors; ++v) {
+          const int64_t u = v - rounds * accs;
+          acc[u] =
+              vfma(a_vec(b_.getInt64(v * kDotWidth)), b_vec(b_.getInt64(v * kDotWidth)), acc[u]);
+        }
+        for (int64_t live = accs; live > 1;) {
+          const int64_t half = (live + 1) / 2;
+          for (int64_t u = 0; u < live / 2; ++u) acc[u] = b_.CreateFAdd(acc[u], acc[u + half]);
+          live = half;
+        }
+        llvm::Value* sum = b_.CreateFAddReduce(llvm::ConstantFP::getNegativeZero(f32), acc[0]);
+        llvm::cast<llvm::Instruction>(sum)->setFastMathFlags(reassoc);
+        sum = b_.CreateFAdd(load(c_at(i, j)), sum);
+        for (int64_t kk = vectors * kDotWidth; kk < p_.k; ++kk) {
+          sum = fmuladd(load(element(a_row, b_.getInt64(kk))),
+                        load(element(b_col, b_.getInt64(kk))), sum, false);
+        }
+        b_.CreateStore(sum, c_at(i, j));
+      });
+    });
   }
 
   // The epilogue group over `shape`: input #0 is the product (`product`), then the extra

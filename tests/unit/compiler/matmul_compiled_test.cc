@@ -93,8 +93,8 @@ void run_cases(const std::vector<Case>& cases, unsigned seed, bool all_epilogues
 }
 
 // Generated loops: the chapter MLP's products (forward, and the backward's transposed ones)
-// and every transpose combination of a few odd shapes, which covers the i-k-j, k-i and i-j-k
-// loop orders.
+// and every transpose combination of a few odd shapes, which covers the i-k-j, k-i, vector dot
+// and i-j-k loop orders.
 TEST(MatmulCompiled, SmallProductsMatchEager) {
   run_cases({{32, 5, 30, false, false},
              {32, 30, 1, false, false},
@@ -105,7 +105,13 @@ TEST(MatmulCompiled, SmallProductsMatchEager) {
   std::vector<Case> cases = {{1, 16, 16, false, false},
                              {16, 16, 1, false, false},
                              {3, 1, 1, false, false},
-                             {1, 1, 1, true, true}};
+                             {1, 1, 1, true, true},
+                             // vector dot products: k of 2 to 12 vectors, with and without a tail
+                             {6, 16, 1, false, false},
+                             {5, 45, 1, false, false},
+                             {3, 100, 4, false, true},
+                             {9, 64, 7, false, true},
+                             {2, 17, 3, false, true}};
   for (bool ta : {false, true}) {
     for (bool tb : {false, true}) {
       cases.push_back({7, 9, 3, ta, tb});

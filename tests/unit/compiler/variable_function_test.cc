@@ -43,6 +43,29 @@ TEST(VariableFunctionTest, WritesAreStoredBackInProgramOrder) {
   EXPECT_EQ(step.trace_count(), 1);
 }
 
+// A written Variable's old value is recycled as the buffer of its next new value only when
+// nothing else holds it: values read out between calls keep their contents.
+TEST(VariableFunctionTest, OldValuesHeldOutsideAreNeverReused) {
+  Variable v(constant({1.f, 2.f, 3.f}), {.name = "v"});
+  auto step = function([&](const Tensor& x) {
+    v.assign(v * 2.f + x);
+    return x;
+  });
+  const Tensor x = constant({0.f, 0.f, 0.f});
+  std::vector<Tensor> kept;
+  for (int i = 0; i < 6; ++i) {
+    step(x);
+    if (i % 2 == 0) kept.push_back(v.value());  // a reference to the new value
+  }
+  // v = 64 * initial after 6 steps; the kept values are those after steps 1, 3 and 5.
+  EXPECT_FLOAT_EQ(v.value().data<float>()[2], 192.f);
+  ASSERT_EQ(kept.size(), 3u);
+  const float expect[] = {2.f, 8.f, 32.f};
+  for (size_t i = 0; i < kept.size(); ++i) {
+    for (int j = 0; j < 3; ++j) EXPECT_FLOAT_EQ(kept[i].data<float>()[j], expect[i] * (j + 1)) << i;
+  }
+}
+
 TEST(VariableFunctionTest, SgdStepMatchesEager) {
   auto make = [] {
     return std::pair{Variable(constant({{0.5f, -0.25f}, {0.125f, 1.f}}), {.name = "w"}),
