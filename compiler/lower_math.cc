@@ -274,15 +274,16 @@ llvm::Value* log2_f64(MathEmitter& md, llvm::IRBuilderBase& b, llvm::Value* xd) 
   return md.fmuladd(ln, md.f(1.44269504088896340736), b.CreateSIToFP(e, md.float_type()));
 }
 
-// 2^f = e^(f ln 2) for |f| <= 1/2: Taylor terms up to (f ln 2)^12 / 12! (the next is < 2^-52).
-const double (&exp2_poly())[13] {
+// 2^f = e^(f ln 2) for |f| <= 1/2: Taylor terms up to (f ln 2)^10 / 10! (the next is < 2^-42,
+// far below the float rounding).
+const double (&exp2_poly())[11] {
   static const auto coeffs = [] {
     struct Coeffs {
-      double c[13];
+      double c[11];
     } r{};
     double term = 1.0;  // (ln 2)^k / k!, highest degree first
-    for (int k = 0; k <= 12; ++k) {
-      r.c[12 - k] = term;
+    for (int k = 0; k <= 10; ++k) {
+      r.c[10 - k] = term;
       term = term * 0.693147180559945309417 / (k + 1);
     }
     return r;
@@ -299,7 +300,7 @@ llvm::Value* emit_cos_f32(llvm::IRBuilderBase& b, llvm::Value* x) {
   return sincos_f32(b, x, /*cosine=*/true);
 }
 
-// x^y = 2^(y log2|x|) in double (within ~2^-43 relative before the one rounding to float),
+// x^y = 2^(y log2|x|) in double (within ~2^-41 relative before the one rounding to float),
 // with C's special cases: x^0 = 1 and 1^y = 1 (nan included), (-1)^(+-inf) = 1, nan for a
 // finite x < 0 and a finite non-integer y, the sign of x for odd integer y (-0 and -inf too).
 llvm::Value* emit_pow_f32(llvm::IRBuilderBase& b, llvm::Value* x, llvm::Value* y) {
