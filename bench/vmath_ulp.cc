@@ -186,7 +186,8 @@ int main(int argc, char** argv) {
     } else if (a.rfind("--cpu=", 0) == 0) {
       options.cpu = a.substr(6);
     } else if (a.rfind("--", 0) == 0) {
-      std::fprintf(stderr, "usage: kiln_vmath_ulp [--stride=K] [--cpu=NAME] [function...]\n");
+      std::fprintf(stderr,
+                   "usage: kiln_vmath_ulp [--stride=K] [--cpu=NAME] [function...] | --bench\n");
       return 2;
     } else {
       names.push_back(a);
