@@ -40,7 +40,7 @@
 //   gelu      every 4th + every 1021st   17.2     -1.48328 (1 + erf just above the erfc tail)
 //   sin       every 4th + every 1021st   0.500    4.78275e24 (huge arguments included)
 //   cos       every 4th + every 1021st   0.500    1.19946e28
-//   pow       x every 4th, y hashed      0.500    x = -30.7778, y = -17 (y in [-40, 40])
+//   pow       x every 4th, y hashed      0.500    x = 119157, y = -1.68978 (y in [-40, 40])
 //   mod       exact (bitwise equal to the eager kernel; tests/unit/compiler/vmath_test.cc)
 // For each function the max over inputs whose exact result is a normal float is the same, so
 // subnormal results (nothing flushes to zero) stay within these bounds.
