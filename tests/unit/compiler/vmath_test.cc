@@ -36,8 +36,9 @@ float from_bits(uint32_t u) {
 bool same(float a, float b) { return (std::isnan(a) && std::isnan(b)) || bits_of(a) == bits_of(b); }
 
 std::vector<float> run(ir::OpKind kind, const std::vector<float>& x,
-                       const std::vector<float>* y = nullptr) {
-  auto kernel = accuracy::UnaryKernel::create(kind, static_cast<int64_t>(x.size()), {}, y ? 2 : 1);
+                       const std::vector<float>* y = nullptr, const CompileOptions& options = {}) {
+  auto kernel =
+      accuracy::UnaryKernel::create(kind, static_cast<int64_t>(x.size()), options, y ? 2 : 1);
   EXPECT_TRUE(kernel.ok()) << kernel.status();
   std::vector<float> out(x.size(), -1.0f);
   if (!kernel.ok()) return out;
@@ -173,8 +174,9 @@ TEST(VmathTest, PowRandomInputs) {
 }
 
 // mod (floormod) is exact: the same bits as the eager kernel's fmod-based rule.
-void expect_mod_matches_eager(const std::vector<float>& x, const std::vector<float>& y) {
-  const std::vector<float> r = run(ir::OpKind::kMod, x, &y);
+void expect_mod_matches_eager(const std::vector<float>& x, const std::vector<float>& y,
+                              const CompileOptions& options = {}) {
+  const std::vector<float> r = run(ir::OpKind::kMod, x, &y, options);
   int mismatches = 0;
   for (size_t i = 0; i < x.size() && mismatches <= 20; ++i) {
     const float want = kernels::math::floor_mod(x[i], y[i]);
@@ -225,6 +227,39 @@ TEST(VmathTest, ModRandomInputsMatchEager) {
                           ((a & 0x7f800000u) > shift ? (a & 0x7f800000u) - shift : 0u)));
   }
   expect_mod_matches_eager(x, y);
+}
+
+// Without FMA (the baseline x86-64: SSE2) every product the exactness argument relies on is
+// still exact, so mod stays bitwise equal to the eager kernel, and sin, cos and pow keep their
+// accuracy.
+TEST(VmathTest, BaselineCpuKeepsExactnessAndAccuracy) {
+  CompileOptions options;
+  options.cpu = "x86-64";
+  std::mt19937 rng(3);
+  std::vector<float> x, y;
+  std::uniform_real_distribution<float> u(-1000.0f, 1000.0f);
+  for (int i = 0; i < (1 << 18); ++i) {
+    x.push_back(i % 2 ? u(rng) : from_bits(static_cast<uint32_t>(rng())));
+    y.push_back(i % 2 ? u(rng) / 64 : from_bits(static_cast<uint32_t>(rng())));
+  }
+  expect_mod_matches_eager(x, y, options);
+  std::vector<float> base, expo;
+  for (size_t i = 0; i < x.size(); ++i) {
+    base.push_back(std::fabs(u(rng)) / 100);
+    expo.push_back(u(rng) / 50);
+  }
+  const std::vector<float> s = run(ir::OpKind::kSin, x, nullptr, options);
+  const std::vector<float> c = run(ir::OpKind::kCos, x, nullptr, options);
+  const std::vector<float> p = run(ir::OpKind::kPow, base, &expo, options);
+  accuracy::UlpStats ss, cs, ps;
+  for (size_t i = 0; i < x.size(); ++i) {
+    ss.add(x[i], s[i], std::sin(static_cast<double>(x[i])));
+    cs.add(x[i], c[i], std::cos(static_cast<double>(x[i])));
+    ps.add(base[i], p[i], std::pow(static_cast<double>(base[i]), static_cast<double>(expo[i])));
+  }
+  EXPECT_LE(ss.max_ulp, accuracy::kSinMaxUlp) << "at x = " << ss.worst_x;
+  EXPECT_LE(cs.max_ulp, accuracy::kCosMaxUlp) << "at x = " << cs.worst_x;
+  EXPECT_LE(ps.max_ulp, accuracy::kPowMaxUlp) << "at x = " << ps.worst_x;
 }
 
 // The loops of sin, cos, pow and mod vectorize: no call through a libm address remains.
