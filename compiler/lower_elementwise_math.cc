@@ -38,8 +38,8 @@
 //   sigmoid   every 4th + every 1021st   2.81     -1.94683
 //   softplus  every 4th + every 1021st   2.53     -1.27444
 //   gelu      every 4th + every 1021st   17.2     -1.48328 (1 + erf just above the erfc tail)
-//   sin       every 4th + every 1021st   0.500    4.78275e24 (huge arguments included)
-//   cos       every 4th + every 1021st   0.500    1.19946e28
+//   sin       all 2^32                   0.500    7.51163e6 (huge arguments included)
+//   cos       all 2^32                   0.500    9.91415e9
 //   pow       x every 4th, y hashed      0.500    x = 119157, y = -1.68978 (y in [-40, 40])
 //   mod       exact (bitwise equal to the eager kernel; tests/unit/compiler/vmath_test.cc)
 // For each function the max over inputs whose exact result is a normal float is the same, so
