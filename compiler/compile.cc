@@ -15,6 +15,7 @@
 #include "compiler/resolve_shapes.h"
 #include "ir/parser.h"
 #include "ir/printer.h"
+#include "passes/buffer_plan.h"
 #include "runtime/kernel_call.h"
 #include "support/status.h"
 #include "support/str.h"
@@ -84,7 +85,8 @@ bool has_unknown_dims(const ir::Function& fn) {
 struct Polymorphic {
   std::unique_ptr<ir::Module> module;
   const ir::Function* fn = nullptr;
-  std::vector<LoweredModule::TableEntry> dims_entries, workspace_entries;
+  std::vector<LoweredModule::TableEntry> dims_entries;
+  std::vector<LoweredModule::WorkspaceEntry> workspace_entries;
   int32_t table_size = 0;
 };
 
@@ -146,7 +148,11 @@ class JitExecutable final : public Executable {
       std::span<const Shape> arg_shapes) const override {
     if (!poly_) {
       auto b = std::make_shared<ShapeBinding>();
-      for (size_t i = 0; i < arg_shapes.size() && i < arg_types_.size(); ++i) {
+      if (arg_shapes.size() != arg_types_.size()) {
+        return absl::InvalidArgumentError(
+            cat("expected ", arg_types_.size(), " argument shape(s) but got ", arg_shapes.size()));
+      }
+      for (size_t i = 0; i < arg_shapes.size(); ++i) {
         if (!(arg_shapes[i] == arg_types_[i].shape)) {
           return absl::InvalidArgumentError(cat("argument ", i, " has shape ", arg_shapes[i],
                                                 " but its type is ", arg_types_[i].to_string()));
@@ -155,6 +161,7 @@ class JitExecutable final : public Executable {
       b->arg_shapes.assign(arg_shapes.begin(), arg_shapes.end());
       for (const ir::Type& t : result_types_) b->result_shapes.push_back(t.shape);
       b->workspace_bytes = workspace_bytes_;
+      b->memory = memory_;
       return std::shared_ptr<const ShapeBinding>(std::move(b));
     }
     // The key: rank and dims of each argument, built on the stack for a few small arguments.
@@ -190,13 +197,32 @@ class JitExecutable final : public Executable {
       const Shape& s = type_of(e.value).shape;
       std::copy(s.begin(), s.end(), b->table.begin() + e.slot);
     }
+    // Buffers sized at run time, each as its largest value for these shapes, after the
+    // fixed-size ones; without buffer-plan's sharing each value with unknown dims would have
+    // its own (the fixed-size values are in memory_.workspace_bytes_without_reuse).
     int64_t ws = workspace_bytes_;
-    for (const LoweredModule::TableEntry& e : poly_->workspace_entries) {
+    int64_t without_reuse = memory_.workspace_bytes_without_reuse;
+    for (const LoweredModule::WorkspaceEntry& e : poly_->workspace_entries) {
       b->table[e.slot] = ws;
-      const ir::Type& t = type_of(e.value);
-      ws += (t.shape.num_elements() * dtype_size(t.dtype) + 63) / 64 * 64;
+      int64_t bytes = 0;
+      for (const ir::Value* v : e.values) {
+        const int64_t value_bytes = passes::workspace_bytes(type_of(v));
+        bytes = std::max(bytes, value_bytes);
+        if (!v->type().shape.is_fully_defined()) without_reuse += value_bytes;
+      }
+      ws += bytes;
     }
     b->workspace_bytes = ws;
+    MemoryStats& m = b->memory;
+    for (size_t i = 0; i < arg_shapes.size(); ++i) {
+      m.argument_bytes += arg_shapes[i].num_elements() * dtype_size(arg_types_[i].dtype);
+    }
+    for (size_t i = 0; i < b->result_shapes.size(); ++i) {
+      m.result_bytes += b->result_shapes[i].num_elements() * dtype_size(result_types_[i].dtype);
+    }
+    m.workspace_bytes = ws;
+    m.workspace_bytes_without_reuse = without_reuse;
+    m.peak_bytes = m.result_bytes + m.workspace_bytes;
     std::lock_guard<std::mutex> lock(bind_mu_);
     if (bindings_.size() >= kMaxBindings) bindings_.clear();
     last_binding_ = bindings_.emplace(std::string(key_view), std::move(b)).first->second;
@@ -239,7 +265,12 @@ class JitExecutable final : public Executable {
   }
 
   int64_t workspace_bytes() const override { return workspace_bytes_; }
-  MemoryStats memory_stats() const override { return memory_; }
+  using Executable::memory_stats;
+  MemoryStats memory_stats() const override {
+    if (!poly_) return memory_;
+    std::lock_guard<std::mutex> lock(bind_mu_);
+    return last_binding_ ? last_binding_->memory : memory_;
+  }
   const CompileInfo& info() const override { return info_; }
   const std::string& llvm_ir() const override { return llvm_ir_; }
   // Generated on first use from the optimized IR (it would double the codegen time of compile).
@@ -324,6 +355,11 @@ double ms_since(std::chrono::steady_clock::time_point start) {
 }
 
 }  // namespace
+
+absl::StatusOr<MemoryStats> Executable::memory_stats(std::span<const Shape> arg_shapes) const {
+  KILN_ASSIGN_OR_RETURN(std::shared_ptr<const ShapeBinding> binding, bind(arg_shapes));
+  return binding->memory;
+}
 
 absl::StatusOr<std::unique_ptr<Executable>> compile(const ir::Function& fn,
                                                     const CompileOptions& options) {

@@ -61,14 +61,6 @@ struct CompileInfo {
   double lower_ms = 0, optimize_ms = 0, codegen_ms = 0, link_ms = 0;
 };
 
-// The run-time shapes of one call of a polymorphic Executable (see Executable::bind).
-struct ShapeBinding {
-  std::vector<Shape> arg_shapes;
-  std::vector<Shape> result_shapes;
-  std::vector<int64_t> table;   // the dims table the compiled code reads
-  int64_t workspace_bytes = 0;  // scratch memory this call needs
-};
-
 // The memory one run of a compiled function uses, in bytes.
 struct MemoryStats {
   int64_t argument_bytes = 0;  // the arguments' buffers (the caller's)
@@ -82,13 +74,23 @@ struct MemoryStats {
   int64_t peak_bytes = 0;
 };
 
+// The run-time shapes of one call of a polymorphic Executable (see Executable::bind).
+struct ShapeBinding {
+  std::vector<Shape> arg_shapes;
+  std::vector<Shape> result_shapes;
+  std::vector<int64_t> table;   // the dims table the compiled code reads
+  int64_t workspace_bytes = 0;  // scratch memory this call needs
+  MemoryStats memory;           // the memory a call with these shapes uses
+};
+
 // Compiled native code for one Function. Thread-safe to run() concurrently.
 //
 // A function whose types have unknown dims ('?') compiles once into polymorphic code: before
 // running it with argument shapes, bind() infers every unknown dim from them (type inference
 // over the function, cached per argument-shape tuple) and run_bound() passes the dims to the
-// code, which sizes its loops, copies, kernel calls and workspace from them. Its MemoryStats
-// count the fixed-size part only (unknown dims as 0).
+// code, which sizes its loops, copies, kernel calls and workspace from them (the workspace's
+// buffer-plan slots that hold values of unknown dims are sized per binding, each as its largest
+// member). Its MemoryStats are those of one binding (see memory_stats()).
 class Executable {
  public:
   virtual ~Executable() = default;
@@ -110,7 +112,11 @@ class Executable {
   // Bytes of scratch memory one run() needs for intermediate values (for a polymorphic
   // executable: those of fixed size; each call adds its binding's).
   virtual int64_t workspace_bytes() const = 0;
+  // The memory one run uses. For a polymorphic executable: that of the latest bind() (the
+  // shapes of the most recent call), or, before any, the fixed-size part (unknown dims as 0).
   virtual MemoryStats memory_stats() const = 0;
+  // The memory a call with `arg_shapes` uses (as bind(); errors are bind()'s).
+  absl::StatusOr<MemoryStats> memory_stats(std::span<const Shape> arg_shapes) const;
   // The optimized LLVM IR and the assembly of what was compiled (kept for introspection).
   virtual const std::string& llvm_ir() const = 0;
   virtual const std::string& asm_text() const = 0;

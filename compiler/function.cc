@@ -94,6 +94,28 @@ class ConcreteImpl {
     return run_all(user_args);
   }
 
+  // The memory of a call with `user_shapes` (and the captured Variables' shapes).
+  MemoryStats memory_stats(std::span<const Shape> user_shapes) const {
+    if (user_shapes.size() + captured.size() != arg_types.size()) {
+      throw InvalidArgumentError(cat(name, ": expected ", arg_types.size() - captured.size(),
+                                     " argument shape(s) but got ", user_shapes.size()));
+    }
+    std::vector<Shape> shapes(user_shapes.begin(), user_shapes.end());
+    for (const auto& v : captured) shapes.push_back(v->value.shape());
+    for (size_t i = 0; i < shapes.size(); ++i) {
+      if (!shapes[i].is_fully_defined() || !fits(shapes[i], arg_types[i].shape)) {
+        throw InvalidArgumentError(cat(name, ": argument #", i, " of shape ", shapes[i],
+                                       " does not fit this function, which was compiled for ",
+                                       arg_types[i].to_string()));
+      }
+    }
+    if (!executable) return MemoryStats{};
+    absl::StatusOr<MemoryStats> m = executable->memory_stats(shapes);
+    if (!m.ok())
+      throw_if_error(absl::Status(m.status().code(), cat(name, ": ", m.status().message())));
+    return *m;
+  }
+
   // Stores the written Variables' new values and drops them from the results. An old value
   // whose storage nothing else shares is kept to hold that Variable's next new value.
   std::vector<Tensor> store_variables(std::vector<Tensor> results) const {
@@ -927,6 +949,9 @@ double ConcreteFunction::pass_seconds() const { return impl_->pass_seconds; }
 double ConcreteFunction::compile_seconds() const { return impl_->compile_seconds; }
 MemoryStats ConcreteFunction::memory_stats() const {
   return impl_->executable ? impl_->executable->memory_stats() : MemoryStats{};
+}
+MemoryStats ConcreteFunction::memory_stats(const std::vector<Shape>& arg_shapes) const {
+  return impl_->memory_stats(arg_shapes);
 }
 std::vector<Tensor> ConcreteFunction::operator()(std::span<const Tensor> args) const {
   return impl_->run(args);

@@ -164,8 +164,13 @@ class ConcreteFunction {
   double pass_seconds() const;
   double compile_seconds() const;
   // Bytes one call uses: arguments, results, the workspace of intermediate values (with and
-  // without the buffer-plan pass's sharing) and the peak (results + workspace).
+  // without the buffer-plan pass's sharing) and the peak (results + workspace). With None dims
+  // in the signature the sizes depend on the call: memory_stats() then reports the shapes of
+  // the most recent call (or memory_stats(shapes) query), and before any the fixed-size part
+  // (None dims as 0); memory_stats(shapes) reports a call with those argument shapes (one per
+  // Tensor argument; InvalidArgumentError if they do not fit the signature, as the call would).
   MemoryStats memory_stats() const;
+  MemoryStats memory_stats(const std::vector<Shape>& arg_shapes) const;
   // Runs the compiled code. Argument dtypes and shapes must match the signature.
   std::vector<Tensor> operator()(std::span<const Tensor> args) const;
 

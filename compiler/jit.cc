@@ -162,6 +162,14 @@ class PerfMapPlugin : public llvm::orc::ObjectLinkingLayer::Plugin {
 
   void modifyPassConfig(llvm::orc::MaterializationResponsibility&, llvm::jitlink::LinkGraph&,
                         llvm::jitlink::PassConfiguration& config) override {
+    // Internal functions (loop bodies, panel functions) are referenced through their section,
+    // so the linker would prune their names as unused: keep the names of whatever code is kept.
+    config.PrePrunePasses.push_back([](llvm::jitlink::LinkGraph& graph) {
+      for (llvm::jitlink::Symbol* sym : graph.defined_symbols()) {
+        if (sym->hasName() && sym->isCallable()) sym->setLive(true);
+      }
+      return llvm::Error::success();
+    });
     config.PostFixupPasses.push_back([this](llvm::jitlink::LinkGraph& graph) {
       std::lock_guard<std::mutex> lock(mu_);
       if (!file_) file_ = std::fopen(cat("/tmp/perf-", getpid(), ".map").c_str(), "a");

@@ -7,7 +7,9 @@
 // the caller per call from the argument shapes; LoweredModule::dims_entries), and so do byte
 // counts, elementwise loop bounds and the types of kernel calls (kiln_rt_kernel_call_dyn). Such
 // a value, if it lives in the workspace, finds its offset in the table too
-// (LoweredModule::workspace_entries); fixed-size values keep constant offsets and constant dims.
+// (LoweredModule::workspace_entries: one per buffer-plan slot with such a member, sized by the
+// caller as its largest member, once per argument-shape tuple); fixed-size values keep constant
+// offsets and constant dims.
 //
 // Buffers: arguments come from args[i]; a value returned once (and produced by an op that
 // writes memory) lives directly in its results[j]; a top-level const is a private global; every
@@ -108,7 +110,7 @@ class EntryLowering {
   absl::flat_hash_map<const ir::Value*, llvm::Value*> pointers_;
   // Scratch buffers of a while body's yield operands that are loop variables of another index.
   absl::flat_hash_map<const ir::Value*, BufferRef> scratch_;  // keyed by the while's result
-  std::vector<int64_t> slot_offsets_;  // workspace offset of each buffer-plan slot
+  std::vector<BufferRef> slot_refs_;                          // where each buffer-plan slot lives
   std::vector<llvm::Value*> result_pointers_;
   int num_loops_ = 0;
   // Values with unknown dims: the table slot of their first dim.
@@ -143,10 +145,18 @@ absl::Status EntryLowering::assign_buffers() {
   }
   passes::BufferPlanStats plan;
   KILN_RETURN_IF_ERROR(passes::verify_buffer_plan(fn_, &plan));
+  // Slots sized at compile time get constant offsets; the others, table entries.
   int64_t ws = 0;
-  for (int64_t bytes : plan.slot_bytes) {
-    slot_offsets_.push_back(ws);
-    ws += bytes;
+  for (size_t s = 0; s < plan.slot_bytes.size(); ++s) {
+    BufferRef ref{BufferRef::kWorkspace};
+    if (plan.slot_sized_at_run_time[s]) {
+      ref.offset_slot = out_.table_size++;
+      out_.workspace_entries.push_back({ref.offset_slot, plan.slot_values[s]});
+    } else {
+      ref.offset = ws;
+      ws += plan.slot_bytes[s];
+    }
+    slot_refs_.push_back(ref);
   }
   KILN_RETURN_IF_ERROR(assign_block_buffers(body, ws));
   out_.workspace_bytes = ws;
@@ -164,7 +174,7 @@ BufferRef EntryLowering::new_slot(const ir::Value* v, int64_t& ws) {
     ws += passes::workspace_bytes(v->type());
   } else {
     ref.offset_slot = out_.table_size++;
-    out_.workspace_entries.push_back({v, ref.offset_slot});
+    out_.workspace_entries.push_back({ref.offset_slot, {v}});
   }
   return ref;
 }
@@ -241,10 +251,8 @@ absl::Status EntryLowering::assign_block_buffers(const ir::Block& block, int64_t
       note_dims(v);
       if (buffers_.contains(v)) continue;
       const int64_t slot = slots && i < static_cast<int>(slots->size()) ? (*slots)[i] : -1;
-      if (slot >= 0) {  // planned by buffer-plan (functions without unknown dims only)
-        BufferRef ref{BufferRef::kWorkspace};
-        ref.offset = slot_offsets_.at(slot);
-        buffers_[v] = ref;
+      if (slot >= 0) {  // planned by buffer-plan
+        buffers_[v] = slot_refs_.at(slot);
       } else {
         buffers_[v] = new_slot(v, ws);
       }
@@ -665,17 +673,23 @@ absl::Status EntryLowering::lower_op(const ir::Op& op) {
       return lower_while(op);
     case ir::OpKind::kReshape:  // same row-major bytes: a copy, not a kernel call
     case ir::OpKind::kExpandDims:
-    case ir::OpKind::kSqueeze:
-      if (op.num_operands() == 1 && op.num_results() == 1 &&
-          op.operand(0)->type().shape.is_fully_defined() &&
-          op.result()->type().shape.is_fully_defined() &&
-          byte_size(op.operand(0)->type()) == byte_size(op.result()->type())) {
+    case ir::OpKind::kSqueeze: {
+      if (op.num_operands() != 1 || op.num_results() != 1) return lower_kernel_call(op);
+      const ir::Type& in = op.operand(0)->type();
+      const ir::Type& out = op.result()->type();
+      // With unknown dims the run-time element counts agree (the binding inferred the result
+      // from the operand's shape); buffer-plan may have put both in one slot.
+      const bool same_bytes = in.shape.is_fully_defined() && out.shape.is_fully_defined()
+                                  ? byte_size(in) == byte_size(out)
+                                  : dtype_size(in.dtype) == dtype_size(out.dtype);
+      if (same_bytes) {
         if (!same_buffer(op.operand(0), op.result())) {
           copy_value(pointer(op.result()), op.operand(0));
         }
         return absl::OkStatus();
       }
       return lower_kernel_call(op);
+    }
     default:
       if (ir::is_elementwise(op.kind())) return lower_elementwise(op);
       if (lowers_as_matmul(op)) return lower_matmul(op);

@@ -37,9 +37,10 @@ struct LoweredModule {
   // Declared first so it is destroyed last: `module` lives in `context`.
   std::unique_ptr<llvm::LLVMContext> context;
   std::unique_ptr<llvm::Module> module;
-  std::string entry_name;  // the external symbol of the entry function
-  int64_t workspace_bytes = 0;
-  // The workspace every value would need with a slot of its own (no buffer-plan sharing).
+  std::string entry_name;       // the external symbol of the entry function
+  int64_t workspace_bytes = 0;  // the buffers of fixed size (those of `workspace_entries` follow)
+  // The workspace every value of fixed size would need with a slot of its own (no buffer-plan
+  // sharing); the values with unknown dims in `workspace_entries` add their run-time bytes.
   int64_t workspace_bytes_without_reuse = 0;
   int num_args = 0;
   int num_results = 0;
@@ -50,16 +51,22 @@ struct LoweredModule {
   // the code must keep them alive (the Executable takes them over).
   std::vector<std::unique_ptr<kernels::KernelCall>> kernel_calls;
   // A function with unknown dims ('?') reads them at run time from the dims table (the entry's
-  // `dims`): for each value in `dims_entries`, its dims from table[slot]; for each value in
-  // `workspace_entries`, its workspace byte offset from table[slot] (its buffer is sized from
-  // the value's run-time type and placed after the `workspace_bytes` of fixed-size slots, in
-  // this order, each 64-byte aligned). Empty for functions of fully defined types.
+  // `dims`): for each value in `dims_entries`, its dims from table[slot]; for each buffer in
+  // `workspace_entries`, its workspace byte offset from table[slot]. Such a buffer holds
+  // `values` (one value, or the members of a buffer-plan slot, never live at the same time, at
+  // least one with unknown dims); it is as large as the largest of them for the run-time shapes,
+  // 64-byte aligned, and the buffers follow the `workspace_bytes` of fixed-size ones, in this
+  // order. Empty for functions of fully defined types.
   struct TableEntry {
     const ir::Value* value;
     int32_t slot;
   };
+  struct WorkspaceEntry {
+    int32_t slot;
+    std::vector<const ir::Value*> values;
+  };
   std::vector<TableEntry> dims_entries;
-  std::vector<TableEntry> workspace_entries;
+  std::vector<WorkspaceEntry> workspace_entries;
   int32_t table_size = 0;  // int64 slots
   bool polymorphic = false;
   // Errors detected by the compiled code itself (e.g. integer division by zero): the entry

@@ -109,6 +109,28 @@ class Resolver {
     return absl::OkStatus();
   }
 
+  // The elementwise check of the ops whose result was deferred when they were resolved, now
+  // that check_resolved found every result concrete. With it, every elementwise op and fusion
+  // has passed check_elementwise: an operand whose type equals the result's (the same '?'
+  // positions) has the result's shape at run time, which buffer-plan relies on to write a
+  // result over such an operand (passes/buffer_plan.cc, writes_in_place).
+  absl::Status check_refined() {
+    for (const ir::Op* op : refined_later_) {
+      // Inside a fusion region a value may stay unrefined; the fusion's own check covers it.
+      if (!type_of(op->result(0)).shape.is_fully_defined()) continue;
+      std::vector<const ir::Value*> inputs;
+      if (op->kind() == ir::OpKind::kFusion) {
+        for (int i = 0; i < op->region()->num_arguments(); ++i) {
+          inputs.push_back(op->region()->argument(i));
+        }
+      } else {
+        inputs.assign(op->operands().begin(), op->operands().end());
+      }
+      KILN_RETURN_IF_ERROR(check_elementwise(*op, inputs, type_of(op->result(0)).shape));
+    }
+    return absl::OkStatus();
+  }
+
   std::vector<ir::Type> operand_types(const ir::Op& op, int first = 0) const {
     std::vector<ir::Type> out;
     for (int i = first; i < op.num_operands(); ++i) out.push_back(type_of(op.operand(i)));
@@ -157,7 +179,10 @@ class Resolver {
         }
         std::vector<const ir::Value*> inputs;
         for (int i = 0; i < region->num_arguments(); ++i) inputs.push_back(region->argument(i));
-        if (deferred(op.result(0))) return absl::OkStatus();  // checked once refined
+        if (deferred(op.result(0))) {  // checked once refined (check_refined)
+          refined_later_.push_back(&op);
+          return absl::OkStatus();
+        }
         return check_elementwise(op, inputs, type_of(op.result(0)).shape);
       }
       case ir::OpKind::kCond: {
@@ -219,7 +244,10 @@ class Resolver {
     if (elementwise && op.kind() != ir::OpKind::kBroadcast) {
       const Shape out = type_of(op.result()).shape;
       for (const ir::Value* v : op.operands()) refine(v, out);
-      if (!out.is_fully_defined()) return absl::OkStatus();
+      if (!out.is_fully_defined()) {  // checked once refined (check_refined)
+        refined_later_.push_back(&op);
+        return absl::OkStatus();
+      }
       std::vector<const ir::Value*> inputs(op.operands().begin(), op.operands().end());
       return check_elementwise(op, inputs, out);
     }
@@ -228,6 +256,7 @@ class Resolver {
 
  private:
   absl::flat_hash_map<const ir::Value*, ir::Type>& types_;
+  std::vector<const ir::Op*> refined_later_;
 };
 
 }  // namespace
@@ -254,6 +283,7 @@ absl::StatusOr<absl::flat_hash_map<const ir::Value*, ir::Type>> resolve_shapes(
   Resolver r(types);
   for (const auto& op : body.ops()) KILN_RETURN_IF_ERROR(r.op(*op));
   KILN_RETURN_IF_ERROR(r.check_resolved(body));
+  KILN_RETURN_IF_ERROR(r.check_refined());
   return types;
 }
 

@@ -20,7 +20,15 @@
 // Packing: in-place chains form groups; groups by decreasing size (then by definition order)
 // go into the first slot none of whose members is live at the same time, else a new slot. Values
 // returned by the function (they live in the caller's result buffers) and constants (globals) take
-// no slot. A function with unknown dims gets no plan.
+// no slot.
+//
+// Unknown dims: liveness and in-place updates do not depend on sizes, so a function with '?'
+// dims is planned the same way; sizes are compared as SizeKey (every '?' as one large number),
+// which orders values of the same type together and puts batch-sized values before fixed-size
+// ones. A slot is sized at run time as its largest member for the shapes of the call (the
+// lowering computes each such slot's size and offset once per argument-shape tuple), so any
+// packing is correct whatever the '?' turn out to be; the SizeKey order only makes it tight
+// when they share one size.
 //
 // verify_buffer_plan recomputes the intervals and checks every slot; the lowering calls it, so a
 // plan made stale by a later pass is an error, never wrong results. Lit test:
@@ -49,26 +57,50 @@ bool has_memory_regions(const ir::Op& op) {
   return op.kind() == ir::OpKind::kCond || op.kind() == ir::OpKind::kWhile;
 }
 
+// The size of a value for packing: `unknown` dims ('?') of a run-time size nobody knows yet
+// and a `factor` (bytes of the known dims). Sizes compare as if every '?' stood for one large
+// number (a batch dim): more unknown dims first, then the larger factor. For a fully defined
+// type this is its workspace_bytes, compared exactly.
+struct SizeKey {
+  int unknown = 0;
+  int64_t factor = 0;
+  friend bool operator<(const SizeKey& a, const SizeKey& b) {
+    return a.unknown != b.unknown ? a.unknown < b.unknown : a.factor < b.factor;
+  }
+};
+
+SizeKey size_key(const ir::Type& type) {
+  if (type.shape.is_fully_defined()) return {0, workspace_bytes(type)};
+  SizeKey k{0, dtype_size(type.dtype)};
+  for (int64_t d : type.shape.dims()) {
+    if (d < 0) {
+      ++k.unknown;
+    } else {
+      k.factor *= d;
+    }
+  }
+  return k;
+}
+
 // A value kept in the workspace and when it is live.
 struct Candidate {
   const ir::Value* value = nullptr;
   ir::Op* op = nullptr;  // its defining op
   int64_t start = 0, end = 0;
-  int64_t bytes = 0;
+  int64_t bytes = 0;  // workspace_bytes, or 0 if the type has unknown dims
+  SizeKey size;
   int64_t order = 0;  // definition order, for a deterministic packing
 };
 
 class Liveness {
  public:
-  // False if a value that would need a slot has unknown dims.
-  bool analyze(const ir::Function& fn) {
+  void analyze(const ir::Function& fn) {
     number(fn.body());
     const ir::Op* ret = fn.body().terminator();
     if (ret) {
       for (const ir::Value* v : ret->operands()) returned_.insert(v);
     }
     collect(fn.body());
-    return fully_defined_;
   }
   std::vector<Candidate>& candidates() { return candidates_; }
 
@@ -119,7 +151,6 @@ class Liveness {
       for (int i = 0; i < op->num_results(); ++i) {
         const ir::Value* v = op->result(i);
         if (returned_.contains(v)) continue;
-        if (!v->type().shape.is_fully_defined()) fully_defined_ = false;
         Candidate c;
         c.value = v;
         c.op = op.get();
@@ -127,6 +158,7 @@ class Liveness {
         c.end = end;
         if (auto it = last_use_.find(v); it != last_use_.end()) c.end = std::max(c.end, it->second);
         c.bytes = v->type().shape.is_fully_defined() ? workspace_bytes(v->type()) : 0;
+        c.size = size_key(v->type());
         c.order = static_cast<int64_t>(candidates_.size());
         candidates_.push_back(c);
       }
@@ -138,7 +170,6 @@ class Liveness {
   absl::flat_hash_set<const ir::Value*> returned_;
   std::vector<Candidate> candidates_;
   int64_t next_ = 0;
-  bool fully_defined_ = true;
 };
 
 bool overlaps(const Candidate& a, const Candidate& b) {
@@ -150,18 +181,23 @@ bool overlaps(const Candidate& a, const Candidate& b) {
 // op is a reshape (the same bytes). Elementwise ops and loop fusions qualify when the operand
 // has the result's shape and element size and (in a fusion) is read only by elementwise ops at
 // the loop's own index (no broadcast, no transposed read).
+// Unknown dims: an operand and result of one type (the same '?' positions) have the same shape
+// at run time, since compiled code never broadcasts along a dim unknown when traced
+// (compiler/resolve_shapes.cc, Resolver::check_elementwise, run for every elementwise op and
+// loop fusion at bind time); a reshape/expand_dims/squeeze keeps its element count at run time
+// (resolve_shapes infers its result from the operand's run-time shape).
 bool writes_in_place(const ir::Op& op, int k, int r) {
   const ir::Type& in = op.operand(k)->type();
   const ir::Type& out = op.result(r)->type();
   // Read through one operand only (no second pointer to the buffer being written).
   if (std::count(op.operands().begin(), op.operands().end(), op.operand(k)) != 1) return false;
-  if (!in.shape.is_fully_defined() || !out.shape.is_fully_defined()) return false;
   switch (op.kind()) {
     case ir::OpKind::kReshape:
     case ir::OpKind::kExpandDims:
     case ir::OpKind::kSqueeze:
-      return op.num_results() == 1 && in.shape.num_elements() * dtype_size(in.dtype) ==
-                                          out.shape.num_elements() * dtype_size(out.dtype);
+      if (op.num_results() != 1 || dtype_size(in.dtype) != dtype_size(out.dtype)) return false;
+      return !in.shape.is_fully_defined() || !out.shape.is_fully_defined() ||
+             in.shape.num_elements() == out.shape.num_elements();
     default:
       break;
   }
@@ -214,7 +250,7 @@ class BufferPlanPass : public FunctionPass {
     // The plan before, to report whether anything changed.
     std::map<const ir::Op*, ir::Attribute> before;
     Liveness live;
-    const bool planable = live.analyze(fn);
+    live.analyze(fn);
     std::vector<Candidate>& cands = live.candidates();
     for (const Candidate& c : cands) {
       if (auto it = c.op->attrs().find(kBufferAttr); it != c.op->attrs().end()) {
@@ -222,7 +258,6 @@ class BufferPlanPass : public FunctionPass {
       }
     }
     erase_plan(fn.body());
-    if (!planable) return !before.empty();
 
     // In-place chains: a result that may be written over an operand dying at its op joins that
     // operand's group (each operand and each result at most once); a group is packed as one.
@@ -248,19 +283,20 @@ class BufferPlanPass : public FunctionPass {
     }
     struct Group {
       std::vector<const Candidate*> members;
-      int64_t bytes = 0, order = 0;
+      SizeKey size;
+      int64_t order = 0;
     };
     std::map<int64_t, Group> groups;
     for (const Candidate& c : cands) {
       Group& g = groups[find(c.order)];
       if (g.members.empty()) g.order = c.order;
       g.members.push_back(&c);
-      g.bytes = std::max(g.bytes, c.bytes);
+      g.size = std::max(g.size, c.size);
     }
     std::vector<const Group*> order;
     for (const auto& [root, g] : groups) order.push_back(&g);
     std::stable_sort(order.begin(), order.end(), [](const Group* a, const Group* b) {
-      if (a->bytes != b->bytes) return a->bytes > b->bytes;
+      if (a->size < b->size || b->size < a->size) return b->size < a->size;
       return a->order < b->order;
     });
     std::vector<std::vector<const Candidate*>> slots;
@@ -337,16 +373,12 @@ absl::Status verify_buffer_plan(const ir::Function& fn, BufferPlanStats* stats) 
       slot = (*list)[c.value->index()];
     }
     if (slot < 0) {
-      st.planned_bytes += c.bytes;  // a slot of its own
+      st.planned_bytes += c.bytes;  // a slot of its own (unknown dims: sized at run time)
       continue;
     }
     if (slot >= static_cast<int64_t>(cands.size())) {
       return absl::InvalidArgumentError(
           cat("buffer plan: slot ", slot, " of '", c.op->mnemonic(), "' is out of range"));
-    }
-    if (!c.value->type().shape.is_fully_defined()) {
-      return absl::InvalidArgumentError(
-          cat("buffer plan: '", c.op->mnemonic(), "' has a slot but unknown dims"));
     }
     if (slot >= static_cast<int64_t>(slots.size())) slots.resize(slot + 1);
     slots[slot].push_back(&c);
@@ -356,9 +388,11 @@ absl::Status verify_buffer_plan(const ir::Function& fn, BufferPlanStats* stats) 
     std::sort(members.begin(), members.end(),
               [](const Candidate* a, const Candidate* b) { return a->start < b->start; });
     int64_t bytes = 0;
+    bool sized_at_run_time = false;
     const Candidate* latest = nullptr;  // the member seen so far that lives longest
     for (const Candidate* m : members) {
       bytes = std::max(bytes, m->bytes);
+      sized_at_run_time |= !m->value->type().shape.is_fully_defined();
       if (latest && m->start <= latest->end && !in_place_pair(*latest, *m)) {
         return absl::InvalidArgumentError(
             cat("buffer plan is out of date: result #", latest->value->index(), " of '",
@@ -369,7 +403,10 @@ absl::Status verify_buffer_plan(const ir::Function& fn, BufferPlanStats* stats) 
       if (!latest || m->end > latest->end) latest = m;
     }
     st.slot_bytes.push_back(bytes);
-    st.planned_bytes += bytes;
+    st.slot_sized_at_run_time.push_back(sized_at_run_time);
+    std::vector<const ir::Value*>& values = st.slot_values.emplace_back();
+    for (const Candidate* m : members) values.push_back(m->value);
+    if (!sized_at_run_time) st.planned_bytes += bytes;
   }
   st.slots = static_cast<int64_t>(st.slot_bytes.size());
   if (stats) *stats = std::move(st);

@@ -5,7 +5,8 @@
 // shared slots; it records the result as an attribute `buffer = [slot, ...]` (one entry per
 // result; -1 = not in the workspace: returned values and constants) on each op. The lowering
 // sizes each slot as its largest member and gives it one region of the workspace. Functions
-// with unknown dims are left unplanned (every value keeps its own slot).
+// with unknown dims are planned too: the plan does not depend on sizes, and a slot with a
+// member of unknown dims is sized (as its largest member) per run-time binding of the shapes.
 #pragma once
 
 #include <cstdint>
@@ -24,12 +25,18 @@ inline constexpr int64_t kBufferAlign = 64;
 // Bytes a value of `type` occupies in the workspace (rounded up to kBufferAlign).
 int64_t workspace_bytes(const ir::Type& type);
 
+// Byte counts cover values of fully defined types only; values with unknown dims ('?') and the
+// slots holding one are sized per binding from the run-time shapes.
 struct BufferPlanStats {
-  int64_t values = 0;               // values kept in the workspace
-  int64_t slots = 0;                // slots they share
-  int64_t planned_bytes = 0;        // the workspace with sharing (sum of the slots' sizes)
+  int64_t values = 0;  // values kept in the workspace
+  int64_t slots = 0;   // slots they share
+  // The workspace with sharing: the slots sized at compile time plus the values without a slot.
+  int64_t planned_bytes = 0;
   int64_t unplanned_bytes = 0;      // the workspace if every value had its own slot
-  std::vector<int64_t> slot_bytes;  // per slot: its largest member's workspace_bytes
+  std::vector<int64_t> slot_bytes;  // per slot: its largest fully defined member's bytes
+  // Per slot: true if a member has unknown dims (then the slot's size is known at run time).
+  std::vector<bool> slot_sized_at_run_time;
+  std::vector<std::vector<const ir::Value*>> slot_values;  // per slot: its members
 };
 
 // Checks the `buffer` attributes of `fn` against the liveness of its values: two values in one
