@@ -287,14 +287,16 @@ def repetitions(path, bench_filter, reps, env=None):
 def compare_matmul(bench, libtorch, rounds):
     """1024x1024 float32 matmul only: kiln_bench and libtorch_bench run by turns, `rounds` times
     (3 repetitions each), so that load from other processes hits both alike; medians of all
-    repetitions, beside the FMA peak and OpenBLAS's sgemm called directly, from the same runs."""
+    repetitions, beside the FMA peak, kiln's gemm_f32 and OpenBLAS's sgemm called directly, from
+    the same runs; then the MLP's smaller products, gemm_f32 against OpenBLAS."""
     env = dict(os.environ)
     for var in ("GLIBC_TUNABLES", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         env.pop(var, None)
     have_torch = bool(libtorch) and os.path.exists(libtorch)
     k, lt = {}, {}
     for _ in range(rounds):
-        for name, v in repetitions(bench, "FmaPeak|BM_Matmul/1024|SgemmDirect/1024", 3).items():
+        for name, v in repetitions(bench, "FmaPeak|BM_Matmul/1024|SgemmDirect|GemmDirect",
+                                   3).items():
             k.setdefault(name, []).extend(v)
         if have_torch:
             for name, v in repetitions(libtorch, "BM_Matmul/1024", 3, env).items():
@@ -313,7 +315,8 @@ def compare_matmul(bench, libtorch, rounds):
         ref = med.get(f"BM_Matmul/1024/{threads}")
         rows = [("kiln", ref), ("libtorch C++", lt_med.get(f"BM_Matmul/1024/{threads}"))]
         if threads == 1:
-            rows.append(("cblas_sgemm alone", med.get("BM_SgemmDirect/1024")))
+            rows.append(("gemm_f32 alone", med.get("BM_GemmDirect/1024/1024/1024")))
+            rows.append(("OpenBLAS sgemm alone", med.get("BM_SgemmDirect/1024/1024/1024")))
         for name, ms in rows:
             if ms is None:
                 continue
@@ -321,6 +324,14 @@ def compare_matmul(bench, libtorch, rounds):
             pct = f"{100 * gf / peak:.0f}" if peak and threads == 1 else "-"
             ratio = faster(ms, ref) if name != "kiln" else "-"
             print(f"{name:28s} {threads:7d} {ms:9.2f} {gf:8.1f} {pct:>9s} {ratio:>13s}")
+    print(f"\n{'one thread, m x k x n':28s} {'gemm_f32 us':>11s} {'OpenBLAS us':>11s} "
+          f"{'gemm_f32 is':>13s}")
+    for shape in ("128/784/256", "784/128/256", "128/256/256"):
+        ours, blas = med.get(f"BM_GemmDirect/{shape}"), med.get(f"BM_SgemmDirect/{shape}")
+        if ours is None or blas is None:
+            continue
+        print(f"{shape.replace('/', ' x '):28s} {ours * 1e3:11.1f} {blas * 1e3:11.1f} "
+              f"{faster(blas, ours):>13s}")
 
 
 # --- --mlp: bench/mlp_bench.cc beside PyTorch eager, libtorch C++ and hand-written NumPy -------

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "kiln/kiln.h"
+#include "runtime/kernels/gemm_f32.h"
 #include "runtime/parallel.h"
 
 namespace k = kiln;
@@ -106,16 +107,17 @@ void BM_Matmul(benchmark::State& state) {
 }
 
 // The library underneath alone: one cblas_sgemm call (OpenBLAS, one thread) into a result
-// allocated once, from plain vectors. BM_Matmul/N/1 minus this is kiln's own cost per call.
+// allocated once, from plain vectors; arguments m, k, n. kiln's matmul uses it only where
+// gemm_f32 cannot run (no AVX2/FMA, or KILN_SGEMM=openblas): it is the peer of BM_GemmDirect.
 void BM_SgemmDirect(benchmark::State& state) {
-  const int64_t n = state.range(0);
-  const int ni = static_cast<int>(n);
-  const std::vector<float> a = random_vector(n * n, 1), b = random_vector(n * n, 2);
-  std::vector<float> c(n * n);
-  openblas_set_num_threads(1);  // as kiln's matmul does
+  const int64_t m = state.range(0), kk = state.range(1), n = state.range(2);
+  const std::vector<float> a = random_vector(m * kk, 1), b = random_vector(kk * n, 2);
+  std::vector<float> c(m * n);
+  openblas_set_num_threads(1);  // as kiln's fallback does
   auto sgemm = [&] {
-    cblas_sgemm(kCblasRowMajor, kCblasNoTrans, kCblasNoTrans, ni, ni, ni, 1.f, a.data(), ni,
-                b.data(), ni, 0.f, c.data(), ni);
+    cblas_sgemm(kCblasRowMajor, kCblasNoTrans, kCblasNoTrans, static_cast<int>(m),
+                static_cast<int>(n), static_cast<int>(kk), 1.f, a.data(), static_cast<int>(kk),
+                b.data(), static_cast<int>(n), 0.f, c.data(), static_cast<int>(n));
   };
   for (int i = 0; i < 3; ++i) sgemm();
   for (auto _ : state) {
@@ -124,7 +126,28 @@ void BM_SgemmDirect(benchmark::State& state) {
     benchmark::ClobberMemory();
   }
   state.counters["FLOPS"] =
-      benchmark::Counter(2.0 * n * n * n, benchmark::Counter::kIsIterationInvariantRate);
+      benchmark::Counter(2.0 * m * n * kk, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+// kiln's own GEMM (runtime/kernels/gemm_f32.cc) called directly on one thread, as
+// BM_SgemmDirect calls OpenBLAS; arguments m, k, n. BM_Matmul/N/1 minus this is the cost of
+// kiln's matmul around the product.
+void BM_GemmDirect(benchmark::State& state) {
+  const int64_t m = state.range(0), kk = state.range(1), n = state.range(2);
+  const std::vector<float> a = random_vector(m * kk, 1), b = random_vector(kk * n, 2);
+  std::vector<float> c(m * n);
+  auto gemm = [&] {
+    k::kernels::internal::gemm_f32(a.data(), kk, false, b.data(), n, false, c.data(), n, m, n, kk,
+                                   0, m);
+  };
+  for (int i = 0; i < 3; ++i) gemm();
+  for (auto _ : state) {
+    gemm();
+    benchmark::DoNotOptimize(c.data());
+    benchmark::ClobberMemory();
+  }
+  state.counters["FLOPS"] =
+      benchmark::Counter(2.0 * m * n * kk, benchmark::Counter::kIsIterationInvariantRate);
 }
 
 // A batch of 64 products of 128x128 matrices.
@@ -196,7 +219,19 @@ constexpr int64_t k16M = int64_t{1} << 24;
 BENCHMARK(BM_FmaPeak)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Matmul)->Args({1024, 1})->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Matmul)->Args({1024, 2})->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(BM_SgemmDirect)->Arg(1024)->Unit(benchmark::kMillisecond);
+// 1024^3, and the 784-256-256-10 MLP's products at batch 128 (forward, weight gradient).
+BENCHMARK(BM_SgemmDirect)->Args({1024, 1024, 1024})->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_GemmDirect)->Args({1024, 1024, 1024})->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_SgemmDirect)
+    ->Args({128, 784, 256})
+    ->Args({784, 128, 256})
+    ->Args({128, 256, 256})
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_GemmDirect)
+    ->Args({128, 784, 256})
+    ->Args({784, 128, 256})
+    ->Args({128, 256, 256})
+    ->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_BatchMatmul)->Arg(1)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_BatchMatmul)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_StreamCopy)->Args({k16M, 1})->Unit(benchmark::kMillisecond);

@@ -1,10 +1,9 @@
 // kiln — lowering of the elementwise math ops inside an elementwise loop (one element's value).
 //
-// Vectorizable IR throughout, except four ops that call libm per element (correct, but the loop
-// containing them stays scalar): sin, cos (sinf/cosf), pow (powf) and float mod (fmodf). The
-// functions are called through their addresses, since the JIT resolves no libm symbols.
+// float32 is vectorizable IR throughout (no libm call, so the loop vectorizer widens the loop).
 // float64 calls libm's double functions for every transcendental (exp log expm1 log1p tanh erfc
-// sin cos pow fmod): accurate to float64, and what the eager float64 kernels call. float16 and
+// sin cos pow fmod) through their addresses, since the JIT resolves no libm symbols: accurate to
+// float64, and what the eager float64 kernels call; those loops stay scalar. float16 and
 // bfloat16 compute as float32; lower_elementwise.cc rounds each result back to 16 bits.
 //   sqrt rsqrt floor ceil round      llvm.sqrt / floor / ceil / roundeven (one instruction)
 //   expm1                            exp's range reduction, then 2^n (e^r - 1) + (2^n - 1)
@@ -13,9 +12,18 @@
 //   gelu                             the rational erf of runtime/kernels/math_functions.h, and
 //                                    an erfc tail below x = -1.5 (no cancellation of 1 + erf)
 //   minimum maximum                  selects (nan propagates, as in TF)
+//   sin cos                          in double: x 2/pi mod 4 from a per-exponent table of 2/pi
+//                                    bits (exact for every float), Taylor polynomials on
+//                                    |r| <= pi/4 (compiler/lower_math.cc)
+//   pow                              in double: 2^(y log2|x|), an atanh series for log2 and a
+//                                    Taylor series for 2^f; C's special cases by selects
+//   mod (floormod)                   C's fmod computed exactly from the integer mantissas
+//                                    (2^(ex - ey) mod my by squaring, in double), then the
+//                                    divisor's sign as the eager kernel does: bitwise equal
 // The formulas are those of the eager kernels (runtime/kernels/elementwise_math.cc; expm1 there
-// uses Kahan's correction instead), so compiled and eager results differ by rounding only
-// (tests/unit/compiler/math_ops_compiled_test.cc).
+// uses Kahan's correction instead; sin, cos and pow there are libm's), so compiled and eager
+// results differ by rounding only (tests/unit/compiler/math_ops_compiled_test.cc,
+// tests/unit/compiler/vmath_test.cc).
 //
 // Max error of the float32 functions in ulps (|got - exact| / float spacing at the exact value,
 // exact = the double-precision libm value), compiled for znver3 (FMA). bench/vmath_ulp.cc
@@ -30,6 +38,10 @@
 //   sigmoid   every 4th + every 1021st   2.81     -1.94683
 //   softplus  every 4th + every 1021st   2.53     -1.27444
 //   gelu      every 4th + every 1021st   17.2     -1.48328 (1 + erf just above the erfc tail)
+//   sin       all 2^32                   0.500    7.51163e6 (huge arguments included)
+//   cos       all 2^32                   0.500    9.91415e9
+//   pow       x every 4th, y hashed      0.500    x = 119157, y = -1.68978 (y in [-40, 40])
+//   mod       exact (bitwise equal to the eager kernel; tests/unit/compiler/vmath_test.cc)
 // For each function the max over inputs whose exact result is a normal float is the same, so
 // subnormal results (nothing flushes to zero) stay within these bounds.
 // Special values: nan in, nan out; exp(-inf) = 0, log(0) = -inf, log(x < 0) = nan, expm1 and
@@ -306,10 +318,10 @@ absl::StatusOr<llvm::Value*> emit_math_op(llvm::IRBuilderBase& b, const ir::Op& 
       return e.log1p(a[0]);
     case OpKind::kSin:
       if (dt == DType::kFloat64) return e.libm<double, double>(&::sin, {a[0]});
-      return e.libm<float, float>(&::sinf, {a[0]});
+      return emit_sin_f32(b, a[0]);
     case OpKind::kCos:
       if (dt == DType::kFloat64) return e.libm<double, double>(&::cos, {a[0]});
-      return e.libm<float, float>(&::cosf, {a[0]});
+      return emit_cos_f32(b, a[0]);
     case OpKind::kTanh:
       return e.tanh(a[0]);
     case OpKind::kSigmoid:
@@ -338,7 +350,7 @@ absl::StatusOr<llvm::Value*> emit_math_op(llvm::IRBuilderBase& b, const ir::Op& 
     case OpKind::kPow:
       if (!fp) return unsupported();
       if (dt == DType::kFloat64) return e.libm<double, double, double>(&::pow, {a[0], a[1]});
-      return e.libm<float, float, float>(&::powf, {a[0], a[1]});
+      return emit_pow_f32(b, a[0], a[1]);
     case OpKind::kMinimum:
       return e.minimum(a[0], a[1], fp);
     case OpKind::kMaximum:
@@ -349,7 +361,7 @@ absl::StatusOr<llvm::Value*> emit_math_op(llvm::IRBuilderBase& b, const ir::Op& 
         return e.int_floor_div_mod(a[0], a[1], /*mod=*/true, div_flag);
       }
       llvm::Value* r = dt == DType::kFloat64 ? e.libm<double, double, double>(&::fmod, {a[0], a[1]})
-                                             : e.libm<float, float, float>(&::fmodf, {a[0], a[1]});
+                                             : emit_fmod_f32(b, a[0], a[1]);
       llvm::Value* adjust =
           b.CreateAnd(b.CreateFCmpUNE(r, e.f(0.0)), b.CreateXor(e.lt(a[1], 0.0), e.lt(r, 0.0)));
       return e.sel(adjust, b.CreateFAdd(r, a[1]), r);

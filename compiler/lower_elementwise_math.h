@@ -22,6 +22,13 @@ namespace kiln::compiler {
 llvm::Value* emit_libm_f64(llvm::IRBuilderBase& builder, ir::OpKind kind,
                            const std::vector<llvm::Value*>& args);
 
+// float32 sin, cos, pow and C's fmod as vectorizable IR (no libm call; compiler/lower_math.cc)
+// on one element's float values; the loop vectorizer widens them.
+llvm::Value* emit_sin_f32(llvm::IRBuilderBase& builder, llvm::Value* x);
+llvm::Value* emit_cos_f32(llvm::IRBuilderBase& builder, llvm::Value* x);
+llvm::Value* emit_pow_f32(llvm::IRBuilderBase& builder, llvm::Value* x, llvm::Value* y);
+llvm::Value* emit_fmod_f32(llvm::IRBuilderBase& builder, llvm::Value* x, llvm::Value* y);
+
 absl::StatusOr<llvm::Value*> emit_math_op(llvm::IRBuilderBase& builder, const ir::Op& op,
                                           const std::vector<llvm::Value*>& args,
                                           llvm::Value* div_flag);

@@ -1,4 +1,6 @@
-// kiln — vectorizable float32 exp and log emitted as LLVM IR (polynomials, no libm calls).
+// kiln — vectorizable float32 exp, log, sin, cos, pow and fmod emitted as LLVM IR (polynomials,
+// table lookups and exact integer-valued double arithmetic; no libm calls). sin, cos, pow and
+// fmod are described where they are defined, below.
 //
 // A call to scalar expf/logf in a loop body stops the loop vectorizer (LLVM 19 has no AVX-512
 // and only partial AVX2 libmvec mappings), so fusions compute them with the Cephes-style
@@ -16,13 +18,19 @@
 // In ulps (bench/vmath_ulp.cc, all 2^32 inputs, exact = double libm value): exp 1.01 ulp max
 // (at x = -5.87788), log 0.83 ulp max (at x = 1.41364); the table of all compiled functions is
 // in lower_elementwise_math.cc.
+#include <cmath>
 #include <cstdint>
+#include <iterator>
 #include <limits>
+#include <vector>
 
 #include "compiler/lower.h"
+#include "compiler/lower_elementwise_math.h"
 #include "llvm/IR/Constants.h"
+#include "llvm/IR/GlobalVariable.h"
 #include "llvm/IR/IRBuilder.h"
 #include "llvm/IR/Intrinsics.h"
+#include "llvm/IR/Module.h"
 
 namespace kiln::compiler {
 namespace {
@@ -30,8 +38,9 @@ namespace {
 // Helpers that work for both scalar float and <N x float>.
 class MathEmitter {
  public:
+  // The integer type has the float type's width (i32 for float, i64 for double).
   MathEmitter(llvm::IRBuilderBase& b, llvm::Type* float_type) : b_(b), fty_(float_type) {
-    ity_ = llvm::Type::getInt32Ty(b.getContext());
+    ity_ = llvm::Type::getIntNTy(b.getContext(), float_type->getScalarSizeInBits());
     if (auto* vt = llvm::dyn_cast<llvm::VectorType>(float_type)) {
       ity_ = llvm::VectorType::get(ity_, vt->getElementCount());
     }
@@ -54,6 +63,19 @@ class MathEmitter {
   }
   llvm::Value* to_int_bits(llvm::Value* x) { return b_.CreateBitCast(x, ity_); }
   llvm::Value* from_int_bits(llvm::Value* x) { return b_.CreateBitCast(x, fty_); }
+  llvm::Type* float_type() const { return fty_; }
+  llvm::Value* sel(llvm::Value* c, llvm::Value* t, llvm::Value* e) {
+    return b_.CreateSelect(c, t, e);
+  }
+  // The nearest integer to v (ties to even) for |v| < 2^51 (double) or 2^22 (float): adding
+  // 1.5 * 2^52 (2^23) leaves the integer in the low mantissa bits. `bits` receives those bits
+  // as an integer whose low bits are the integer's (two's complement).
+  llvm::Value* round_small(llvm::Value* v, llvm::Value** bits = nullptr) {
+    const double magic = fty_->getScalarSizeInBits() == 64 ? 0x1.8p52 : 0x1.8p23;
+    llvm::Value* t = b_.CreateFAdd(v, f(magic));
+    if (bits) *bits = to_int_bits(t);
+    return b_.CreateFSub(t, f(magic));
+  }
   // 2^n for integer n in [-126, 127], built from the exponent field.
   llvm::Value* pow2(llvm::Value* n) {
     return from_int_bits(b_.CreateShl(b_.CreateAdd(n, i(127)), i(23)));
@@ -108,7 +130,284 @@ llvm::Value* scale_pow2(MathEmitter& m, llvm::IRBuilderBase& b, llvm::Value* y, 
   return b.CreateFMul(b.CreateFMul(y, m.pow2(n1)), m.pow2(n2));
 }
 
+// ---- sin and cos ----------------------------------------------------------------------------
+// 2/pi to 288 bits (0.a2f9836e... in hex), most significant word first.
+constexpr uint32_t kTwoOverPiBits[] = {0xa2f9836e, 0x4e441529, 0xfc2757d1, 0xf534ddc0, 0xdb629599,
+                                       0x3c439041, 0xfe5163ab, 0xdebbc561, 0xb7246e3a};
+
+// Bit i (weight 2^-i, i >= 1) of 2/pi.
+int two_over_pi_bit(int i) {
+  if (i < 1 || i > 32 * static_cast<int>(std::size(kTwoOverPiBits))) return 0;
+  return static_cast<int>((kTwoOverPiBits[(i - 1) / 32] >> (31 - (i - 1) % 32)) & 1);
+}
+
+// Row `be` (a float's biased exponent) holds G = 2^(be - 150) * 2/pi mod 4 in fixed point, as
+// three chunks: the bits of weight 2^1 ... 2^-27 (29 bits), 2^-28 ... 2^-56 (29 bits) and
+// 2^-57 ... 2^-109 (53 bits), plus a zero to pad rows to 32 bytes. A float of that exponent is
+// m * 2^(be - 150) with m a 24-bit integer, so x * 2/pi mod 4 = m * G mod 4, and m times
+// either of the first two chunks is exact in double.
+constexpr int kTableChunks = 3;
+llvm::GlobalVariable* two_over_pi_table(llvm::Module& module) {
+  static constexpr char kName[] = "kiln.two_over_pi_mod4";
+  if (llvm::GlobalVariable* g = module.getNamedGlobal(kName)) return g;
+  constexpr int kHigh[kTableChunks] = {1, -28, -57}, kLow[kTableChunks] = {-27, -56, -109};
+  std::vector<double> rows;
+  for (int be = 0; be < 256; ++be) {
+    const int e = be - 150;
+    for (int j = 0; j < kTableChunks; ++j) {
+      int64_t chunk = 0;
+      for (int w = kHigh[j]; w >= kLow[j]; --w) chunk = 2 * chunk + two_over_pi_bit(e - w);
+      rows.push_back(std::ldexp(static_cast<double>(chunk), kLow[j]));
+    }
+    rows.push_back(0.0);
+  }
+  llvm::Constant* init = llvm::ConstantDataArray::get(module.getContext(), rows);
+  return new llvm::GlobalVariable(module, init->getType(), /*isConstant=*/true,
+                                  llvm::GlobalValue::PrivateLinkage, init, kName);
+}
+
+// sin(r) = r + r^3 P(r^2) and cos(r) = 1 + r^2 Q(r^2) on |r| <= pi/4 + 2^-21: Taylor terms up
+// to r^13 and r^14; the first omitted terms are below 2^-45 relative (evaluated in double).
+constexpr double kSinPoly[] = {1.0 / 6227020800.0, -1.0 / 39916800.0, 1.0 / 362880.0,
+                               -1.0 / 5040.0,      1.0 / 120.0,       -1.0 / 6.0};
+constexpr double kCosPoly[] = {-1.0 / 87178291200.0,
+                               1.0 / 479001600.0,
+                               -1.0 / 3628800.0,
+                               1.0 / 40320.0,
+                               -1.0 / 720.0,
+                               1.0 / 24.0,
+                               -0.5};
+
+// The double type (vector or not) matching a float value's type.
+llvm::Type* double_like(llvm::IRBuilderBase& b, llvm::Value* x) {
+  llvm::Type* d = b.getDoubleTy();
+  if (auto* vt = llvm::dyn_cast<llvm::VectorType>(x->getType())) {
+    return llvm::VectorType::get(d, vt->getElementCount());
+  }
+  return d;
+}
+
+// Reads table[index][column] (a gather when the index is a vector).
+llvm::Value* load_table(llvm::IRBuilderBase& b, llvm::GlobalVariable* table, llvm::Value* index,
+                        int column, llvm::Type* result_type) {
+  llvm::Value* flat =
+      b.CreateAdd(b.CreateShl(index, 2), llvm::ConstantInt::get(index->getType(), column));
+  llvm::Value* ptr = b.CreateGEP(b.getDoubleTy(), table, {flat});
+  if (result_type->isVectorTy()) return b.CreateMaskedGather(result_type, ptr, llvm::Align(8));
+  return b.CreateLoad(b.getDoubleTy(), ptr);
+}
+
+// sin(x) or cos(x) for float x, computed in double: x * 2/pi = k + t (|t| <= 1/2), r = t pi/2,
+// then +-sin(r) or +-cos(r) by k mod 4. The reduction is exact to 2^-85 absolute in t for
+// every finite float (the table above holds 2/pi to 2^-214 for the largest exponent), so the
+// double result is within ~2^-40 relative and the float result within 0.5 ulp plus a rounding
+// of that (tests/unit/compiler/math_test.cc measures it). |x| < pi/4 takes r = x.
+llvm::Value* sincos_f32(llvm::IRBuilderBase& b, llvm::Value* x, bool cosine) {
+  MathEmitter mf(b, x->getType());
+  llvm::Type* dty = double_like(b, x);
+  MathEmitter md(b, dty);
+  llvm::Value* ax = b.CreateUnaryIntrinsic(llvm::Intrinsic::fabs, x);
+  llvm::Value* bits = mf.to_int_bits(ax);
+  llvm::Value* be = b.CreateLShr(bits, mf.i(23));
+  llvm::Value* m =
+      b.CreateUIToFP(b.CreateOr(b.CreateAnd(bits, mf.i(0x007fffff)), mf.i(0x00800000)), dty);
+  llvm::GlobalVariable* table = two_over_pi_table(*b.GetInsertBlock()->getModule());
+  llvm::Type* index_type = md.int_type();
+  llvm::Value* row = b.CreateZExt(be, index_type);
+  llvm::Value* c[kTableChunks];
+  for (int j = 0; j < kTableChunks; ++j) c[j] = load_table(b, table, row, j, dty);
+  // m * c0 < 2^26 is a multiple of 2^-27 (53 bits, exact); so is p0 = m * c0 - 4 round(m c0 / 4),
+  // |p0| <= 2, congruent to it mod 4.
+  llvm::Value* p0 = b.CreateFMul(m, c[0]);
+  p0 = md.fmuladd(md.round_small(b.CreateFMul(p0, md.f(0.25))), md.f(-4.0), p0);
+  // m * c1 < 2^-3 is exact too; k = round(p0 + p1) (the rounded sum serves: k only has to be
+  // an integer within 1/2 of it), whose low bits give the quadrant.
+  llvm::Value* p1 = b.CreateFMul(m, c[1]);
+  llvm::Value* kbits = nullptr;
+  llvm::Value* k = md.round_small(b.CreateFAdd(p0, p1), &kbits);
+  // t = (p0 - k) + p1 + m * c2: p0 - k is exact, so each addition rounds relative to t itself;
+  // the chunks stop at 2^-109, m * 2^-109 < 2^-85 absolute.
+  llvm::Value* t = b.CreateFAdd(b.CreateFSub(p0, k), p1);
+  t = md.fmuladd(m, c[2], t);
+  llvm::Value* r = b.CreateFMul(t, md.f(1.57079632679489661923));
+  llvm::Value* q = b.CreateAnd(kbits, md.i(3));
+  llvm::Value* small = b.CreateFCmpOLT(ax, mf.f(0.785398163397448309616));
+  r = md.sel(small, b.CreateFPExt(ax, dty), r);
+  q = md.sel(small, md.i(0), q);
+  if (cosine) q = b.CreateAdd(q, md.i(1));
+  llvm::Value* r2 = b.CreateFMul(r, r);
+  llvm::Value* s = md.fmuladd(b.CreateFMul(r2, r), md.horner(r2, kSinPoly), r);
+  llvm::Value* co = md.fmuladd(r2, md.horner(r2, kCosPoly), md.f(1.0));
+  llvm::Value* odd = b.CreateICmpNE(b.CreateAnd(q, md.i(1)), md.i(0));
+  llvm::Value* v = md.sel(odd, co, s);
+  llvm::Value* flip = b.CreateICmpNE(b.CreateAnd(q, md.i(2)), md.i(0));
+  v = md.sel(flip, b.CreateFNeg(v), v);
+  llvm::Value* y = b.CreateFPTrunc(v, x->getType());
+  if (!cosine) {  // sin(-x) = -sin(x), sin(-0) = -0
+    llvm::Value* sign = b.CreateAnd(mf.to_int_bits(x), mf.i(INT32_MIN));
+    y = mf.from_int_bits(b.CreateXor(mf.to_int_bits(y), sign));
+  }
+  // sin and cos of inf or nan are nan.
+  const double inf = std::numeric_limits<double>::infinity();
+  return mf.sel(b.CreateFCmpOLT(ax, mf.f(inf)), y, b.CreateFSub(x, x));
+}
+
+// ---- pow ------------------------------------------------------------------------------------
+// ln(m) = 2 atanh(s) = 2 (s + s^3/3 + ... + s^17/17) for s = (m - 1) / (m + 1), |s| <= 0.1716
+// (m in [sqrt(1/2), sqrt(2)]); the first omitted term is below 2^-50 relative.
+constexpr double kAtanhPoly[] = {1.0 / 17, 1.0 / 15, 1.0 / 13, 1.0 / 11,
+                                 1.0 / 9,  1.0 / 7,  1.0 / 5,  1.0 / 3};
+
+// log2|x| in double for finite nonzero x (given as double; float subnormals are normal there).
+llvm::Value* log2_f64(MathEmitter& md, llvm::IRBuilderBase& b, llvm::Value* xd) {
+  llvm::Value* bits = md.to_int_bits(xd);
+  llvm::Value* e = b.CreateSub(b.CreateLShr(bits, md.i(52)), md.i(1023));
+  llvm::Value* m = md.from_int_bits(
+      b.CreateOr(b.CreateAnd(bits, md.i(0x000fffffffffffffLL)), md.i(0x3ff0000000000000LL)));
+  llvm::Value* big = b.CreateFCmpOGT(m, md.f(1.41421356237309504880));
+  m = md.sel(big, b.CreateFMul(m, md.f(0.5)), m);
+  e = md.sel(big, b.CreateAdd(e, md.i(1)), e);
+  llvm::Value* s = b.CreateFDiv(b.CreateFSub(m, md.f(1.0)), b.CreateFAdd(m, md.f(1.0)));
+  llvm::Value* s2 = b.CreateFMul(s, s);
+  llvm::Value* two_s = b.CreateFAdd(s, s);
+  llvm::Value* ln = md.fmuladd(b.CreateFMul(two_s, s2), md.horner(s2, kAtanhPoly), two_s);
+  return md.fmuladd(ln, md.f(1.44269504088896340736), b.CreateSIToFP(e, md.float_type()));
+}
+
+// 2^f = e^(f ln 2) for |f| <= 1/2: Taylor terms up to (f ln 2)^10 / 10! (the next is < 2^-42,
+// far below the float rounding).
+const double (&exp2_poly())[11] {
+  static const auto coeffs = [] {
+    struct Coeffs {
+      double c[11];
+    } r{};
+    double term = 1.0;  // (ln 2)^k / k!, highest degree first
+    for (int k = 0; k <= 10; ++k) {
+      r.c[10 - k] = term;
+      term = term * 0.693147180559945309417 / (k + 1);
+    }
+    return r;
+  }();
+  return coeffs.c;
+}
+
 }  // namespace
+
+llvm::Value* emit_sin_f32(llvm::IRBuilderBase& b, llvm::Value* x) {
+  return sincos_f32(b, x, /*cosine=*/false);
+}
+llvm::Value* emit_cos_f32(llvm::IRBuilderBase& b, llvm::Value* x) {
+  return sincos_f32(b, x, /*cosine=*/true);
+}
+
+// x^y = 2^(y log2|x|) in double (within ~2^-41 relative before the one rounding to float),
+// with C's special cases: x^0 = 1 and 1^y = 1 (nan included), (-1)^(+-inf) = 1, nan for a
+// finite x < 0 and a finite non-integer y, the sign of x for odd integer y (-0 and -inf too).
+llvm::Value* emit_pow_f32(llvm::IRBuilderBase& b, llvm::Value* x, llvm::Value* y) {
+  MathEmitter mf(b, x->getType());
+  llvm::Type* dty = double_like(b, x);
+  MathEmitter md(b, dty);
+  const double inf = std::numeric_limits<double>::infinity();
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  llvm::Value* ax = b.CreateUnaryIntrinsic(llvm::Intrinsic::fabs, x);
+  llvm::Value* axd = b.CreateFPExt(ax, dty);
+  llvm::Value* l = log2_f64(md, b, axd);
+  l = md.sel(b.CreateFCmpOEQ(ax, mf.f(0.0)), md.f(-inf), l);
+  l = md.sel(b.CreateFCmpOEQ(ax, mf.f(inf)), md.f(inf), l);
+  llvm::Value* t = b.CreateFMul(b.CreateFPExt(y, dty), l);
+  // 2^t: above 200 or below -200 the float result is inf or 0 anyway (nan passes through).
+  t = md.sel(b.CreateFCmpOGT(t, md.f(200.0)), md.f(200.0), t);
+  t = md.sel(b.CreateFCmpOLT(t, md.f(-200.0)), md.f(-200.0), t);
+  llvm::Value* nbits = nullptr;
+  llvm::Value* n = md.round_small(t, &nbits);
+  llvm::Value* f = b.CreateFSub(t, n);  // exact, |f| <= 1/2
+  llvm::Value* p = md.horner(f, exp2_poly());
+  // 2^n for n in [-200, 200] is a normal double; the product is exact, the truncation to
+  // float the only rounding (also for subnormal results and overflow to inf).
+  llvm::Value* n64 = b.CreateAShr(b.CreateShl(nbits, md.i(13)), md.i(13));  // sign-extend 51 bits
+  llvm::Value* scale = md.from_int_bits(b.CreateShl(b.CreateAdd(n64, md.i(1023)), md.i(52)));
+  llvm::Value* r = b.CreateFPTrunc(b.CreateFMul(p, scale), x->getType());
+  // Integer and odd y: below 2^24 by conversion (guarded, so fptosi sees no large value),
+  // at or above it every float is an even integer (inf counts as one here).
+  llvm::Value* ay = b.CreateUnaryIntrinsic(llvm::Intrinsic::fabs, y);
+  llvm::Value* moderate = b.CreateFCmpOLT(ay, mf.f(16777216.0));
+  llvm::Value* ys = mf.sel(moderate, y, mf.f(0.0));
+  llvm::Value* yi = b.CreateFPToSI(ys, mf.int_type());
+  llvm::Value* integral = b.CreateFCmpOEQ(b.CreateSIToFP(yi, x->getType()), ys);
+  llvm::Value* odd = b.CreateAnd(b.CreateAnd(moderate, integral),
+                                 b.CreateICmpNE(b.CreateAnd(yi, mf.i(1)), mf.i(0)));
+  llvm::Value* y_integer = b.CreateOr(b.CreateFCmpOGE(ay, mf.f(16777216.0)), integral);
+  llvm::Value* x_negative = b.CreateICmpSLT(mf.to_int_bits(x), mf.i(0));  // -0 and -inf too
+  r = mf.sel(b.CreateAnd(x_negative, odd), b.CreateFNeg(r), r);
+  llvm::Value* no_real =
+      b.CreateAnd(b.CreateAnd(b.CreateFCmpOLT(x, mf.f(0.0)), b.CreateFCmpONE(x, mf.f(-inf))),
+                  b.CreateNot(y_integer));
+  r = mf.sel(no_real, mf.f(nan), r);
+  r = mf.sel(b.CreateFCmpUNO(x, y), mf.f(nan), r);
+  llvm::Value* one =
+      b.CreateOr(b.CreateAnd(b.CreateFCmpOEQ(ax, mf.f(1.0)), b.CreateFCmpOEQ(ay, mf.f(inf))),
+                 b.CreateOr(b.CreateFCmpOEQ(x, mf.f(1.0)), b.CreateFCmpOEQ(y, mf.f(0.0))));
+  return mf.sel(one, mf.f(1.0), r);
+}
+
+// fmod(x, y) for float x, y, exact (C's fmod: the sign of x, |result| < |y|). With
+// |x| = mx 2^ex and |y| = my 2^ey (24-bit integer mantissas, subnormals with ex = -149),
+// ex < ey means |x| < |y| and the result is x; otherwise |result| = (mx 2^(ex - ey) mod my) 2^ey.
+// The residue is computed in double on integers below 2^48 (exact): 2^d mod my by squaring
+// (d = ex - ey <= 253, eight bits), each product a*b (a, b < my < 2^24) reduced as
+// a*b - round(a*b / my) my, which is exact because round(a*b * (1/my)) is within 1/2 + 2^-28 of
+// the true quotient, so the remainder lies in (-my, my) and one correction makes it [0, my).
+llvm::Value* emit_fmod_f32(llvm::IRBuilderBase& b, llvm::Value* x, llvm::Value* y) {
+  MathEmitter mf(b, x->getType());
+  llvm::Type* dty = double_like(b, x);
+  MathEmitter md(b, dty);
+  const double inf = std::numeric_limits<double>::infinity();
+  auto decompose = [&](llvm::Value* v, llvm::Value** mant, llvm::Value** expo) {
+    llvm::Value* bits = b.CreateAnd(mf.to_int_bits(v), mf.i(0x7fffffff));
+    llvm::Value* be = b.CreateLShr(bits, mf.i(23));
+    llvm::Value* normal = b.CreateICmpNE(be, mf.i(0));
+    llvm::Value* frac = b.CreateAnd(bits, mf.i(0x007fffff));
+    *mant = b.CreateUIToFP(mf.sel(normal, b.CreateOr(frac, mf.i(0x00800000)), frac), dty);
+    *expo = b.CreateSub(mf.sel(normal, be, mf.i(1)), mf.i(150));
+  };
+  llvm::Value *mx, *ex, *my, *ey;
+  decompose(x, &mx, &ex);
+  decompose(y, &my, &ey);
+  // my = 0 (y = 0) is replaced by 1 to keep the arithmetic finite; the result is nan then.
+  my = md.sel(b.CreateFCmpOEQ(my, md.f(0.0)), md.f(1.0), my);
+  llvm::Value* inv = b.CreateFDiv(md.f(1.0), my);
+  auto fix = [&](llvm::Value* r) {  // (-my, my) -> [0, my)
+    return md.sel(b.CreateFCmpOLT(r, md.f(0.0)), b.CreateFAdd(r, my), r);
+  };
+  auto reduce = [&](llvm::Value* p) {  // p mod my for an integer 0 <= p < 2^48
+    llvm::Value* q = md.round_small(b.CreateFMul(p, inv));
+    return fix(md.fmuladd(q, b.CreateFNeg(my), p));
+  };
+  llvm::Value* d = b.CreateSub(ex, ey);
+  llvm::Value* dc = mf.sel(b.CreateICmpSLT(d, mf.i(0)), mf.i(0), d);  // d <= 253 otherwise
+  // 2^(d >> 5) <= 2^7, reduced; then the low five bits of d, most significant first.
+  llvm::Value* top = b.CreateLShr(dc, mf.i(5));
+  llvm::Value* acc = reduce(b.CreateUIToFP(b.CreateShl(mf.i(1), top), dty));
+  for (int bit = 4; bit >= 0; --bit) {
+    acc = reduce(b.CreateFMul(acc, acc));
+    llvm::Value* twice = b.CreateFAdd(acc, acc);
+    twice = md.sel(b.CreateFCmpOGE(twice, my), b.CreateFSub(twice, my), twice);
+    llvm::Value* set = b.CreateICmpNE(b.CreateAnd(b.CreateLShr(dc, mf.i(bit)), mf.i(1)), mf.i(0));
+    acc = md.sel(set, twice, acc);
+  }
+  llvm::Value* residue = reduce(b.CreateFMul(mx, acc));
+  // residue * 2^ey: 2^ey in [2^-149, 2^105] is a normal double; the float result is exact.
+  llvm::Value* ey64 = b.CreateSExt(ey, md.int_type());
+  llvm::Value* scale = md.from_int_bits(b.CreateShl(b.CreateAdd(ey64, md.i(1023)), md.i(52)));
+  llvm::Value* r = b.CreateFPTrunc(b.CreateFMul(residue, scale), x->getType());
+  r = b.CreateBinaryIntrinsic(llvm::Intrinsic::copysign, r, x);
+  r = mf.sel(b.CreateICmpSLT(d, mf.i(0)), x, r);
+  // nan for x = +-inf, y = 0 or a nan; y = +-inf (ey = 105 > ex) gave x above.
+  llvm::Value* invalid =
+      b.CreateOr(b.CreateFCmpUGE(b.CreateUnaryIntrinsic(llvm::Intrinsic::fabs, x), mf.f(inf)),
+                 b.CreateFCmpUEQ(y, mf.f(0.0)));
+  return mf.sel(invalid, mf.f(std::numeric_limits<double>::quiet_NaN()), r);
+}
 
 llvm::Value* emit_exp_f32(llvm::IRBuilderBase& b, llvm::Value* x) {
   MathEmitter m(b, x->getType());

@@ -19,7 +19,8 @@
 // place as one elementwise loop (lower_elementwise.cc) while C is in cache.
 //
 // Larger products call kiln_rt_sgemm_epilogue (runtime/kernels/matmul.cc), which computes C in
-// row panels (of up to kPanelBytes) with OpenBLAS's sgemm, split over the thread pool exactly
+// row panels (of up to kPanelBytes) with the runtime's float32 GEMM (runtime/kernels/gemm_f32.cc),
+// split over the thread pool exactly
 // as the eager matmul is, and calls a generated panel function on each panel right after it is
 // computed: for each row, the epilogue over that row, in place. Rows are independent, so the result
 // does not depend on the thread count. A lone large matmul stays a kernel call (lower.cc).
@@ -47,7 +48,8 @@ namespace {
 
 // Products up to this many multiply-adds run in generated loops; larger ones call sgemm.
 // Measured on the chapter's and the 784-256-256-10 MLP's shapes (bench/mlp_bench.cc): below it
-// the call, OpenBLAS's packing and its edge handling cost more than the loops.
+// the call, the GEMM's packing and its edge handling cost more than the loops (measured with
+// OpenBLAS's sgemm, the GEMM used then).
 constexpr int64_t kNativeMaxMadds = int64_t{1} << 16;
 
 // Dot products of contiguous rows (the i-j-k order) are computed in vectors of this many lanes

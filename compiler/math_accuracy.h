@@ -41,8 +41,31 @@ inline const std::vector<MathFunction>& math_functions() {
       {"sigmoid", ir::OpKind::kSigmoid, sigmoid_reference},
       {"softplus", ir::OpKind::kSoftplus, softplus_reference},
       {"gelu", ir::OpKind::kGelu, gelu_reference},
+      {"sin", ir::OpKind::kSin, [](double x) { return std::sin(x); }},
+      {"cos", ir::OpKind::kCos, [](double x) { return std::cos(x); }},
   };
   return fns;
+}
+
+// Max ulp errors measured by bench/vmath_ulp.cc (see the table in
+// compiler/lower_elementwise_math.cc), rounded up; the unit tests assert them.
+inline constexpr double kSinMaxUlp = 0.51;
+inline constexpr double kCosMaxUlp = 0.51;
+inline constexpr double kPowMaxUlp = 0.51;
+
+// pow is measured on pairs: x every k-th float32 bit pattern, y from `pow_exponent`.
+inline double pow_reference(double x, double y) { return std::pow(x, y); }
+
+// The exponent paired with the i-th x: uniform in [-40, 40) (a hash of i), rounded to an
+// integer for every third i (negative x then gives a real result).
+inline float pow_exponent(uint64_t i) {
+  uint64_t h = (i + 1) * 0x9e3779b97f4a7c15ULL;
+  h ^= h >> 29;
+  h *= 0xbf58476d1ce4e5b9ULL;
+  h ^= h >> 32;
+  const float u = static_cast<float>(h >> 40) * 0x1p-24f;  // [0, 1)
+  const float y = -40.0f + 80.0f * u;
+  return i % 3 == 0 ? std::nearbyint(y) : y;
 }
 
 // |got - want| in units of the float32 spacing at `want` (2^-149 below FLT_MIN). nan must
@@ -82,16 +105,19 @@ struct UlpStats {
   }
 };
 
-// `kind` applied to a float32 vector of `n` elements (a lone elementwise op, so one vectorized
-// loop), compiled for `options`.
+// `kind` applied to float32 vectors of `n` elements (`arity` operands; a lone elementwise op,
+// so one vectorized loop), compiled for `options`.
 class UnaryKernel {
  public:
   static absl::StatusOr<UnaryKernel> create(ir::OpKind kind, int64_t n,
-                                            const CompileOptions& options = {}) {
-    auto fn = std::make_unique<ir::Function>("unary");
-    ir::Value* arg = fn->body().add_argument({DType::kFloat32, Shape({n})}, "x");
+                                            const CompileOptions& options = {}, int arity = 1) {
+    auto fn = std::make_unique<ir::Function>(arity == 1 ? "unary" : "binary");
+    std::vector<ir::Value*> args;
+    for (int k = 0; k < arity; ++k) {
+      args.push_back(fn->body().add_argument({DType::kFloat32, Shape({n})}, k == 0 ? "x" : "y"));
+    }
     ir::Builder b(&fn->body());
-    absl::StatusOr<ir::Value*> y = b.create(kind, {arg});
+    absl::StatusOr<ir::Value*> y = b.create(kind, args);
     if (!y.ok()) return y.status();
     b.create_return({*y});
     absl::StatusOr<std::unique_ptr<Executable>> exe = compile(*fn, options);
@@ -102,6 +128,12 @@ class UnaryKernel {
   absl::Status run(const float* x, float* y) const {
     const void* args[] = {x};
     void* results[] = {y};
+    return exe_->run(args, results);
+  }
+  // out[0..n) = op(x[0..n), y[0..n)) for a binary kernel.
+  absl::Status run(const float* x, const float* y, float* out) const {
+    const void* args[] = {x, y};
+    void* results[] = {out};
     return exe_->run(args, results);
   }
 

@@ -1,7 +1,8 @@
 // kiln — matmul eager kernel: [...,m,k] x [...,k,n] -> [...,m,n] (batch dims broadcast).
-// float32 GEMMs go to OpenBLAS's sgemm (transpose flags passed through), called on one thread
-// per row block from the runtime's pool; GEMVs and tiny products use Eigen's lazy product, int32
-// a wrapping i-k-j loop. Large batches of products are spread over the pool whole instead.
+// float32 GEMMs go to kiln's own packed GEMM (gemm_f32.cc; OpenBLAS's sgemm on CPUs without
+// AVX2/FMA or when switched off), called on one thread per row block from the runtime's pool;
+// GEMVs and tiny products use Eigen's lazy product, int32 a wrapping i-k-j loop. Large batches
+// of products are spread over the pool whole instead.
 #include <algorithm>
 #include <cstdint>
 #include <mutex>
@@ -9,6 +10,7 @@
 
 #include "Eigen/Core"
 #include "runtime/kernel_call.h"
+#include "runtime/kernels/gemm_f32.h"
 #include "runtime/kernels/kernels_internal.h"
 #include "runtime/parallel.h"
 #include "support/str.h"
@@ -31,13 +33,14 @@ constexpr int kCblasRowMajor = 101, kCblasNoTrans = 111, kCblasTrans = 112;
 // Products with fewer multiply-adds than this run on the caller; larger ones are cut into row
 // blocks of at least half of it each.
 constexpr int64_t kParallelMinMadds = int64_t{1} << 22;
-// Row blocks start at multiples of this: sgemm then computes every element of C the same way as
-// in one call, so results do not depend on the thread count (tested bitwise in
-// parallel_test.cc). OpenBLAS's kernel for this machine (its Zen/Haswell sgemm) covers the rows
-// of a row-major C in register tiles of 12 and handles the last rows with narrower code, so a
-// block boundary at any multiple of 12 leaves every tile where a single call puts it; at 4 or 8
-// it does not. 12 rather than a coarser multiple keeps the two halves of a 1024-row product at
-// 516 and 508 rows instead of 528 and 496: the slower half decides the time.
+// Row blocks start at multiples of this, so results do not depend on the thread count (tested
+// bitwise in parallel_test.cc). gemm_f32 computes each element the same way wherever a block
+// starts; a multiple of its 6-row tile only avoids padded tiles inside a product. The OpenBLAS
+// fallback needs 12: its kernel for this machine (Zen/Haswell sgemm) covers the rows of a
+// row-major C in register tiles of 12 and handles the last rows with narrower code, so a block
+// boundary at any multiple of 12 leaves every tile where a single call puts it; at 4 or 8 it
+// does not. 12 rather than a coarser multiple keeps the two halves of a 1024-row product at 516
+// and 508 rows instead of 528 and 496: the slower half decides the time.
 constexpr int64_t kRowAlign = 12;
 // Each row block packs all of op(B) again, so blocks are kept at least this many rows tall.
 constexpr int64_t kMinBlockRows = 48;
@@ -45,9 +48,13 @@ constexpr int64_t kMinBlockRows = 48;
 bool use_sgemm(int64_t m, int64_t k, int64_t n) { return !(m == 1 || n == 1 || m + n + k < 32); }
 
 // Rows [r0, r1) of C = op(A) op(B) for row-major A, B, C; `ta`/`tb` mean A is stored [k, m],
-// B [n, k]. k > 0.
+// B [n, k]. k > 0. gemm_f32 where it runs, else OpenBLAS.
 void sgemm_rows(const float* a, const float* b, float* c, int64_t m, int64_t k, int64_t n, bool ta,
                 bool tb, int64_t r0, int64_t r1) {
+  if (gemm_f32_enabled()) {
+    gemm_f32(a, ta ? m : k, ta, b, tb ? k : n, tb, c, n, m, n, k, r0, r1);
+    return;
+  }
   // OpenBLAS threads itself unless told not to; the runtime's pool does the splitting.
   static std::once_flag single;
   std::call_once(single, [] { openblas_set_num_threads(1); });
@@ -214,8 +221,8 @@ absl::Status run_matmul(const ir::Attrs& attrs, const View& a, const View& b,
 
 // Compiled matmul fusions (runtime/kernel_call.h): the same row blocks as run_matmul's, each
 // computed in panels of about `panel_rows` rows (multiples of kRowAlign, so every panel boundary
-// is also a place where a single sgemm call would start a register tile), with the epilogue
-// run on each panel right after its product.
+// is also a place where a single call of either GEMM path would start a register tile), with
+// the epilogue run on each panel right after its product.
 void sgemm_epilogue(const float* a, const float* b, float* c, int64_t m, int64_t k, int64_t n,
                     bool ta, bool tb, int64_t panel_rows, kiln_rt_panel_fn panel,
                     const void* const* operands) {

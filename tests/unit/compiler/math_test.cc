@@ -168,9 +168,16 @@ struct UlpBound {
 
 TEST(MathTest, MaxUlpErrorOnSample) {
   const std::map<std::string, UlpBound> bounds = {
-      {"exp", {1.05, 1.05}},      {"log", {1.0, 1.0}},  {"expm1", {2.5, 2.5}},
-      {"log1p", {2.5, 2.5}},      {"tanh", {1.5, 1.5}}, {"sigmoid", {3.0, 3.0}},
-      {"softplus", {2.75, 2.75}}, {"gelu", {18, 18}},
+      {"exp", {1.05, 1.05}},
+      {"log", {1.0, 1.0}},
+      {"expm1", {2.5, 2.5}},
+      {"log1p", {2.5, 2.5}},
+      {"tanh", {1.5, 1.5}},
+      {"sigmoid", {3.0, 3.0}},
+      {"softplus", {2.75, 2.75}},
+      {"gelu", {18, 18}},
+      {"sin", {accuracy::kSinMaxUlp, accuracy::kSinMaxUlp}},
+      {"cos", {accuracy::kCosMaxUlp, accuracy::kCosMaxUlp}},
   };
   constexpr int64_t kChunk = 1 << 16, kStride = 1021, kTotal = int64_t{1} << 32;
   for (const accuracy::MathFunction& f : accuracy::math_functions()) {
