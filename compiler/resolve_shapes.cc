@@ -88,6 +88,12 @@ class Resolver {
   }
 
   absl::Status unknown_error(const ir::Value* v) const {
+    // A fusion region's argument stands for the fusion's operand: name the op that computed it.
+    while (!v->defining_op() && v->owner_block() && v->owner_block()->parent_op() &&
+           v->owner_block()->parent_op()->kind() == ir::OpKind::kFusion &&
+           v->index() < v->owner_block()->parent_op()->num_operands()) {
+      v = v->owner_block()->parent_op()->operand(v->index());
+    }
     const ir::Op* def = v->defining_op();
     const Shape& s = type_of(v).shape;
     int d = 0;
