@@ -27,9 +27,8 @@
 //      nothing else uses it); every other outside value becomes a fusion operand / region
 //      argument, in order of first use.
 //   4) Groups with a single non-constant op stay as they are (the compiler lowers a lone
-//      elementwise op as a loop anyway), except a lone fusible reduction, which becomes a
-//      reduce fusion of one op: no kernel call (it costs more than a small reduction itself),
-//      and over leading or middle axes a column loop instead of the kernel's strided walk.
+//      elementwise op as a loop anyway; a lone reduction runs its kernel), except a lone
+//      reduction over leading or middle axes (column_reduce), which becomes a reduce fusion.
 // A group with a reduction becomes `fusion {kind = "reduce"}`, the others `{kind = "loop"}`.
 //   5) Related loop fusions and lone elementwise ops of one shape then merge into multi-output
 //      loop fusions (passes/fuse_multi.cc): a consumer with its producer, or siblings reading a
@@ -89,6 +88,22 @@ bool fusible_reduce(const ir::Op& op) {
     }
   }
   return unknown || reduced >= 2;
+}
+
+// A fusible reduction that keeps dims of size > 1 (or unknown) after its reduced ones (a sum
+// over the batch of a bias gradient): alone it still becomes a reduce fusion, whose column loop
+// beats the kernel's strided walk.
+bool column_reduce(const ir::Op& op) {
+  if (!fusible_reduce(op)) return false;
+  const Shape& s = op.operand(0)->type().shape;
+  auto axes = ir::reduction_axes(op.mnemonic(), op.attrs(), s.rank());
+  bool seen_reduced = false;
+  for (int d = 0; axes.ok() && d < s.rank(); ++d) {
+    const bool r = std::find(axes->begin(), axes->end(), d) != axes->end();
+    if (r && s[d] != 1) seen_reduced = true;
+    if (!r && s[d] != 1 && seen_reduced) return true;
+  }
+  return false;
 }
 
 // Integer div/mod/floordiv: their loops check for zero divisors through a flag the reduce
@@ -284,8 +299,8 @@ class FusePass : public FunctionPass {
 
     std::set<ir::Op*> sunk;
     for (auto& group : groups) {
-      const bool lone_reduce = group.size() == 1 && fusible_reduce(*group[0]);
-      if ((group.size() < 2 && !lone_reduce) || !reduce_sizes_known(group)) continue;
+      const bool lone_columns = group.size() == 1 && column_reduce(*group[0]);
+      if ((group.size() < 2 && !lone_columns) || !reduce_sizes_known(group)) continue;
       build_fusion(body, group, sunk);
       changed = true;
     }
