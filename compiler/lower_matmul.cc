@@ -8,8 +8,8 @@
 // Small products (at most kNativeMaxMadds multiply-adds) are computed by generated loops with
 // constant trip counts that LLVM unrolls and vectorizes; the loop order keeps the innermost loop
 // on contiguous data:
-//   - i-k-j, C[i, :] += A(i, k) * B(k, :), when N > 1 and B's rows are contiguous (no
-//     transpose_b, or K = 1);
+//   - i-k-j, C[i, :] += A(i, k) * B(k, :), when B's rows are contiguous (no transpose_b, or
+//     K = 1) and N > 1 or the product is a short matrix-vector one (K < 2 vectors);
 //   - k-i, C[:, 0] += A(:, k) * B(k, 0), when N = 1 and A's columns are contiguous;
 //   - dot products, C[i, j] += dot(A(i, :), B(:, j)), when A's rows and B's columns are both
 //     contiguous (no transpose_a; transpose_b or N = 1), emitted as explicit 8-lane vectors
@@ -288,7 +288,11 @@ class ProductEmitter {
   void emit_native_product() {
     const bool rows_contiguous = !p_.tb || p_.k == 1;
     const bool columns_contiguous = p_.ta || p_.k == 1;
-    if (rows_contiguous && p_.n > 1) {
+    // Vector dots need a few vectors of k; a short dot with N = 1 stays i-k-j (a short chain
+    // per row, kept rolled): as a reassociable scalar dot LLVM would vectorize across rows with
+    // gathers, doubling the compile time of a small training step for no gain.
+    const bool vector_dots = !p_.ta && (p_.tb || p_.n == 1) && p_.k >= 2 * kDotWidth;
+    if (rows_contiguous && (p_.n > 1 || (!columns_contiguous && !vector_dots))) {
       // i-k-j
       emit_loop(b_, p_.m, "mm.i", true, [&](llvm::Value* i) {
         emit_loop(b_, p_.k, "mm.k", true, [&](llvm::Value* kk) {
@@ -308,7 +312,7 @@ class ProductEmitter {
           b_.CreateStore(fmuladd(load(a_at(i, kk)), bv, load(c), false), c);
         });
       });
-    } else if (!p_.ta && (p_.tb || p_.n == 1) && p_.k >= 2 * kDotWidth) {
+    } else if (vector_dots) {
       emit_vector_dots();
     } else {
       // i-j-k: dot products, accumulated in a register from C's initial value.
