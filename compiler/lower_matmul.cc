@@ -228,9 +228,10 @@ class ProductEmitter {
     return element(fn_->getArg(0), index2(i, p_.n, j));
   }
   llvm::Value* load(llvm::Value* ptr) { return b_.CreateLoad(b_.getFloatTy(), ptr); }
+  // x * y + acc of floats or float vectors.
   llvm::Value* fmuladd(llvm::Value* x, llvm::Value* y, llvm::Value* acc, bool reassociate) {
     llvm::Function* f =
-        llvm::Intrinsic::getDeclaration(&module_, llvm::Intrinsic::fmuladd, {b_.getFloatTy()});
+        llvm::Intrinsic::getDeclaration(&module_, llvm::Intrinsic::fmuladd, {x->getType()});
     auto* call = b_.CreateCall(f, {x, y, acc});
     if (reassociate) {
       llvm::FastMathFlags flags;
@@ -350,11 +351,6 @@ class ProductEmitter {
     auto load_vec = [&](llvm::Value* ptr) {
       return b_.CreateAlignedLoad(vec, ptr, llvm::Align(4));
     };
-    auto vfma = [&](llvm::Value* x, llvm::Value* y, llvm::Value* acc) {
-      llvm::Function* f =
-          llvm::Intrinsic::getDeclaration(&module_, llvm::Intrinsic::fmuladd, {vec});
-      return b_.CreateCall(f, {x, y, acc});
-    };
     emit_loop(b_, p_.m, "dot.i", true, [&](llvm::Value* i) {
       emit_loop(b_, p_.n, "dot.j", true, [&](llvm::Value* j) {
         llvm::Value* a_row = a_at(i, b_.getInt64(0));
@@ -375,7 +371,7 @@ class ProductEmitter {
           llvm::Value* base = b_.CreateMul(r, b_.getInt64(accs * kDotWidth), "", true, true);
           for (int64_t u = 0; u < accs; ++u) {
             llvm::Value* kk = b_.CreateAdd(base, b_.getInt64(u * kDotWidth), "", true, true);
-            next[u] = vfma(a_vec(kk), b_vec(kk), phis[u]);
+            next[u] = fmuladd(a_vec(kk), b_vec(kk), phis[u], false);
           }
           for (int64_t u = 0; u < accs; ++u) phis[u]->addIncoming(next[u], b_.GetInsertBlock());
         });
@@ -383,8 +379,8 @@ class ProductEmitter {
         // Vectors left after the rounds go to the first accumulators.
         for (int64_t v = rounds * accs; v < vectors; ++v) {
           const int64_t u = v - rounds * accs;
-          acc[u] =
-              vfma(a_vec(b_.getInt64(v * kDotWidth)), b_vec(b_.getInt64(v * kDotWidth)), acc[u]);
+          acc[u] = fmuladd(a_vec(b_.getInt64(v * kDotWidth)), b_vec(b_.getInt64(v * kDotWidth)),
+                           acc[u], false);
         }
         for (int64_t live = accs; live > 1;) {
           const int64_t half = (live + 1) / 2;

@@ -23,23 +23,8 @@
 namespace kiln {
 namespace {
 
+using compiler::testing::expect_close;
 using compiler::testing::random_normal_tensor;
-
-// Within `tol` relative (absolute below 1); NaN and +-Inf where eager has them.
-void expect_close(const Tensor& eager, const Tensor& compiled, float tol) {
-  ASSERT_EQ(eager.dtype(), compiled.dtype());
-  ASSERT_EQ(eager.shape(), compiled.shape());
-  const auto a = eager.to_vector<float>(), b = compiled.to_vector<float>();
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (std::isnan(a[i])) {
-      EXPECT_TRUE(std::isnan(b[i])) << "element " << i << ": " << b[i];
-    } else if (std::isinf(a[i])) {
-      EXPECT_EQ(a[i], b[i]) << "element " << i;
-    } else {
-      ASSERT_NEAR(a[i], b[i], tol * std::max(1.f, std::fabs(a[i]))) << "element " << i;
-    }
-  }
-}
 
 struct ThreadCount {
   explicit ThreadCount(int n) : saved_(config::num_threads()) { config::set_num_threads(n); }

@@ -19,6 +19,7 @@
 namespace kiln {
 namespace {
 
+using compiler::testing::expect_close;
 using compiler::testing::random_normal_tensor;
 
 struct ThreadCount {
@@ -31,21 +32,6 @@ Tensor huber_mean(const Tensor& y, const Tensor& p) {
   auto error = y - p;
   auto is_small_error = abs(error) < 1;
   return reduce_mean(where(is_small_error, square(error) / 2, abs(error) - 0.5));
-}
-
-void expect_close(const Tensor& eager, const Tensor& compiled, float tol) {
-  ASSERT_EQ(eager.dtype(), compiled.dtype());
-  ASSERT_EQ(eager.shape(), compiled.shape());
-  const auto a = eager.to_vector<float>(), b = compiled.to_vector<float>();
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (std::isnan(a[i])) {
-      EXPECT_TRUE(std::isnan(b[i])) << "element " << i << ": " << b[i];
-    } else if (std::isinf(a[i])) {
-      EXPECT_EQ(a[i], b[i]) << "element " << i;
-    } else {
-      ASSERT_NEAR(a[i], b[i], tol * std::max(1.f, std::fabs(a[i]))) << "element " << i;
-    }
-  }
 }
 
 bool same_bits(const Tensor& a, const Tensor& b) {

@@ -339,14 +339,7 @@ TEST(ShapePolyTest, DiskCacheKeepsPolymorphicCode) {
 TEST(ShapePolyTest, TrainingStepMatchesEager) {
   const Tensor w0 = random_tensor(Shape{5, 1}, 20), b0 = random_tensor(Shape{1}, 21);
   Variable w(w0), b(b0);
-  auto step = [&](const Tensor& x, const Tensor& y) {
-    GradientTape tape;
-    Tensor loss = reduce_mean(square(matmul(x, w) + b - y));
-    auto grads = tape.gradient(loss, {w, b});
-    w.assign_sub(*grads[0] * 0.01f);
-    b.assign_sub(*grads[1] * 0.01f);
-    return loss;
-  };
+  auto step = compiler::testing::readme_train_step(w, b);
   auto train_step = function(
       step,
       {.input_signature = {TensorSpec({None, 5}), TensorSpec({None, 1})}, .name = "train_step"});

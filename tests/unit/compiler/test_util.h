@@ -14,8 +14,12 @@
 #include "gtest/gtest.h"
 #include "ir/builder.h"
 #include "ir/function.h"
+#include "runtime/gradient_tape.h"
+#include "runtime/math_ops.h"
 #include "runtime/numerics.h"
+#include "runtime/ops.h"
 #include "runtime/tensor.h"
+#include "runtime/variable.h"
 
 namespace kiln::compiler::testing {
 
@@ -115,7 +119,7 @@ inline std::unique_ptr<Executable> compile_or_die(const ir::Function& fn,
 }
 
 // Compiled and eager agree to float32 rounding: each element within `rel_tol` relative
-// (absolute below 1; 0 = bit for bit); bool tensors exactly.
+// (absolute below 1; 0 = bit for bit), NaN and +-Inf where eager has them; bool tensors exactly.
 inline void expect_close(const Tensor& eager, const Tensor& compiled, float rel_tol = 0) {
   ASSERT_EQ(eager.dtype(), compiled.dtype());
   ASSERT_EQ(eager.shape(), compiled.shape());
@@ -125,8 +129,27 @@ inline void expect_close(const Tensor& eager, const Tensor& compiled, float rel_
   }
   auto a = eager.to_vector<float>(), b = compiled.to_vector<float>();
   for (size_t i = 0; i < a.size(); ++i) {
-    ASSERT_NEAR(a[i], b[i], rel_tol * std::max(1.f, std::fabs(a[i]))) << "element " << i;
+    if (std::isnan(a[i])) {
+      EXPECT_TRUE(std::isnan(b[i])) << "element " << i << ": " << b[i];
+    } else if (std::isinf(a[i])) {
+      EXPECT_EQ(a[i], b[i]) << "element " << i;
+    } else {
+      ASSERT_NEAR(a[i], b[i], rel_tol * std::max(1.f, std::fabs(a[i]))) << "element " << i;
+    }
   }
+}
+
+// The README's training step on Variables `w` [5, 1] and `b` [1]: mean squared error, tape, SGD
+// update; returns the loss.
+inline auto readme_train_step(Variable& w, Variable& b) {
+  return [&w, &b](const Tensor& x, const Tensor& y) {
+    GradientTape tape;
+    Tensor loss = reduce_mean(square(matmul(x, w) + b - y));
+    auto grads = tape.gradient(loss, {w, b});
+    w.assign_sub(*grads[0] * 0.01f);
+    b.assign_sub(*grads[1] * 0.01f);
+    return loss;
+  };
 }
 
 }  // namespace kiln::compiler::testing
